@@ -1,0 +1,58 @@
+"""The contract between the OmicsRunBatch construct and its custom resource handlers.
+
+The construct (``omics_batch_construct``) writes these resource properties and reads
+these attributes; the handlers (``run_batch.index``) read the properties and return the
+attributes. Both import this one module, so the names cannot drift apart.
+
+Every property value reaches the handler as CloudFormation hands it over: numbers and
+booleans as strings. The handler converts them back using the service model. Members the
+service model types as free-form documents (``parameters``, ``engineSettings``) are sent
+JSON-encoded, so that a workflow parameter ``4`` stays a number and ``true`` a boolean.
+"""
+
+from __future__ import annotations
+
+# Bumped when the meaning of a property changes. A handler reads every version it knows,
+# so the properties of a stack deployed by an older release keep working after an upgrade.
+SCHEMA_VERSION = "1"
+SUPPORTED_SCHEMA_VERSIONS = frozenset({"1"})
+
+# --- resource properties -----------------------------------------------------------
+PROP_SCHEMA_VERSION = "SchemaVersion"
+PROP_BATCH_NAME = "BatchName"
+# The API's defaultRunSetting, in the API's camelCase names.
+PROP_DEFAULT_RUN_SETTING = "DefaultRunSetting"
+# The API's batchRunSettings: {"inlineSettings": [...]} or {"s3UriSettings": "s3://..."}.
+PROP_BATCH_RUN_SETTINGS = "BatchRunSettings"
+PROP_TAGS = "Tags"
+PROP_ON_DELETE = "OnDelete"
+
+# Members of these API shapes that are documents, JSON-encoded in the properties.
+DOCUMENT_MEMBERS = frozenset({"parameters", "engineSettings"})
+
+# Properties whose change never starts a new batch. A change of any other property
+# (the batch name, the default run setting, the runs) starts a new batch.
+NON_DEFINING_PROPERTIES = frozenset(
+    {"ServiceToken", PROP_SCHEMA_VERSION, PROP_TAGS, PROP_ON_DELETE}
+)
+
+# --- what happens to the batch when its resource is deleted -------------------------
+ON_DELETE_RETAIN = "RETAIN"
+ON_DELETE_CANCEL_RUNS = "CANCEL_RUNS"
+ON_DELETE_DELETE_RUNS_AND_BATCH = "DELETE_RUNS_AND_BATCH"
+ON_DELETE_VALUES = (ON_DELETE_RETAIN, ON_DELETE_CANCEL_RUNS, ON_DELETE_DELETE_RUNS_AND_BATCH)
+
+# --- attributes (the custom resource's Data) ----------------------------------------
+ATTR_BATCH_ID = "BatchId"
+ATTR_BATCH_ARN = "BatchArn"
+ATTR_BATCH_UUID = "BatchUuid"
+ATTR_STATUS = "Status"
+ATTRIBUTES = (ATTR_BATCH_ID, ATTR_BATCH_ARN, ATTR_BATCH_UUID, ATTR_STATUS)
+
+# --- limits the API model does not carry --------------------------------------------
+MAX_INLINE_RUNS = 100  # inlineSettings; the model's own bound, repeated for the construct
+MAX_RUNS = 100_000  # s3UriSettings
+MAX_DEPLOY_WAIT_SECONDS = 3600  # a custom resource may take at most one hour
+
+# Batch statuses in which the deploy is still waiting for validation to finish.
+VALIDATING_STATUSES = frozenset({"CREATING", "PENDING"})

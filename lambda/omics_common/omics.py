@@ -1,0 +1,37 @@
+"""A HealthOmics client that has the run batch operations on any Lambda runtime.
+
+Lambda's Python runtimes bundle a boto3 that may predate run batches (botocore 1.42.74).
+Rather than bundling boto3 (about 30 MB), the handlers ship botocore's omics model beside
+them and put it first on botocore's data path, so an older botocore learns the new
+operations. ``tests/handlers/test_old_botocore.py`` proves it under botocore 1.42.70.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+
+MODEL_DIR = Path(__file__).resolve().parent / "botocore_data"
+
+# Throttling and transient 5xx are retried by botocore's standard mode with backoff.
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=10,
+    read_timeout=30,
+    user_agent_extra="omics-batch-construct",
+)
+
+
+def omics_client(**kwargs: Any) -> Any:
+    """A new omics client that reads the model shipped beside this module first."""
+    session = botocore.session.get_session()
+    existing = session.get_config_variable("data_path") or os.environ.get("AWS_DATA_PATH", "")
+    search = os.pathsep.join(p for p in (str(MODEL_DIR), existing) if p)
+    session.set_config_variable("data_path", search)
+    kwargs.setdefault("config", RETRY_CONFIG)
+    return boto3.session.Session(botocore_session=session).client("omics", **kwargs)

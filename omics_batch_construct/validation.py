@@ -1,0 +1,345 @@
+"""Synth-time validation of a batch against botocore's omics model.
+
+Every constraint the model states (required members, enums, lengths, numeric ranges, id
+patterns, map and list sizes) is checked here, so that a typo fails ``cdk synth`` with a
+message naming the argument and the run instead of failing a deploy minutes later.
+Checkers are compiled once per model shape, because a batch can hold 100,000 runs.
+
+Values that are unresolved CDK tokens (known only at deploy time) are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import regex
+from aws_cdk import Token
+from botocore.model import Shape, StructureShape
+
+from ._handler_assets import contract, service_model
+from .settings import DefaultRunSetting, RunSetting
+
+# A checker appends "<where>: <problem>" lines for a value found at <where>.
+Checker = Callable[[Any, str, list[str]], None]
+
+_STRING_TOKEN = "${Token["
+_LIST_TOKEN = "#{Token["
+# CDK encodes numeric tokens as doubles near -1.9e289.
+_NUMBER_TOKEN_MAGNITUDE = 1e200
+
+
+def is_token(value: Any) -> bool:
+    """Whether the value is (or contains) an unresolved CDK token.
+
+    Strings and numbers are tested without a round trip to the jsii kernel, which would
+    cost about 100 microseconds a value; only what could be a token takes the slow path.
+    """
+    if isinstance(value, str):
+        return _STRING_TOKEN in value or _LIST_TOKEN in value
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, (int, float)):
+        return abs(value) > _NUMBER_TOKEN_MAGNITUDE and Token.is_unresolved(value)
+    if isinstance(value, (Mapping, list, tuple)):
+        return False
+    try:
+        return bool(Token.is_unresolved(value))
+    except Exception:  # not something jsii can even look at, so not a token
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@cache
+def _pattern(pattern: str) -> Any:
+    # Smithy patterns use \p{...} classes, which `regex` understands and `re` does not.
+    # The service matches the whole value, so the checker does too.
+    return regex.compile(pattern)
+
+
+def _string_checker(shape: Shape) -> Checker:
+    meta = shape.metadata
+    enum = frozenset(meta["enum"]) if "enum" in meta else None
+    low, high = meta.get("min"), meta.get("max")
+    pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
+    # The model's catch-all "printable text" patterns read badly in an error message.
+    mismatch = (
+        "contains a character the service does not accept (letters, marks, numbers, symbols, "
+        "punctuation and spaces only)"
+        if pattern is not None and "\\p{" in pattern.pattern
+        else f"does not match the pattern {pattern.pattern if pattern is not None else ''}"
+    )
+
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        if not isinstance(value, str):
+            problems.append(f"{where}: expected a string, got {_short(value)}")
+            return
+        if is_token(value):
+            return
+        if enum is not None and value not in enum:
+            problems.append(f"{where}: {_short(value)} is not one of {', '.join(sorted(enum))}")
+            return
+        if low is not None and len(value) < low:
+            problems.append(f"{where}: {_short(value)} is shorter than {low} characters")
+        elif high is not None and len(value) > high:
+            problems.append(f"{where}: {len(value)} characters, more than the maximum {high}")
+        elif pattern is not None and pattern.fullmatch(value) is None:
+            problems.append(f"{where}: {_short(value)} {mismatch}")
+
+    return check
+
+
+def _integer_checker(shape: Shape) -> Checker:
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        if isinstance(value, float) and is_token(value):
+            return
+        if isinstance(value, bool) or not isinstance(value, int):
+            problems.append(f"{where}: expected a whole number, got {_short(value)}")
+        elif low is not None and value < low:
+            problems.append(f"{where}: {value} is below the minimum {low}")
+        elif high is not None and value > high:
+            problems.append(f"{where}: {value} is above the maximum {high}")
+
+    return check
+
+
+def _boolean_checker(_shape: Shape) -> Checker:
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        if not isinstance(value, bool) and not is_token(value):
+            problems.append(f"{where}: expected True or False, got {_short(value)}")
+
+    return check
+
+
+def _document_problem(value: Any) -> str | None:
+    """Why a document (workflow parameters, engine settings) is not plain JSON, if it is not."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a JSON number"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"key {_short(key)} is not a string"
+            problem = _document_problem(item)
+            if problem:
+                return f"[{key!r}]: {problem}"
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            problem = _document_problem(item)
+            if problem:
+                return f"[{index}]: {problem}"
+        return None
+    if is_token(value):
+        return None
+    return f"{_short(value)} is not JSON (str, number, bool, None, list or dict)"
+
+
+def _document_checker(_shape: Shape) -> Checker:
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        if not isinstance(value, Mapping):
+            if not is_token(value):
+                problems.append(f"{where}: expected a dict, got {_short(value)}")
+            return
+        problem = _document_problem(value)
+        if problem:
+            problems.append(f"{where}{problem if problem.startswith('[') else ': ' + problem}")
+
+    return check
+
+
+def _map_checker(shape: Shape) -> Checker:
+    key_check = compile_shape(shape.key)  # type: ignore[attr-defined]
+    value_check = compile_shape(shape.value)  # type: ignore[attr-defined]
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        if not isinstance(value, Mapping):
+            if not is_token(value):
+                problems.append(f"{where}: expected a dict, got {_short(value)}")
+            return
+        if low is not None and len(value) < low:
+            problems.append(f"{where}: {len(value)} entries, fewer than the minimum {low}")
+        if high is not None and len(value) > high:
+            problems.append(f"{where}: {len(value)} entries, more than the maximum {high}")
+        for key, item in value.items():
+            key_check(key, f"{where} key {_short(key)}", problems)
+            value_check(item, f"{where}[{key!r}]", problems)
+
+    return check
+
+
+def _list_checker(shape: Shape) -> Checker:
+    member_check = compile_shape(shape.member)  # type: ignore[attr-defined]
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        if not isinstance(value, (list, tuple)):
+            if not is_token(value):
+                problems.append(f"{where}: expected a list, got {_short(value)}")
+            return
+        if low is not None and len(value) < low:
+            problems.append(f"{where}: {len(value)} items, fewer than the minimum {low}")
+        if high is not None and len(value) > high:
+            problems.append(f"{where}: {len(value)} items, more than the maximum {high}")
+        for index, item in enumerate(value):
+            member_check(item, f"{where}[{index}]", problems)
+
+    return check
+
+
+def _structure_checker(shape: Shape, names: Mapping[str, str] | None = None) -> Checker:
+    """A checker for an API structure, reporting members by their Python (snake_case) names."""
+    assert isinstance(shape, StructureShape)
+    names = names or {}
+    members = {m: (names.get(m, m), compile_shape(s)) for m, s in shape.members.items()}
+    required = tuple((m, names.get(m, m)) for m in shape.required_members)
+
+    def check(value: Any, where: str, problems: list[str]) -> None:
+        prefix = f"{where}." if where else ""
+        for member, label in required:
+            if value.get(member) is None:
+                problems.append(f"{prefix}{label}: required")
+        for member, item in value.items():
+            entry = members.get(member)
+            if entry is None:
+                problems.append(f"{prefix}{member}: not a member of {shape.name}")
+            else:
+                entry[1](item, prefix + entry[0], problems)
+
+    return check
+
+
+_CHECKERS: dict[str, Callable[[Shape], Checker]] = {
+    "string": _string_checker,
+    "integer": _integer_checker,
+    "long": _integer_checker,
+    "boolean": _boolean_checker,
+    "map": _map_checker,
+    "list": _list_checker,
+    "structure": _structure_checker,
+}
+
+
+def compile_shape(shape: Shape) -> Checker:
+    """A checker for values of this model shape."""
+    if shape.metadata.get("document"):
+        return _document_checker(shape)
+    return _CHECKERS[shape.type_name](shape)
+
+
+@cache
+def _checkers() -> tuple[Checker, Checker, Checker, Checker]:
+    request = service_model().operation_model("StartRunBatch").input_shape
+    inline = request.members["batchRunSettings"].members["inlineSettings"].member  # type: ignore[attr-defined]
+    return (
+        _structure_checker(request.members["defaultRunSetting"], {c: s for s, c in DefaultRunSetting.api_names()}),
+        _structure_checker(inline, {c: s for s, c in RunSetting.api_names()}),
+        compile_shape(request.members["batchName"]),
+        compile_shape(request.members["tags"]),
+    )
+
+
+class BatchValidationError(ValueError):
+    """The batch's settings break the service's constraints; ``problems`` lists each one."""
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        shown = self.problems[:50]
+        more = len(self.problems) - len(shown)
+        lines = "\n".join(f"  - {p}" for p in shown) + (f"\n  ... and {more} more" if more else "")
+        noun = "problem" if len(self.problems) == 1 else "problems"
+        super().__init__(f"OmicsRunBatch {path}: {len(self.problems)} {noun}:\n{lines}")
+
+
+@dataclass
+class ValidatedBatch:
+    """The batch as API JSON, after validation."""
+
+    default: dict[str, Any]
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def validate_batch(
+    path: str,
+    *,
+    default_run_setting: DefaultRunSetting,
+    runs: Sequence[RunSetting],
+    batch_name: str | None,
+    tags: Mapping[str, str] | None,
+) -> ValidatedBatch:
+    """Check the whole batch and return its API JSON, or raise one error listing every problem."""
+    check_default, check_run, check_name, check_tags = _checkers()
+    problems: list[str] = []
+    if not isinstance(default_run_setting, DefaultRunSetting):
+        raise TypeError(f"OmicsRunBatch {path}: default_run_setting must be a DefaultRunSetting")
+    default = default_run_setting.to_api()
+    check_default(default, "default_run_setting", problems)
+    if batch_name is not None:
+        check_name(batch_name, "batch_name", problems)
+    if tags is not None:
+        check_tags(dict(tags), "tags", problems)
+
+    api_runs: list[dict[str, Any]] = []
+    first_index: dict[Any, int] = {}
+    for index, run in enumerate(runs):
+        if not isinstance(run, RunSetting):
+            problems.append(f"runs[{index}]: expected a RunSetting, got {_short(run)}")
+            continue
+        api = run.to_api()
+        run_id = run.run_setting_id
+        where = f"runs[{index}] (run_setting_id {run_id!r})"
+        check_run(api, where, problems)
+        if isinstance(run_id, str) and not is_token(run_id):
+            if run_id in first_index:
+                problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first_index[run_id]}]")
+            else:
+                first_index[run_id] = index
+        api_runs.append(api)
+
+    total = len(runs)
+    if total == 0:
+        problems.append("runs: at least one run is required")
+    elif total > contract.MAX_RUNS:
+        problems.append(f"runs: {total:,} runs, more than the maximum {contract.MAX_RUNS:,} of one batch")
+    if problems:
+        raise BatchValidationError(path, problems)
+    return ValidatedBatch(default=default, runs=api_runs)
+
+
+def validate_file_runs(path: str, runs: Sequence[Mapping[str, Any]]) -> None:
+    """Runs written to the settings file cannot hold tokens: the file is fixed at synth."""
+    names = {api: field for field, api in RunSetting.api_names()}
+    problems = [
+        f"runs[{index}] (run_setting_id {run.get('runSettingId')!r}).{names.get(member, member)}: a deploy-time "
+        f"value (token) cannot go into the run settings file used above {contract.MAX_INLINE_RUNS} runs"
+        for index, run in enumerate(runs)
+        for member, value in run.items()
+        if _contains_token(value)
+    ]
+    if problems:
+        raise BatchValidationError(path, problems)
+
+
+def _contains_token(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return any(_contains_token(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_contains_token(v) for v in value)
+    return is_token(value)
+
+
+def dumps_runs(runs: Sequence[Mapping[str, Any]]) -> str:
+    """The settings file's content: a compact JSON array, byte-stable for the same runs."""
+    return json.dumps(runs, separators=(",", ":"), ensure_ascii=False)

@@ -352,9 +352,9 @@ class _BatchProvider(Construct):
             description="Starts, tracks and (if asked) stops HealthOmics run batches",
         )
         functions = {}
-        for name, handler, timeout in (
-            ("OnEvent", "run_batch.index.on_event", Duration.minutes(5)),
-            ("IsComplete", "run_batch.index.is_complete", Duration.minutes(1)),
+        for name, handler in (
+            ("OnEvent", "run_batch.index.on_event"),
+            ("IsComplete", "run_batch.index.is_complete"),
         ):
             log_group = logs.LogGroup(self, f"{name}Logs", retention=log_retention)
             log_group.grant_write(self.role)
@@ -366,7 +366,8 @@ class _BatchProvider(Construct):
                 code=code,
                 handler=handler,
                 role=self.role,
-                timeout=timeout,
+                # Longer than one API call's worst case with botocore's retries (see omics.py).
+                timeout=Duration.minutes(3),
                 memory_size=256,
                 log_group=log_group,
                 logging_format=lambda_.LoggingFormat.JSON,

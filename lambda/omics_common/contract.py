@@ -32,9 +32,7 @@ DOCUMENT_MEMBERS = frozenset({"parameters", "engineSettings"})
 
 # Properties whose change never starts a new batch. A change of any other property
 # (the batch name, the default run setting, the runs) starts a new batch.
-NON_DEFINING_PROPERTIES = frozenset(
-    {"ServiceToken", PROP_SCHEMA_VERSION, PROP_TAGS, PROP_ON_DELETE}
-)
+NON_DEFINING_PROPERTIES = frozenset({"ServiceToken", PROP_SCHEMA_VERSION, PROP_TAGS, PROP_ON_DELETE})
 
 # --- what happens to the batch when its resource is deleted -------------------------
 ON_DELETE_RETAIN = "RETAIN"
@@ -48,6 +46,8 @@ ATTR_BATCH_ARN = "BatchArn"
 ATTR_BATCH_UUID = "BatchUuid"
 ATTR_STATUS = "Status"
 ATTRIBUTES = (ATTR_BATCH_ID, ATTR_BATCH_ARN, ATTR_BATCH_UUID, ATTR_STATUS)
+# The Status attribute of a batch deleted outside CloudFormation (reported, not failed).
+STATUS_NOT_FOUND = "NOT_FOUND"
 
 # --- limits the API model does not carry --------------------------------------------
 MAX_INLINE_RUNS = 100  # inlineSettings; the model's own bound, repeated for the construct

@@ -19,10 +19,13 @@ from botocore.config import Config
 MODEL_DIR = Path(__file__).resolve().parent / "botocore_data"
 
 # Throttling and transient 5xx are retried by botocore's standard mode with backoff.
+# Bounded so that a call's worst case (5 attempts of at most 10 + 20 s, plus backoff of
+# at most 20 s each) stays inside the handlers' 3-minute timeout: a poll that runs out of
+# retries returns "not yet" rather than being killed mid-call.
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 8},
+    retries={"mode": "standard", "max_attempts": 5},
     connect_timeout=10,
-    read_timeout=30,
+    read_timeout=20,
     user_agent_extra="omics-batch-construct",
 )
 

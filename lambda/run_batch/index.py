@@ -1,0 +1,176 @@
+"""Entry points of the run batch custom resource (CDK ``custom_resources.Provider``).
+
+``on_event`` starts, updates or begins deleting the batch; ``is_complete`` is polled by
+the framework until the batch has passed validation or the delete has finished. Both
+read the event, pick the work, and leave it to the client-taking functions in
+``run_batch.batch``. Every failure leaves as one RunBatchResourceError whose message is
+the CloudFormation reason, naming the batch and this invocation's log.
+
+Tests pass ``client=``; in Lambda the client is made on first use and kept for the
+container's life.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+from omics_common import contract
+from omics_common.omics import omics_client
+
+from . import batch
+from .batch import IsCompleteResult, OnEventResult
+from .errors import BatchError, OmicsClient, RunBatchResourceError, failure_reason
+from .properties import (
+    changed_definition,
+    on_delete_policy,
+    parse_properties,
+    start_run_batch_input,
+)
+
+logger = logging.getLogger(__name__)
+# Lambda's JSON log format sets the level from the function's configuration; under the
+# text format the root logger would drop INFO, so say it here too.
+logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
+
+Event = Mapping[str, Any]
+_T = TypeVar("_T")
+
+_client: OmicsClient | None = None
+
+
+class LambdaContext(Protocol):
+    """The parts of the Lambda context object the handler reads."""
+
+    log_group_name: str
+    log_stream_name: str
+    invoked_function_arn: str
+
+
+def default_client() -> OmicsClient:
+    """The container's omics client, made on first use (not at import: cold starts)."""
+    global _client
+    if _client is None:
+        _client = omics_client()
+    return _client
+
+
+def on_event(event: Event, context: LambdaContext, client: OmicsClient | None = None) -> OnEventResult:
+    """Provider framework ``onEvent``: one step for a Create, Update or Delete."""
+    _log_event("on_event", event)
+    omics = client if client is not None else default_client()
+    return _reporting_failures(context, lambda: _dispatch_event(event, context, omics))
+
+
+def is_complete(event: Event, context: LambdaContext, client: OmicsClient | None = None) -> IsCompleteResult:
+    """Provider framework ``isComplete``: whether the request's work is finished."""
+    _log_event("is_complete", event)
+    omics = client if client is not None else default_client()
+    result = _reporting_failures(context, lambda: _check_event(event, omics))
+    logger.info("is_complete: %s", json.dumps(result))
+    return result
+
+
+# --- on_event ------------------------------------------------------------------------
+
+
+def _dispatch_event(event: Event, context: LambdaContext, client: OmicsClient) -> OnEventResult:
+    request_type = event["RequestType"]
+    if request_type == "Create":
+        return create(event, client)
+    if request_type == "Update":
+        return update(event, context, client)
+    if request_type == "Delete":
+        return delete(event, client)
+    raise BatchError(f"Unknown RequestType {request_type!r}")
+
+
+def create(event: Event, client: OmicsClient) -> OnEventResult:
+    """Start the batch the properties describe."""
+    props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
+    return batch.start_batch(client, props, batch.request_id(event))
+
+
+def update(event: Event, context: LambdaContext, client: OmicsClient) -> OnEventResult:
+    """Start a replacement batch if the batch's definition changed, else retag in place."""
+    shape = start_run_batch_input(client)
+    new, old = event["ResourceProperties"], event.get("OldResourceProperties", {})
+    props = parse_properties(new, shape)
+    batch_id = str(event["PhysicalResourceId"])
+    changed = changed_definition(old, new, shape)
+    if changed:
+        logger.info("Batch %s is replaced: %s changed", batch_id, ", ".join(changed))
+        return batch.start_batch(client, props, batch.request_id(event))
+    old_tags = dict(old.get(contract.PROP_TAGS) or {})
+    fallback_arn = batch.batch_arn(context.invoked_function_arn, batch_id)
+    return batch.update_in_place(client, batch_id, old_tags, props.tags, fallback_arn)
+
+
+def delete(event: Event, client: OmicsClient) -> OnEventResult:
+    """Take the first step of the delete the resource's OnDelete asks for."""
+    batch_id = str(event["PhysicalResourceId"])
+    on_delete = _delete_action(event)
+    if on_delete is not None:
+        batch.advance_delete(client, batch_id, on_delete)
+    return {"PhysicalResourceId": batch_id}
+
+
+# --- is_complete ---------------------------------------------------------------------
+
+
+def _check_event(event: Event, client: OmicsClient) -> IsCompleteResult:
+    request_type = event["RequestType"]
+    batch_id = str(event["PhysicalResourceId"])
+    if request_type == "Delete":
+        on_delete = _delete_action(event)
+        done = on_delete is None or batch.advance_delete(client, batch_id, on_delete)
+        return {"IsComplete": done}
+    if request_type == "Update" and not _replaced(event, client):
+        return {"IsComplete": True}  # in place: on_event already did everything
+    return batch.check_started(client, batch_id)
+
+
+def _replaced(event: Event, client: OmicsClient) -> bool:
+    """Whether on_event started a new batch for this Update.
+
+    The framework gives is_complete on_event's PhysicalResourceId, not the old one, so
+    the decision is made again from the same properties (and so comes out the same).
+    """
+    old, new = event.get("OldResourceProperties", {}), event["ResourceProperties"]
+    return bool(changed_definition(old, new, start_run_batch_input(client)))
+
+
+# --- shared ----------------------------------------------------------------------------
+
+
+def _delete_action(event: Event) -> str | None:
+    """The OnDelete policy to carry out, or None when Delete needs no API call."""
+    batch_id = str(event.get("PhysicalResourceId", ""))
+    if not batch.is_batch_id(batch_id):
+        logger.info("%r is not a batch id (a create that failed?): nothing to delete", batch_id)
+        return None
+    on_delete = on_delete_policy(event.get("ResourceProperties", {}))
+    if on_delete == contract.ON_DELETE_RETAIN:
+        logger.info("Batch %s is retained (%s)", batch_id, on_delete)
+        return None
+    return on_delete
+
+
+def _reporting_failures(context: LambdaContext, work: Callable[[], _T]) -> _T:
+    """Run ``work``; any failure becomes one short reason that says where the log is."""
+    try:
+        return work()
+    except Exception as err:
+        # A traceback only where it helps: not for failures the handler itself diagnosed.
+        logger.error("Request failed: %s", err, exc_info=not isinstance(err, BatchError))
+        reason = failure_reason(err, context.log_group_name, context.log_stream_name)
+        raise RunBatchResourceError(reason) from err
+
+
+def _log_event(handler: str, event: Event) -> None:
+    """Log the request, without the ResponseURL (a presigned URL that answers for the stack)."""
+    safe = {key: value for key, value in event.items() if key != "ResponseURL"}
+    logger.info("%s request: %s", handler, json.dumps(safe, default=str))

@@ -1,0 +1,79 @@
+"""Acknowledgments of cdk-nag findings that the construct is the right place to answer.
+
+Each acknowledgment names one rule (or one finding of a rule, such as one wildcard
+resource of an IAM policy) on one resource, with the reason a security reviewer needs.
+Nothing here acknowledges a rule for a whole stack, and nothing acknowledges what a
+user adds to the roles later: wildcard findings are computed from the statements the
+construct itself wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_iam as iam
+from constructs import IConstruct
+
+PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+
+
+def acknowledge(resource: IConstruct, rule: str, reason: str, *, packs: Iterable[str] = PACKS) -> None:
+    """Acknowledge ``rule`` (e.g. "LambdaDLQ") of each pack that has it, on this one resource."""
+    Validations.of(resource).acknowledge(
+        *(Acknowledgment(id=f"{pack}::{pack}-{rule}", reason=reason) for pack in packs)
+    )
+
+
+def acknowledge_finding(resource: IConstruct, rule: str, finding: str, reason: str) -> None:
+    """Acknowledge one finding of an AwsSolutions rule, e.g. IAM5[Resource::arn:...:run/*]."""
+    Validations.of(resource).acknowledge(
+        Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}[{finding}]", reason=reason)
+    )
+
+
+def flatten_cfn_reference(value: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag prints it in a finding (``<Ref>``, ``<Id.Attr>``)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            delimiter, items = value["Fn::Join"]
+            return str(delimiter).join(flatten_cfn_reference(item) for item in items)
+        if "Fn::Sub" in value:
+            return flatten_cfn_reference(value["Fn::Sub"])
+        if "Fn::GetAtt" in value:
+            resource, attribute = value["Fn::GetAtt"]
+            return f"<{flatten_cfn_reference(resource)}.{flatten_cfn_reference(attribute)}>"
+        if "Fn::ImportValue" in value:
+            return flatten_cfn_reference(value["Fn::ImportValue"])
+        if "Ref" in value:
+            return f"<{flatten_cfn_reference(value['Ref'])}>"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def add_statement(role: iam.IRole, statement: iam.PolicyStatement, reason: str | None = None) -> None:
+    """Add ``statement`` to the role's default policy; acknowledge its wildcard resources with ``reason``.
+
+    A statement with a wildcard resource must come with the reason the API leaves no
+    narrower choice; one without needs none.
+    """
+    role.add_to_principal_policy(statement)
+    stack = Stack.of(role)
+    wildcards = [
+        flatten_cfn_reference(stack.resolve(resource))
+        for resource in statement.resources
+        if "*" in flatten_cfn_reference(stack.resolve(resource))
+    ]
+    if not wildcards:
+        return
+    if reason is None:
+        raise ValueError(f"statement {statement.sid or statement.actions} has wildcard resources {wildcards}")
+    policy = role.node.try_find_child("DefaultPolicy")
+    assert policy is not None, "a role this construct writes to has a default policy"
+    for finding in wildcards:
+        acknowledge_finding(policy, "IAM5", f"Resource::{finding}", reason)

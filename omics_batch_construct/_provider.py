@@ -1,0 +1,322 @@
+"""The custom resource provider: the handler Lambdas and CDK's Provider framework around them.
+
+One provider serves every batch of a stack that shares its configuration (deploy wait,
+log retention, encryption key, network), so ten batches do not deploy ten copies of the
+same five functions and state machine. Each batch adds what is its own to the shared
+handler role: StartRun on its workflow, PassRole on its run role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import custom_resources as cr
+from constructs import Construct, IConstruct
+
+from ._compliance import acknowledge, acknowledge_finding, add_statement, flatten_cfn_reference
+from ._handler_assets import LAMBDA_DIR
+from ._security import allow_logs_to_use, log_group
+from .settings import DefaultRunSetting
+
+HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
+# How often the deploy asks whether the batch has passed validation (divides any whole minute).
+QUERY_INTERVAL = Duration.seconds(15)
+OMICS_PRINCIPAL = "omics.amazonaws.com"
+VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
+
+WHY_BATCH_ARNS = (
+    "Batch ids are assigned by HealthOmics when the deploy starts the batch, so the handlers "
+    "can only be scoped to this account's and Region's runBatch/* ARNs."
+)
+WHY_RUN_ARNS = (
+    "StartRunBatch is also authorized as StartRun (dual authorization) on the runs it will "
+    "create, whose ids HealthOmics assigns later: run/* of this account and Region."
+)
+WHY_WORKFLOW_ARNS = (
+    "The workflow is named by id; its account is left open because shared and Ready2Run "
+    "workflows belong to other accounts, and versions (workflow/ID/version/*) are chosen per run."
+)
+WHY_LOG_STREAMS = "Lambda names a log stream per execution environment; the log group itself is this function's own."
+WHY_FRAMEWORK = (
+    "CDK's Provider framework invokes its handlers by ARN and by version or alias (<arn>:*); "
+    "the functions are its own and nothing else."
+)
+WHY_XRAY = "X-Ray's PutTraceSegments and sampling APIs have no resource-level permissions."
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """What makes two batches share a provider."""
+
+    wait: Duration
+    log_retention: logs.RetentionDays
+    encryption_key: kms.IKey | None
+    vpc: ec2.IVpc | None
+    vpc_subnets: ec2.SubnetSelection | None
+
+    def construct_id(self) -> str:
+        parts = (
+            str(self.wait.to_minutes()),
+            self.log_retention.name,
+            self.encryption_key.node.addr if self.encryption_key else "",
+            self.vpc.node.addr if self.vpc else "",
+            repr(self.vpc_subnets.subnet_type) if self.vpc_subnets else "",
+            repr(self.vpc_subnets.subnet_group_name) if self.vpc_subnets else "",
+        )
+        return "OmicsRunBatchProvider" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
+
+
+class BatchProvider(Construct):
+    """The handler functions, their role and the Provider framework, once per stack and configuration."""
+
+    @classmethod
+    def of(cls, stack: Stack, config: ProviderConfig) -> BatchProvider:
+        existing = stack.node.try_find_child(config.construct_id())
+        if isinstance(existing, cls):
+            return existing
+        return cls(stack, config.construct_id(), config=config)
+
+    def __init__(self, scope: Construct, id: str, *, config: ProviderConfig) -> None:
+        super().__init__(scope, id)
+        self._stack = Stack.of(self)
+        key = config.encryption_key
+        if key is not None:
+            allow_logs_to_use(key, self)
+        self.role = self._role("HandlerRole", "lambda", "Starts, tracks and (if asked) stops HealthOmics run batches")
+        code = lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["**/__pycache__", "**/*.pyc"])
+        functions = {}
+        for name, handler in (("OnEvent", "run_batch.index.on_event"), ("IsComplete", "run_batch.index.is_complete")):
+            logs_ = log_group(self, f"{name}Logs", config.log_retention, key)
+            self._allow_logging(self.role, logs_)
+            functions[name] = lambda_.Function(
+                self,
+                name,
+                runtime=HANDLER_RUNTIME,
+                architecture=lambda_.Architecture.ARM_64,
+                code=code,
+                handler=handler,
+                role=self.role,
+                # Longer than one API call's worst case with botocore's retries (see omics.py).
+                timeout=Duration.minutes(3),
+                memory_size=256,
+                log_group=logs_,
+                logging_format=lambda_.LoggingFormat.JSON,
+                application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
+                system_log_level_v2=lambda_.SystemLogLevel.WARN,
+                vpc=config.vpc,
+                vpc_subnets=config.vpc_subnets,
+                description=f"OmicsRunBatch custom resource: {handler}",
+            )
+        add_statement(
+            self.role,
+            iam.PolicyStatement(
+                sid="ManageRunBatches",
+                actions=[
+                    "omics:StartRunBatch",
+                    "omics:GetBatch",
+                    "omics:CancelRunBatch",
+                    "omics:DeleteRunBatch",
+                    "omics:DeleteBatch",
+                    # Always granted, not only when tags are set: removing the last tag
+                    # needs UntagResource in the same deploy that drops the tags.
+                    "omics:TagResource",
+                    "omics:UntagResource",
+                ],
+                resources=[self.omics_arn("runBatch/*")],
+            ),
+            WHY_BATCH_ARNS,
+        )
+
+        # Custom roles for CDK's framework functions: its defaults carry the AWS managed basic
+        # execution policy. Two of them, as in the framework: one role for both would make a
+        # cycle (onEvent starts the waiter, which invokes isComplete).
+        framework_roles = [
+            self._role(f"Framework{name}Role", "lambda", f"CDK Provider framework {what} of the OmicsRunBatch handlers")
+            for name, what in (("OnEvent", "onEvent"), ("Waiter", "isComplete and onTimeout"))
+        ]
+        provider_logs = log_group(self, "ProviderLogs", config.log_retention, key)
+        for role in framework_roles:
+            self._allow_logging(role, provider_logs)
+        waiter_logs = log_group(self, "WaiterLogs", config.log_retention, key)
+        provider = cr.Provider(
+            self,
+            "Provider",
+            on_event_handler=functions["OnEvent"],
+            is_complete_handler=functions["IsComplete"],
+            query_interval=QUERY_INTERVAL,
+            total_timeout=config.wait,
+            log_group=provider_logs,
+            framework_on_event_role=framework_roles[0],
+            framework_complete_and_timeout_role=framework_roles[1],
+            vpc=config.vpc,
+            vpc_subnets=config.vpc_subnets,
+            disable_waiter_state_machine_logging=False,
+            # ALL event types without execution data: the waiter's input holds the presigned
+            # ResponseURL, which must not reach a log.
+            waiter_state_machine_log_options=cr.LogOptions(
+                destination=waiter_logs, level=sfn.LogLevel.ALL, include_execution_data=False
+            ),
+        )
+        self._trace_waiter(provider)
+        self._acknowledge(functions.values(), provider, framework_roles, config)
+        self.service_token = provider.service_token
+
+    # --- per batch --------------------------------------------------------------------
+
+    def allow_batch(self, default: DefaultRunSetting, run_role: iam.IRole, *, run_tags: bool) -> None:
+        """Let the handlers start this batch: StartRun on what its runs use, PassRole on its role."""
+        workflow = f"workflow/{default.workflow_id}"
+        resources = [
+            self.omics_arn("run/*"),
+            self.omics_arn(workflow, account="*"),
+            self.omics_arn(f"{workflow}/version/*", account="*"),
+        ]
+        if default.run_group_id:
+            resources.append(self.omics_arn(f"runGroup/{default.run_group_id}"))
+        if default.cache_id:
+            resources.append(self.omics_arn(f"runCache/{default.cache_id}"))
+        add_statement(
+            self.role,
+            iam.PolicyStatement(actions=["omics:StartRun"], resources=resources),
+            f"{WHY_RUN_ARNS} {WHY_WORKFLOW_ARNS}",
+        )
+        if run_tags:
+            # The service tags each run as the caller.
+            add_statement(
+                self.role,
+                iam.PolicyStatement(actions=["omics:TagResource"], resources=[self.omics_arn("run/*")]),
+                WHY_RUN_ARNS,
+            )
+        add_statement(
+            self.role,
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[run_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": OMICS_PRINCIPAL}},
+            ),
+        )
+
+    def omics_arn(self, resource: str, account: str | None = None) -> str:
+        stack = self._stack
+        return f"arn:{stack.partition}:omics:{stack.region}:{stack.account if account is None else account}:{resource}"
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _role(self, id: str, service: str, description: str) -> iam.Role:
+        return iam.Role(self, id, assumed_by=iam.ServicePrincipal(f"{service}.amazonaws.com"), description=description)
+
+    @staticmethod
+    def _allow_logging(role: iam.Role, group: logs.ILogGroup) -> None:
+        add_statement(
+            role,
+            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[group.log_group_arn]),
+            WHY_LOG_STREAMS,
+        )
+
+    def _trace_waiter(self, provider: cr.Provider) -> None:
+        """X-Ray tracing on the framework's waiter state machine, which the Provider does not expose."""
+        waiter = provider.node.find_child("waiter-state-machine")
+        machine = waiter.node.default_child
+        assert isinstance(machine, sfn.CfnStateMachine)
+        machine.tracing_configuration = sfn.CfnStateMachine.TracingConfigurationProperty(enabled=True)
+        role = waiter.node.find_child("Role")
+        assert isinstance(role, iam.Role)
+        add_statement(
+            role,
+            iam.PolicyStatement(
+                actions=[
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                ],
+                resources=["*"],
+            ),
+            WHY_XRAY,
+        )
+
+    def _acknowledge(
+        self,
+        handlers: Iterable[lambda_.Function],
+        provider: cr.Provider,
+        framework_roles: list[iam.Role],
+        config: ProviderConfig,
+    ) -> None:
+        """What the construct answers for its functions and the framework's, with reasons."""
+        framework = [
+            provider.node.find_child(name)
+            for name in ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
+        ]
+        for function in [*handlers, *framework]:
+            resource = function.node.default_child
+            assert resource is not None
+            acknowledge(
+                resource,
+                "LambdaConcurrency",
+                "Reserved concurrency would be taken from the account's unreserved pool and fails the "
+                "deploy in accounts at the minimum of 10; these functions run a few times per deploy.",
+                packs=("HIPAA.Security", "NIST.800.53.R5"),
+            )
+            acknowledge(
+                resource,
+                "LambdaDLQ",
+                "Invoked by CloudFormation and by the Provider framework, which report every failure "
+                "to CloudFormation (the stack fails or rolls back); there is no lost event to park.",
+                packs=("HIPAA.Security", "NIST.800.53.R5"),
+            )
+            if config.vpc is None:
+                acknowledge(
+                    resource,
+                    "LambdaInsideVPC",
+                    "No vpc was given: the functions only call the HealthOmics, Lambda and Step Functions "
+                    "APIs over TLS with IAM auth and hold no data. Pass vpc= to place them in a VPC.",
+                    packs=("HIPAA.Security", "NIST.800.53.R5"),
+                )
+        for role in (self.role, *framework_roles):
+            acknowledge(
+                role.node.find_child("DefaultPolicy"),
+                "IAMNoInlinePolicy",
+                "An AWS::IAM::Policy attached to exactly one role this construct creates, its statements "
+                "scoped per resource; as a separate resource CloudFormation orders it before its users.",
+                packs=("HIPAA.Security", "NIST.800.53.R5"),
+            )
+            if config.vpc is not None:
+                acknowledge_finding(
+                    role,
+                    "IAM4",
+                    f"Policy::arn:<AWS::Partition>:iam::aws:policy/{VPC_ACCESS_POLICY}",
+                    "Lambda's own policy for the network interfaces a function in a VPC needs.",
+                )
+        waiter = provider.node.find_child("waiter-state-machine")
+        acknowledge(
+            waiter.node.find_child("Role").node.find_child("DefaultPolicy"),
+            "IAMNoInlinePolicy",
+            "CDK's Provider framework attaches this policy to its waiter's role only.",
+            packs=("HIPAA.Security", "NIST.800.53.R5"),
+        )
+        for statement_owner in (*framework_roles, waiter.node.find_child("Role")):
+            policy = statement_owner.node.find_child("DefaultPolicy")
+            for finding in self._framework_invoke_findings(policy):
+                acknowledge_finding(policy, "IAM5", finding, WHY_FRAMEWORK)
+
+    def _framework_invoke_findings(self, policy: IConstruct) -> list[str]:
+        """The ``<function arn>:*`` resources CDK's framework granted itself on this policy."""
+        document = self._stack.resolve(policy.node.default_child.policy_document)  # type: ignore[union-attr]
+        findings = []
+        for statement in document.get("Statement", []):
+            if statement.get("Action") != "lambda:InvokeFunction":
+                continue
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            findings += [
+                f"Resource::{flatten_cfn_reference(r)}" for r in resources if flatten_cfn_reference(r).endswith(":*")
+            ]
+        return findings

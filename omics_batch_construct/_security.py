@@ -1,0 +1,132 @@
+"""Secure defaults in one place: the buckets and log groups the construct creates.
+
+Buckets block public access, refuse plain HTTP, are encrypted and versioned, and are
+retained on destroy (they hold results). Log groups keep their logs for a bounded time.
+With a customer-managed key, both use it; without one, the acknowledgments below say
+what protects the data instead.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Annotations, ArnFormat, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from ._compliance import acknowledge
+
+WHY_NO_REPLICATION = (
+    "Replication needs a destination bucket in another Region chosen by the account's "
+    "disaster recovery plan; configure it on your own bucket and pass it as output_bucket."
+)
+WHY_SSE_S3 = (
+    "No encryption_key was given: encrypted at rest with SSE-S3 (AES-256). Pass encryption_key= "
+    "to use a customer-managed KMS key for the bucket, the logs and the run role."
+)
+WHY_LOGS_DEFAULT_ENCRYPTION = (
+    "No encryption_key was given: CloudWatch Logs encrypts log data at rest with its own keys. "
+    "Pass encryption_key= to use a customer-managed KMS key."
+)
+
+
+def secure_bucket(
+    scope: Construct,
+    id: str,
+    *,
+    encryption_key: kms.IKey | None = None,
+    access_logs: s3.IBucket | None = None,
+    access_logs_prefix: str | None = None,
+) -> s3.Bucket:
+    """A private, SSL-only, encrypted, versioned bucket that outlives the stack."""
+    bucket = s3.Bucket(
+        scope,
+        id,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        encryption=s3.BucketEncryption.KMS if encryption_key else s3.BucketEncryption.S3_MANAGED,
+        encryption_key=encryption_key,
+        bucket_key_enabled=True if encryption_key else None,
+        enforce_ssl=True,
+        versioned=True,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        removal_policy=RemovalPolicy.RETAIN,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=access_logs_prefix,
+    )
+    resource = bucket.node.default_child
+    assert resource is not None
+    acknowledge(resource, "S3BucketReplicationEnabled", WHY_NO_REPLICATION, packs=("HIPAA.Security", "NIST.800.53.R5"))
+    if encryption_key is None:
+        acknowledge(resource, "S3DefaultEncryptionKMS", WHY_SSE_S3, packs=("HIPAA.Security", "NIST.800.53.R5"))
+    return bucket
+
+
+def access_logs_bucket(scope: Construct, id: str) -> s3.Bucket:
+    """The bucket that receives a created output bucket's server access logs."""
+    bucket = secure_bucket(scope, id)
+    resource = bucket.node.default_child
+    assert resource is not None
+    why = "This bucket receives the output bucket's server access logs; logging it into itself would loop."
+    acknowledge(resource, "S1", why, packs=("AwsSolutions",))
+    acknowledge(resource, "S3BucketLoggingEnabled", why, packs=("HIPAA.Security", "NIST.800.53.R5"))
+    return bucket
+
+
+def log_group(
+    scope: Construct, id: str, retention: logs.RetentionDays, encryption_key: kms.IKey | None
+) -> logs.LogGroup:
+    """A log group with bounded retention, encrypted with the key when there is one."""
+    group = logs.LogGroup(scope, id, retention=retention, encryption_key=encryption_key)
+    if encryption_key is None:
+        resource = group.node.default_child
+        assert resource is not None
+        acknowledge(
+            resource,
+            "CloudWatchLogGroupEncrypted",
+            WHY_LOGS_DEFAULT_ENCRYPTION,
+            packs=("HIPAA.Security", "NIST.800.53.R5"),
+        )
+    return group
+
+
+def allow_logs_to_use(key: kms.IKey, scope: Construct) -> None:
+    """Let CloudWatch Logs of this account and Region encrypt with the key.
+
+    Possible only for a key whose policy this app writes; for an imported key the
+    key's owner must add the statement, which a warning says.
+    """
+    stack = Stack.of(scope)
+    result = key.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="AllowCloudWatchLogsOfThisAccount",
+            principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
+            actions=[
+                "kms:Encrypt",
+                "kms:Decrypt",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:DescribeKey",
+            ],
+            resources=["*"],
+            conditions={
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
+                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                    )
+                }
+            },
+        ),
+        allow_no_op=True,
+    )
+    if not result.statement_added:
+        Annotations.of(scope).add_warning_v2(
+            "omics-batch-construct:ImportedKeyPolicy",
+            "encryption_key is imported: its key policy must let logs.<region>.amazonaws.com use it "
+            "(kms:Encrypt*, Decrypt*, ReEncrypt*, GenerateDataKey*, DescribeKey) or the log groups fail to create.",
+        )

@@ -72,3 +72,9 @@ def test_every_enum_member_of_a_setting_has_a_typed_enum() -> None:
         for member in shape.members.values():
             if member.metadata.get("enum"):
                 assert member.name in typed, member.name
+
+
+def test_every_public_name_is_exported_lazily() -> None:
+    assert sorted(lib.__all__) == sorted(lib._EXPORTS)
+    for name in lib.__all__:
+        assert getattr(lib, name).__name__ == name

@@ -8,7 +8,8 @@ service's default applies.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import Enum, StrEnum
 from functools import cache
@@ -174,3 +175,34 @@ class RunSetting(_ApiSetting):
     """Merged over the default run setting's run_tags (this run wins)."""
     engine_settings: Mapping[str, Any] | None = None
     """Default: the default run setting's."""
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        id_column: str = "sample",
+        parameters: Mapping[str, str] | Sequence[str] | None = None,
+        delimiter: str = ",",
+    ) -> list[RunSetting]:
+        """One run per row of an nf-core-style samplesheet (e.g. ``sample,fastq_1,fastq_2``).
+
+        ``id_column`` gives ``run_setting_id``; the columns ``name``, ``output_uri``,
+        ``priority`` and ``output_bucket_owner_id`` give those fields, ``tag:KEY`` columns give
+        run tags, and every other column (or only those in ``parameters``: column -> parameter
+        name, or a list of columns) a workflow parameter. Empty cells set nothing. Raises
+        ``SamplesheetError`` listing every problem with its line. See ``samplesheet.runs_from_csv``.
+        """
+        from .samplesheet import runs_from_csv  # not at the top: samplesheet imports this module
+
+        return runs_from_csv(path, id_column=id_column, parameters=parameters, delimiter=delimiter)
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike[str]) -> list[RunSetting]:
+        """One run per object of a JSON array or JSON Lines file, with the API's keys (``runSettingId``)
+        or the field names (``run_setting_id``). Raises ``SamplesheetError`` listing every problem
+        with its line. See ``samplesheet.runs_from_json``.
+        """
+        from .samplesheet import runs_from_json  # not at the top: samplesheet imports this module
+
+        return runs_from_json(path)

@@ -6,12 +6,20 @@ message naming the argument and the run instead of failing a deploy minutes late
 Checkers are compiled once per model shape, because a batch can hold 100,000 runs.
 
 Values that are unresolved CDK tokens (known only at deploy time) are skipped.
+
+Runs take a fast path first: predicates compiled from the same model metadata answer
+"certainly valid, and free of tokens" without building any message. A run they cannot
+vouch for (a problem, a token, a type out of the ordinary) goes through the full checker,
+which finds and words its problems. So every run is checked against every constraint,
+and the messages are the full checker's.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -160,8 +168,8 @@ def _document_checker(_shape: Shape) -> Checker:
 
 
 def _map_checker(shape: Shape) -> Checker:
-    key_check = compile_shape(shape.key)  # type: ignore[attr-defined]
-    value_check = compile_shape(shape.value)  # type: ignore[attr-defined]
+    key_check = compile_shape(shape.key)
+    value_check = compile_shape(shape.value)
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
 
     def check(value: Any, where: str, problems: list[str]) -> None:
@@ -181,7 +189,7 @@ def _map_checker(shape: Shape) -> Checker:
 
 
 def _list_checker(shape: Shape) -> Checker:
-    member_check = compile_shape(shape.member)  # type: ignore[attr-defined]
+    member_check = compile_shape(shape.member)
     low, high = shape.metadata.get("min"), shape.metadata.get("max")
 
     def check(value: Any, where: str, problems: list[str]) -> None:
@@ -239,15 +247,173 @@ def compile_shape(shape: Shape) -> Checker:
     return _CHECKERS[shape.type_name](shape)
 
 
+# --- the fast path for runs -----------------------------------------------------------
+
+# A predicate is True only when the value certainly passes its checker and holds no token;
+# False means "not sure": the full checker then decides and words the problem.
+Predicate = Callable[[Any], bool]
+# Anything that could be part of a string token ("${Token[" or "#{Token[").
+_TOKEN_MARK = "{Token["
+# A pattern that is one character class repeated, like the model's "printable text".
+_ONE_CLASS_REPEATED = re.compile(r"\[[^\[\]]*\]\+")
+_PRINTABLE_ASCII = tuple(chr(c) for c in range(0x20, 0x7F))
+
+
+def _never(_value: Any) -> bool:
+    return False
+
+
+def _string_predicate(shape: Shape) -> Predicate:
+    meta = shape.metadata
+    enum = frozenset(meta["enum"]) if "enum" in meta else None
+    low, high = meta.get("min", 0), meta.get("max", sys.maxsize)
+    pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
+    if enum is not None:
+        return lambda v: (
+            type(v) is str
+            and v in enum
+            and low <= len(v) <= high
+            and _TOKEN_MARK not in v
+            and (pattern is None or pattern.fullmatch(v) is not None)
+        )
+    if pattern is None:
+        return lambda v: type(v) is str and low <= len(v) <= high and _TOKEN_MARK not in v
+    if _ONE_CLASS_REPEATED.fullmatch(pattern.pattern) and all(pattern.fullmatch(c) for c in _PRINTABLE_ASCII):
+        # Every non-empty run of printable ASCII matches: test that in C, the regex otherwise.
+        low = max(low, 1)
+        return lambda v: (
+            type(v) is str
+            and low <= len(v) <= high
+            and _TOKEN_MARK not in v
+            and ((v.isascii() and v.isprintable()) or pattern.fullmatch(v) is not None)
+        )
+    return lambda v: (
+        type(v) is str and low <= len(v) <= high and _TOKEN_MARK not in v and (pattern.fullmatch(v) is not None)
+    )
+
+
+def _integer_predicate(shape: Shape) -> Predicate:
+    low, high = shape.metadata.get("min", -math.inf), shape.metadata.get("max", math.inf)
+    return lambda v: type(v) is int and low <= v <= high
+
+
+def _boolean_predicate(_shape: Shape) -> Predicate:
+    return lambda v: type(v) is bool
+
+
+def _plain_json(value: Any) -> bool:
+    """Whether a document value is plain JSON (dict, list, str, int, bool, None, float) with no token."""
+    kind = type(value)
+    if kind is str:
+        return _TOKEN_MARK not in value
+    if kind is int or kind is bool or value is None:
+        return True
+    if kind is float:
+        return bool(-_NUMBER_TOKEN_MAGNITUDE <= value <= _NUMBER_TOKEN_MAGNITUDE)  # False for NaN too
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            if type(item) is str:
+                if _TOKEN_MARK in item:
+                    return False
+            elif not _plain_json(item):
+                return False
+        return True
+    if kind is list:
+        return all(map(_plain_json, value))
+    return False
+
+
+def _document_predicate(_shape: Shape) -> Predicate:
+    return lambda v: type(v) is dict and _plain_json(v)
+
+
+def _map_predicate(shape: Shape) -> Predicate:
+    key_ok = compile_predicate(shape.key)
+    value_ok = compile_predicate(shape.value)
+    low, high = shape.metadata.get("min", 0), shape.metadata.get("max", sys.maxsize)
+
+    def ok(value: Any) -> bool:
+        if type(value) is not dict or not low <= len(value) <= high:
+            return False
+        for key, item in value.items():  # noqa: SIM110 - a loop: all() over a generator is slower here
+            if not (key_ok(key) and value_ok(item)):
+                return False
+        return True
+
+    return ok
+
+
+def _list_predicate(shape: Shape) -> Predicate:
+    member_ok = compile_predicate(shape.member)
+    low, high = shape.metadata.get("min", 0), shape.metadata.get("max", sys.maxsize)
+    return lambda v: type(v) is list and low <= len(v) <= high and all(map(member_ok, v))
+
+
+_PREDICATES: dict[str, Callable[[Shape], Predicate]] = {
+    "string": _string_predicate,
+    "integer": _integer_predicate,
+    "long": _integer_predicate,
+    "boolean": _boolean_predicate,
+    "map": _map_predicate,
+    "list": _list_predicate,
+}
+
+
+def compile_predicate(shape: Shape) -> Predicate:
+    """A fast test that a value of this shape is valid and token-free (False: "not sure")."""
+    if shape.metadata.get("document"):
+        return _document_predicate(shape)
+    return _PREDICATES.get(shape.type_name, lambda _shape: _never)(shape)
+
+
+FastRun = Callable[[RunSetting], "dict[str, Any] | None"]
+
+
+def _fast_run(shape: StructureShape) -> FastRun:
+    """The API JSON of a RunSetting that certainly passes the inline setting's checker, else None.
+
+    Same result as ``run.to_api()`` when it answers: unset fields left out, mappings copied.
+    """
+    members = shape.members
+    required = set(shape.required_members)
+    specs = tuple(
+        (field, member, compile_predicate(members[member]) if member in members else _never, member in required)
+        for field, member in RunSetting.api_names()
+    )
+
+    def fast(run: RunSetting) -> dict[str, Any] | None:
+        values = run.__dict__
+        out: dict[str, Any] = {}
+        for name, member, ok, needed in specs:
+            value = values[name]
+            if value is None:
+                if needed:
+                    return None
+            elif ok(value):
+                out[member] = dict(value) if type(value) is dict else value
+            else:
+                return None
+        return out
+
+    return fast
+
+
+class _TokenFreeRuns(list):  # type: ignore[type-arg]
+    """Runs' API JSON that the fast path has seen whole: plain JSON, no token anywhere."""
+
+
 @cache
-def _checkers() -> tuple[Checker, Checker, Checker, Checker]:
+def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun]:
     request = service_model().operation_model("StartRunBatch").input_shape
-    inline = request.members["batchRunSettings"].members["inlineSettings"].member  # type: ignore[attr-defined]
+    inline = request.members["batchRunSettings"].members["inlineSettings"].member
     return (
         _structure_checker(request.members["defaultRunSetting"], {c: s for s, c in DefaultRunSetting.api_names()}),
         _structure_checker(inline, {c: s for s, c in RunSetting.api_names()}),
         compile_shape(request.members["batchName"]),
         compile_shape(request.members["tags"]),
+        _fast_run(inline),
     )
 
 
@@ -280,7 +446,7 @@ def validate_batch(
     tags: Mapping[str, str] | None,
 ) -> ValidatedBatch:
     """Check the whole batch and return its API JSON, or raise one error listing every problem."""
-    check_default, check_run, check_name, check_tags = _checkers()
+    check_default, check_run, check_name, check_tags, fast_run = _checkers()
     problems: list[str] = []
     if not isinstance(default_run_setting, DefaultRunSetting):
         raise TypeError(f"OmicsRunBatch {path}: default_run_setting must be a DefaultRunSetting")
@@ -293,7 +459,19 @@ def validate_batch(
 
     api_runs: list[dict[str, Any]] = []
     first_index: dict[Any, int] = {}
+    all_fast = True
     for index, run in enumerate(runs):
+        api = fast_run(run) if type(run) is RunSetting else None
+        if api is not None:
+            # Valid and token-free: only the batch-wide rule (unique ids) is left to check.
+            run_id = api["runSettingId"]
+            first = first_index.setdefault(run_id, index)
+            if first != index:
+                where = f"runs[{index}] (run_setting_id {run_id!r})"
+                problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first}]")
+            api_runs.append(api)
+            continue
+        all_fast = False
         if not isinstance(run, RunSetting):
             problems.append(f"runs[{index}]: expected a RunSetting, got {_short(run)}")
             continue
@@ -315,28 +493,30 @@ def validate_batch(
         problems.append(f"runs: {total:,} runs, more than the maximum {contract.MAX_RUNS:,} of one batch")
     if problems:
         raise BatchValidationError(path, problems)
-    return ValidatedBatch(default=default, runs=api_runs)
+    return ValidatedBatch(default=default, runs=_TokenFreeRuns(api_runs) if all_fast else api_runs)
 
 
 def validate_file_runs(path: str, runs: Sequence[Mapping[str, Any]]) -> None:
     """Runs written to the settings file cannot hold tokens: the file is fixed at synth."""
+    if isinstance(runs, _TokenFreeRuns):
+        return  # validate_batch's fast path already saw every value
     names = {api: field for field, api in RunSetting.api_names()}
     problems = [
         f"runs[{index}] (run_setting_id {run.get('runSettingId')!r}).{names.get(member, member)}: a deploy-time "
         f"value (token) cannot go into the run settings file used above {contract.MAX_INLINE_RUNS} runs"
         for index, run in enumerate(runs)
         for member, value in run.items()
-        if _contains_token(value)
+        if contains_token(value)
     ]
     if problems:
         raise BatchValidationError(path, problems)
 
 
-def _contains_token(value: Any) -> bool:
+def contains_token(value: Any) -> bool:
     if isinstance(value, Mapping):
-        return any(_contains_token(v) for v in value.values())
+        return any(contains_token(v) for v in value.values())
     if isinstance(value, (list, tuple)):
-        return any(_contains_token(v) for v in value)
+        return any(contains_token(v) for v in value)
     return is_token(value)
 
 

@@ -1,0 +1,231 @@
+"""What a batch of N runs costs at synth, next to the floor of just writing the runs down.
+
+For each size it loads the runs from an nf-core-style samplesheet (``RunSetting.from_csv``),
+then times ``OmicsRunBatch`` + ``Template.from_stack`` (which synthesizes the assembly: the
+settings file is written and staged), and compares the time over a 1-run batch ("extra")
+with the floor, measured in the same process: building the same runs as plain dicts equal
+to their API JSON and ``json.dumps``-ing them. Every run is validated on the way, as always.
+
+Timings are the best of ``--repeat`` tries (after a full garbage collection each), as
+``timeit`` does: the least disturbed by other work on the machine. Memory is a separate,
+untimed pass under ``tracemalloc`` (Python's allocations; the jsii Node process is reported
+once, at the end).
+
+Run: ``.venv/bin/python benchmarks/synth_scale.py`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
+
+from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
+
+SIZES = (1, 100, 101, 10_000, 100_000)
+ENV = cdk.Environment(account="111122223333", region="us-east-1")
+HEADER = ("sample", "fastq_1", "fastq_2", "strandedness", "priority", "tag:cohort")
+# Below this the floor is a fraction of a millisecond and the ratio says nothing.
+RATIO_FROM = 100_000
+
+Row = tuple[str, str, str, str, int, str]
+
+
+def sample_rows(count: int) -> list[Row]:
+    """A cohort as it comes from a sequencing run: paired FASTQs per sample."""
+    return [
+        (
+            f"NA{i:06d}",
+            f"s3://cohort-7-inputs/fastq/NA{i:06d}_S{i % 96 + 1}_L001_R1_001.fastq.gz",
+            f"s3://cohort-7-inputs/fastq/NA{i:06d}_S{i % 96 + 1}_L001_R2_001.fastq.gz",
+            ("auto", "forward", "reverse")[i % 3],
+            i % 100,
+            "cohort-7",
+        )
+        for i in range(count)
+    ]
+
+
+def write_samplesheet(rows: list[Row], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+
+
+def floor(rows: list[Row]) -> str:
+    """The same runs as plain dicts equal to their API JSON, dumped as the settings file is."""
+    runs = [
+        {
+            "runSettingId": sample,
+            "priority": priority,
+            "parameters": {"fastq_1": r1, "fastq_2": r2, "strandedness": strandedness},
+            "runTags": {"cohort": cohort},
+        }
+        for sample, r1, r2, strandedness, priority, cohort in rows
+    ]
+    return json.dumps(runs, separators=(",", ":"), ensure_ascii=False)
+
+
+class Synth:
+    """One stack with one batch, synthesized; what it produced."""
+
+    def __init__(self, runs: list[RunSetting]) -> None:
+        app = cdk.App()
+        stack = cdk.Stack(app, "Cohort", env=ENV)
+        self.batch = OmicsRunBatch(
+            stack, "Batch", default_run_setting=DefaultRunSetting(workflow_id="1234567"), runs=runs
+        )
+        Template.from_stack(stack)
+        self.app, self.stack = app, stack
+
+    def sizes(self) -> tuple[int, int | None]:
+        """(template bytes, settings file bytes or None when the runs are inline), as in cdk.out."""
+        assembly = self.app.synth()
+        template = Path(assembly.get_stack_artifact(self.stack.artifact_id).template_full_path)
+        asset = self.batch.settings_asset
+        settings = Path(assembly.directory) / f"asset.{asset.asset_hash}.json" if asset else None
+        return template.stat().st_size, settings.stat().st_size if settings else None
+
+
+def best_time(action: Callable[[], Any], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        action()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def peak_mib(action: Callable[[], Any]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def node_peak_mib() -> float | None:
+    """Peak resident memory of this process's children (the jsii Node kernel), Linux only."""
+    try:
+        children = " ".join(p.read_text() for p in Path(f"/proc/{os.getpid()}/task").glob("*/children")).split()
+        peaks = []
+        for pid in children:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+        return max(peaks) if peaks else None
+    except OSError:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated run counts")
+    parser.add_argument("--repeat", type=int, default=3, help="timed tries per figure (best is kept)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for needed in (101, 1):  # the baselines
+        if needed not in sizes:
+            sizes.insert(0, needed)
+    sizes.sort()
+
+    columns = (
+        ("runs", 8),
+        ("load s", 7),
+        ("synth s", 8),
+        ("extra s", 8),
+        ("floor s", 8),
+        ("extra/floor", 11),
+        ("vs 101/floor", 12),
+        ("template B", 11),
+        ("vs 1 run B", 10),
+        ("settings file B", 15),
+        ("load MiB", 8),
+        ("synth MiB", 9),
+        ("floor MiB", 9),
+    )
+    print(" ".join(name.rjust(width) for name, width in columns))
+    print(" ".join("-" * width for _, width in columns))
+
+    with tempfile.TemporaryDirectory(prefix="synth-scale-") as folder:
+        Synth(RunSetting.from_csv(_samplesheet(sample_rows(1), Path(folder))))  # warm up jsii
+        synth_times: dict[int, float] = {}
+        base_template = 0
+        for count in sizes:
+            rows = sample_rows(count)
+            sheet = _samplesheet(rows, Path(folder))
+            load = best_time(partial(RunSetting.from_csv, sheet), 1)
+            runs = RunSetting.from_csv(sheet)
+            synth = synth_times[count] = best_time(partial(Synth, runs), args.repeat)
+            template_bytes, settings_bytes = Synth(runs).sizes()
+            floor_time = best_time(partial(floor, rows), args.repeat)
+            load_peak = peak_mib(partial(RunSetting.from_csv, sheet))
+            synth_peak = peak_mib(partial(Synth, runs))
+            floor_peak = peak_mib(partial(floor, rows))
+            if count == 1:
+                base_template = template_bytes
+            extra = synth - synth_times[1]
+            ratio = f"{extra / floor_time:.2f}" if count >= RATIO_FROM else "-"
+            file_ratio = (
+                f"{(synth - synth_times[101]) / floor_time:.2f}" if count >= RATIO_FROM and 101 in synth_times else "-"
+            )
+            values = (
+                f"{count:,}",
+                f"{load:.3f}",
+                f"{synth:.3f}",
+                f"{extra:.3f}",
+                f"{floor_time:.3f}",
+                ratio,
+                file_ratio,
+                f"{template_bytes:,}",
+                f"{template_bytes - base_template:+,}",
+                f"{settings_bytes:,}" if settings_bytes is not None else "inline",
+                f"{load_peak:.1f}",
+                f"{synth_peak:.1f}",
+                f"{floor_peak:.1f}",
+            )
+            print(" ".join(value.rjust(width) for value, (_, width) in zip(values, columns, strict=True)), flush=True)
+
+    node = node_peak_mib()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print()
+    print(
+        f"Peak resident memory: Python process {own:.0f} MiB" + (f", jsii Node process {node:.0f} MiB" if node else "")
+    )
+    print(
+        "load: RunSetting.from_csv of the samplesheet. synth: OmicsRunBatch + Template.from_stack (assembly "
+        "written).\nextra: synth - synth of 1 run. floor: the same runs built as API-JSON dicts + json.dumps. "
+        "vs 101: (synth - synth of 101 runs) / floor,\nthe settings-file path only (a 1-run batch is inline, and "
+        f"inline runs also ride in the tracker's definition). Ratios from {RATIO_FROM:,} runs; best of "
+        f"{args.repeat}.\nMiB: peak of Python allocations (tracemalloc), in a separate untimed pass."
+    )
+
+
+def _samplesheet(rows: list[Row], folder: Path) -> Path:
+    path = folder / f"samples-{len(rows)}.csv"
+    write_samplesheet(rows, path)
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -26,13 +26,15 @@ PROP_DEFAULT_RUN_SETTING = "DefaultRunSetting"
 PROP_BATCH_RUN_SETTINGS = "BatchRunSettings"
 PROP_TAGS = "Tags"
 PROP_ON_DELETE = "OnDelete"
+# The tracking state machine the handler starts once the batch is started (absent: none).
+PROP_TRACKER_ARN = "TrackerStateMachineArn"
 
 # Members of these API shapes that are documents, JSON-encoded in the properties.
 DOCUMENT_MEMBERS = frozenset({"parameters", "engineSettings"})
 
 # Properties whose change never starts a new batch. A change of any other property
 # (the batch name, the default run setting, the runs) starts a new batch.
-NON_DEFINING_PROPERTIES = frozenset({"ServiceToken", PROP_SCHEMA_VERSION, PROP_TAGS, PROP_ON_DELETE})
+NON_DEFINING_PROPERTIES = frozenset({"ServiceToken", PROP_SCHEMA_VERSION, PROP_TAGS, PROP_ON_DELETE, PROP_TRACKER_ARN})
 
 # --- what happens to the batch when its resource is deleted -------------------------
 ON_DELETE_RETAIN = "RETAIN"
@@ -56,3 +58,30 @@ MAX_DEPLOY_WAIT_SECONDS = 3600  # a custom resource may take at most one hour
 
 # Batch statuses in which the deploy is still waiting for validation to finish.
 VALIDATING_STATUSES = frozenset({"CREATING", "PENDING"})
+
+# --- completion tracking (a state machine per batch) --------------------------------
+# Batch statuses after which nothing more happens to the runs.
+TERMINAL_STATUSES = frozenset({"PROCESSED", "FAILED", "CANCELLED", "RUNS_DELETED", "RUNS_DELETE_FAILED"})
+# What the completion event says of itself.
+EVENT_SOURCE = "omics-batch-construct"
+EVENT_DETAIL_TYPE = "Omics Run Batch Completed"
+# HealthOmics' own event for a batch status change.
+OMICS_EVENT_SOURCE = "aws.omics"
+OMICS_BATCH_EVENT_DETAIL_TYPE = "RunBatch Status Change"
+
+
+def execution_name(batch_id: str) -> str:
+    """The tracking execution's name: one per batch, so a retried deploy step cannot start two."""
+    return f"batch-{batch_id}"
+
+
+# --- the tracker function (lambda/tracker): what the state machine sends and catches ---
+# The ``action`` of each task's payload. An EventBridge event (it has "detail-type") is
+# a resume even without one.
+TRACKER_ACTION_CHECK = "check"
+TRACKER_ACTION_PARK = "park"
+TRACKER_ACTION_RESUME = "resume"
+TRACKER_ACTION_REPORT = "report"
+# Error names (the Lambda errorType) for the state machine's Retry and Catch.
+TRACKER_ERROR_THROTTLED = "Throttled"  # throttling, 5xx or network, after botocore's retries
+TRACKER_ERROR_BATCH_NOT_FOUND = "BatchNotFound"  # GetBatch said ResourceNotFoundException

@@ -1,0 +1,118 @@
+"""Entry point of the tracker function: one handler, four actions.
+
+The state machine invokes ``check``, ``park`` and ``report`` with ``{"action": ...}``;
+EventBridge invokes ``resume`` with HealthOmics' "RunBatch Status Change" event (an
+event with a "detail-type" is a resume, with or without an ``action``). The work is in
+the modules beside this one, as functions of the clients they are given.
+
+Errors leave under the names the state machine handles (``Throttled``,
+``BatchNotFound``); see ``tracker.errors``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from omics_common import contract
+
+from . import report, status, waiting
+from .clients import Clients
+from .errors import BadEvent, token_hint, transient_as_throttled
+
+logger = logging.getLogger(__name__)
+# Lambda's JSON log format sets the level from the function's configuration; under the
+# text format the root logger would drop INFO, so say it here too.
+logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
+
+Event = Mapping[str, Any]
+Result = Mapping[str, Any]
+# Where ``resume`` finds the state machine when the event does not say (the rule's
+# input names it as ``stateMachineArn``).
+STATE_MACHINE_ARN_VARIABLE = "STATE_MACHINE_ARN"
+
+_clients: Clients | None = None
+
+
+def handler(event: Event, context: object) -> Result:
+    """Lambda's entry point: the container's clients, made on first use."""
+    global _clients
+    if _clients is None:
+        _clients = Clients()
+    return handle(event, _clients, os.environ)
+
+
+def handle(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+    """Run the event's action; transient failures leave as ``Throttled``."""
+    action = action_of(event)
+    logger.info("%s: %s", action, json.dumps(loggable(event), default=str))
+    act = _ACTIONS.get(action)
+    if act is None:
+        raise BadEvent(f"Unknown action {action!r}")
+    with transient_as_throttled():
+        return act(event, clients, environ)
+
+
+def action_of(event: Event) -> str:
+    """The event's action; an EventBridge event is a resume."""
+    if "detail-type" in event and "action" not in event:
+        return contract.TRACKER_ACTION_RESUME
+    return str(event.get("action", ""))
+
+
+# --- the actions -------------------------------------------------------------------------
+
+
+def _check(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+    return status.check(clients.omics, batch_id_of(event))
+
+
+def _park(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+    return waiting.park(batch_id_of(event), str(event.get("taskToken") or ""))
+
+
+def _resume(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+    detail = event.get("detail")
+    if not isinstance(detail, Mapping):
+        raise BadEvent("resume: the event has no detail")
+    machine = event.get("stateMachineArn") or environ.get(STATE_MACHINE_ARN_VARIABLE)
+    if not machine:
+        raise BadEvent(f"resume: neither the event's stateMachineArn nor {STATE_MACHINE_ARN_VARIABLE} is set")
+    batch_id = batch_id_of(detail)
+    return waiting.resume(clients.stepfunctions, str(machine), batch_id, str(detail.get("status", "")))
+
+
+def _report(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+    return report.report(clients, report.ReportRequest.from_event(event, batch_id_of(event)))
+
+
+_ACTIONS: dict[str, Callable[[Event, Clients, Mapping[str, str]], Result]] = {
+    contract.TRACKER_ACTION_CHECK: _check,
+    contract.TRACKER_ACTION_PARK: _park,
+    contract.TRACKER_ACTION_RESUME: _resume,
+    contract.TRACKER_ACTION_REPORT: _report,
+}
+
+
+# --- shared ---------------------------------------------------------------------------
+
+
+def batch_id_of(event: Event) -> str:
+    """The event's ``batchId`` (a string, even if sent as a number)."""
+    batch_id = event.get("batchId")
+    if batch_id in (None, ""):
+        raise BadEvent("The event has no batchId")
+    return str(batch_id)
+
+
+def loggable(event: Event) -> dict[str, Any]:
+    """The event without what must not, or need not, be logged: the token and the runs."""
+    safe = dict(event)
+    if "taskToken" in safe:
+        safe["taskToken"] = token_hint(safe["taskToken"])
+    if isinstance(safe.get("settings"), list):
+        safe["settings"] = f"<{len(safe['settings'])} run settings>"
+    return safe

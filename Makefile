@@ -14,7 +14,7 @@ export JSII_NODE = $(NODE)
 export CDK_DISABLE_VERSION_CHECK = 1
 export CDK_DISABLE_CLI_TELEMETRY = 1
 
-.PHONY: install synth test clean
+.PHONY: install synth lint test bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,9 +36,24 @@ synth: install
 	PATH="$(NODE_HOME)/bin:$$PATH" $(NODE) node_modules/aws-cdk/bin/cdk synth --quiet --no-notices
 	@echo "Synthesized: $$(ls cdk.out/*.template.json)"
 
-# Installs everything, then runs the whole test suite.
-test: install
+# Lint and type gates: ruff everywhere, mypy --strict on the library and the handlers,
+# bandit on the handlers (the code that runs in the account).
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy omics_batch_construct
+	cd lambda && ../$(PY) -m mypy --config-file ../pyproject.toml run_batch omics_common tracker
+	$(PY) -m bandit --quiet --recursive lambda --configfile pyproject.toml
+
+# Installs everything, then runs the gates and the whole test suite.
+test: install lint
 	$(PY) -m pytest
 
+# Speed and size figures (not a test: numbers to read, not to assert).
+bench: install
+	$(PY) benchmarks/synth_scale.py
+	$(PY) benchmarks/tracking.py
+	$(PY) benchmarks/tracker_report.py
+
 clean:
-	rm -rf $(VENV) node_modules .cache cdk.out .pytest_cache
+	rm -rf $(VENV) node_modules .cache cdk.out .pytest_cache .mypy_cache .ruff_cache

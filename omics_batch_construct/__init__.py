@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .run_batch import OmicsRunBatch, OnDelete
+    from .samplesheet import SamplesheetError
     from .settings import (
         CacheBehavior,
         DefaultRunSetting,
@@ -28,6 +29,7 @@ _EXPORTS = {
     "BatchValidationError": ".validation",
     "OmicsRunBatch": ".run_batch",
     "OnDelete": ".run_batch",
+    "SamplesheetError": ".samplesheet",
     **{
         name: ".settings"
         for name in (
@@ -53,6 +55,7 @@ __all__ = [
     "RunLogLevel",
     "RunRetentionMode",
     "RunSetting",
+    "SamplesheetError",
     "ScratchStorageMode",
     "StorageType",
     "WorkflowType",

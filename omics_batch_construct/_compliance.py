@@ -77,3 +77,24 @@ def add_statement(role: iam.IRole, statement: iam.PolicyStatement, reason: str |
     assert policy is not None, "a role this construct writes to has a default policy"
     for finding in wildcards:
         acknowledge_finding(policy, "IAM5", f"Resource::{finding}", reason)
+
+
+def acknowledge_cdk_grants(policy: IConstruct, reasons: dict[str, str]) -> None:
+    """Acknowledge the wildcard resources of statements CDK itself wrote into ``policy``.
+
+    ``reasons`` maps an action prefix (``"lambda:InvokeFunction"``, ``"xray:"``) to why;
+    a statement counts only if every one of its actions has that prefix, so nothing else
+    in the policy is covered.
+    """
+    cfn_policy = policy.node.default_child
+    assert isinstance(cfn_policy, iam.CfnPolicy)
+    stack = Stack.of(policy)
+    document = stack.resolve(cfn_policy.policy_document)
+    for statement in document.get("Statement", []):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for prefix, reason in reasons.items():
+            if all(action.startswith(prefix) for action in actions):
+                for resource in map(flatten_cfn_reference, resources):
+                    if "*" in resource:
+                        acknowledge_finding(policy, "IAM5", f"Resource::{resource}", reason)

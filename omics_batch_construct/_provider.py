@@ -20,9 +20,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
-from constructs import Construct, IConstruct
+from constructs import Construct
 
-from ._compliance import acknowledge, acknowledge_finding, add_statement, flatten_cfn_reference
+from ._compliance import acknowledge, acknowledge_cdk_grants, acknowledge_finding, add_statement
 from ._handler_assets import LAMBDA_DIR
 from ._security import allow_logs_to_use, log_group
 from .settings import DefaultRunSetting
@@ -205,6 +205,13 @@ class BatchProvider(Construct):
             ),
         )
 
+    def allow_tracking(self, state_machine: sfn.IStateMachine) -> None:
+        """Let the handlers start the batch's tracking execution once the batch has started."""
+        add_statement(
+            self.role,
+            iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]),
+        )
+
     def omics_arn(self, resource: str, account: str | None = None) -> str:
         stack = self._stack
         return f"arn:{stack.partition}:omics:{stack.region}:{stack.account if account is None else account}:{resource}"
@@ -304,19 +311,6 @@ class BatchProvider(Construct):
             packs=("HIPAA.Security", "NIST.800.53.R5"),
         )
         for statement_owner in (*framework_roles, waiter.node.find_child("Role")):
-            policy = statement_owner.node.find_child("DefaultPolicy")
-            for finding in self._framework_invoke_findings(policy):
-                acknowledge_finding(policy, "IAM5", finding, WHY_FRAMEWORK)
-
-    def _framework_invoke_findings(self, policy: IConstruct) -> list[str]:
-        """The ``<function arn>:*`` resources CDK's framework granted itself on this policy."""
-        document = self._stack.resolve(policy.node.default_child.policy_document)  # type: ignore[union-attr]
-        findings = []
-        for statement in document.get("Statement", []):
-            if statement.get("Action") != "lambda:InvokeFunction":
-                continue
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            findings += [
-                f"Resource::{flatten_cfn_reference(r)}" for r in resources if flatten_cfn_reference(r).endswith(":*")
-            ]
-        return findings
+            acknowledge_cdk_grants(
+                statement_owner.node.find_child("DefaultPolicy"), {"lambda:InvokeFunction": WHY_FRAMEWORK}
+            )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import hashlib
+import json
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -12,23 +13,40 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ._compliance import acknowledge, add_statement
 from ._handler_assets import contract
 from ._provider import OMICS_PRINCIPAL, BatchProvider, ProviderConfig
 from ._security import access_logs_bucket, secure_bucket
+from ._tracking import BatchTracker
 from .settings import DefaultRunSetting, RunSetting, WorkflowType
-from .validation import BatchValidationError, dumps_runs, is_token, validate_batch, validate_file_runs
+from .validation import (
+    BatchValidationError,
+    contains_token,
+    dumps_runs,
+    is_token,
+    validate_batch,
+    validate_file_runs,
+)
 
 RESOURCE_TYPE = "Custom::OmicsRunBatch"
+# A backstop cycle adds 13 history events: at 30 minutes a batch may run 40 days before
+# the execution nears Standard's 25,000 events (see benchmarks/tracking.py).
+MIN_BACKSTOP = Duration.minutes(30)
+# Output prefixes granted one by one in a bucket; more, and the bucket is granted whole.
+MAX_OUTPUT_PREFIXES = 20
+MAX_BACKSTOP = Duration.hours(24)
 
 WHY_INPUT_OBJECTS = (
     "Runs read the objects their parameters name, which the construct cannot list: reading is "
@@ -85,6 +103,11 @@ class OmicsRunBatch(Construct):
         encryption_key: kms.IKey | None = None,
         vpc: ec2.IVpc | None = None,
         vpc_subnets: ec2.SubnetSelection | None = None,
+        track_completion: bool = True,
+        backstop_interval: Duration | None = None,
+        notification_topic: sns.ITopic | None = None,
+        use_sdk_integration: bool = False,
+        tracing: bool = True,
     ) -> None:
         """
         :param default_run_setting: Settings shared by every run (the API's defaultRunSetting).
@@ -110,6 +133,17 @@ class OmicsRunBatch(Construct):
         :param vpc: A VPC for the handler functions (they need a route to the HealthOmics,
             Lambda and Step Functions APIs: NAT or VPC endpoints). Default: no VPC.
         :param vpc_subnets: Where in ``vpc``. Default: Lambda's default (private subnets).
+        :param track_completion: Follow the batch to its end with a state machine that writes
+            a per-run report and a retry file and emits a completion event. Default: True.
+        :param backstop_interval: How long the tracker waits for HealthOmics' status event
+            before it asks GetBatch itself: 30 minutes to 24 hours. Default: 1 hour.
+        :param notification_topic: An SNS topic the tracker also publishes the completion
+            summary to. Default: none (the EventBridge event only).
+        :param use_sdk_integration: Check the batch with Step Functions' own
+            ``aws-sdk:omics:getBatch`` instead of the tracker function. Default: False
+            (the function ships its own botocore model, so it works before Step Functions
+            learns the new action).
+        :param tracing: X-Ray tracing of the tracking state machine. Default: True.
         """
         super().__init__(scope, id)
         # Access log delivery by bucket policy, not by the LogDeliveryWrite ACL (ACLs stay
@@ -118,7 +152,8 @@ class OmicsRunBatch(Construct):
         stack = Stack.of(self)
         self._path = self.node.path
         wait = timeout or Duration.minutes(30)
-        self._check_arguments(default_run_setting, run_role, wait, on_delete)
+        backstop = backstop_interval or Duration.hours(1)
+        self._check_arguments(default_run_setting, run_role, wait, on_delete, backstop)
 
         self.run_role: iam.IRole = self._resolve_run_role(default_run_setting, run_role)
         self.output_bucket: s3.IBucket | None
@@ -169,6 +204,20 @@ class OmicsRunBatch(Construct):
         )
         provider.allow_batch(default, self.run_role, run_tags=_has_run_tags(batch.default, batch.runs))
 
+        self.tracker: BatchTracker | None = None
+        if track_completion:
+            self.tracker = self._track(
+                batch.runs,
+                backstop=backstop,
+                topic=notification_topic,
+                use_sdk_integration=use_sdk_integration,
+                tracing=tracing,
+                log_retention=log_retention,
+                vpc=vpc,
+                vpc_subnets=vpc_subnets,
+            )
+            provider.allow_tracking(self.tracker.state_machine)
+
         properties: dict[str, Any] = {
             contract.PROP_SCHEMA_VERSION: contract.SCHEMA_VERSION,
             contract.PROP_DEFAULT_RUN_SETTING: self._encode_documents(stack, batch.default),
@@ -179,6 +228,8 @@ class OmicsRunBatch(Construct):
             properties[contract.PROP_BATCH_NAME] = batch_name
         if tags:
             properties[contract.PROP_TAGS] = dict(tags)
+        if self.tracker is not None:
+            properties[contract.PROP_TRACKER_ARN] = self.tracker.state_machine.state_machine_arn
         self.resource = CustomResource(
             self,
             "Resource",
@@ -190,6 +241,8 @@ class OmicsRunBatch(Construct):
         if created_role:
             # The service checks the role when the batch starts: its policy must exist first.
             self.resource.node.add_dependency(self.run_role)
+        if self.tracker is not None:
+            self.tracker.watch(self.batch_id)
 
     # --- attributes -------------------------------------------------------------------
 
@@ -213,13 +266,89 @@ class OmicsRunBatch(Construct):
         """The batch status when the deploy finished waiting (deploy-time value)."""
         return self.resource.get_att_string(contract.ATTR_STATUS)
 
+    @property
+    def state_machine(self) -> sfn.IStateMachine | None:
+        """The tracking state machine (one execution per batch, named ``batch-<id>``), or None."""
+        return self.tracker.state_machine if self.tracker else None
+
+    def on_completed(self, id: str, *, target: events.IRuleTarget | None = None, **rule_props: Any) -> events.Rule:
+        """A rule for this batch's "Omics Run Batch Completed" event (needs ``track_completion``).
+
+        The event's detail carries batchId, batchArn, status, succeeded, counts and the report's
+        S3 URIs.
+        """
+        if self.tracker is None:
+            self._fail("on_completed: this batch has track_completion=False, so no completion event is sent")
+        rule = events.Rule(
+            self,
+            id,
+            event_pattern=events.EventPattern(
+                source=[contract.EVENT_SOURCE],
+                detail_type=[contract.EVENT_DETAIL_TYPE],
+                detail={"batchId": [self.batch_id]},
+            ),
+            **rule_props,
+        )
+        if target is not None:
+            rule.add_target(target)
+        return rule
+
     # --- helpers ------------------------------------------------------------------------
+
+    def _track(
+        self,
+        runs: Sequence[Mapping[str, Any]],
+        *,
+        backstop: Duration,
+        topic: sns.ITopic | None,
+        use_sdk_integration: bool,
+        tracing: bool,
+        log_retention: logs.RetentionDays,
+        vpc: ec2.IVpc | None,
+        vpc_subnets: ec2.SubnetSelection | None,
+    ) -> BatchTracker:
+        """The state machine that follows the batch, with the original settings for its retry file."""
+        settings_uri: str | None = None
+        settings: str | list[Any] | None = None
+        settings_arn: str | None = None
+        if self.settings_asset is not None:
+            settings_uri = self.settings_asset.s3_object_url
+            settings_arn = self.settings_asset.bucket.arn_for_objects(self.settings_asset.s3_object_key)
+        else:
+            # Up to 100 runs travel in the state machine's definition: as exact JSON text,
+            # or, when a token needs CloudFormation to resolve it, as the runs themselves.
+            settings = list(runs) if contains_token(list(runs)) else dumps_runs(runs)
+        report_bucket = self.output_bucket
+        if report_bucket is None:
+            Annotations.of(self).add_warning_v2(
+                "omics-batch-construct:ReportBucketUnknown",
+                "track_completion: the output bucket is a deploy-time value, so the tracker is not granted "
+                "s3:PutObject for its report; grant it on batch.tracker.function.role",
+            )
+        return BatchTracker(
+            self,
+            "Tracker",
+            report_uri=f"{self.output_uri}batch-reports/",
+            report_bucket_arn=report_bucket.bucket_arn if report_bucket else None,
+            report_key=report_bucket.encryption_key if report_bucket else None,
+            settings_uri=settings_uri,
+            settings=settings,
+            settings_object_arn=settings_arn,
+            backstop=backstop,
+            topic=topic,
+            use_sdk_integration=use_sdk_integration,
+            tracing=tracing,
+            log_retention=log_retention,
+            encryption_key=self.encryption_key,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+        )
 
     def _fail(self, *problems: str) -> None:
         raise BatchValidationError(self._path, problems)
 
     def _check_arguments(
-        self, default: DefaultRunSetting, run_role: iam.IRole | None, wait: Duration, on_delete: Any
+        self, default: DefaultRunSetting, run_role: iam.IRole | None, wait: Duration, on_delete: Any, backstop: Duration
     ) -> None:
         problems = []
         if not isinstance(default, DefaultRunSetting):
@@ -231,6 +360,11 @@ class OmicsRunBatch(Construct):
         seconds = wait.to_seconds()
         if not 60 <= seconds <= contract.MAX_DEPLOY_WAIT_SECONDS or seconds % 60:
             problems.append(f"timeout: {wait.to_human_string()}; must be whole minutes from 1 to 60")
+        if not MIN_BACKSTOP.to_seconds() <= backstop.to_seconds() <= MAX_BACKSTOP.to_seconds():
+            problems.append(
+                f"backstop_interval: {backstop.to_human_string()}; must be from {MIN_BACKSTOP.to_human_string()} "
+                f"to {MAX_BACKSTOP.to_human_string()} (shorter fills the execution history of a long batch)"
+            )
         if problems:
             self._fail(*problems)
 
@@ -275,8 +409,7 @@ class OmicsRunBatch(Construct):
     def _encode_documents(stack: Stack, setting: Mapping[str, Any]) -> dict[str, Any]:
         """CloudFormation turns every scalar into a string: documents go JSON-encoded instead."""
         return {
-            key: stack.to_json_string(value) if key in contract.DOCUMENT_MEMBERS else value
-            for key, value in setting.items()
+            key: _to_json(stack, value) if key in contract.DOCUMENT_MEMBERS else value for key, value in setting.items()
         }
 
     def _settings_file(self, runs: Sequence[Mapping[str, Any]]) -> s3_assets.Asset:
@@ -300,7 +433,7 @@ class OmicsRunBatch(Construct):
         role = self.run_role
         stack = Stack.of(self)
         for index, bucket in enumerate(input_buckets):
-            self._allow_s3(f"ReadInputs{index}", bucket.bucket_arn, "", bucket.encryption_key, write=False)
+            self._allow_s3(f"ReadInputs{index}", bucket.bucket_arn, [""], bucket.encryption_key, write=False)
         if self.settings_asset is not None:
             # The one object, not the whole assets bucket that asset.grant_read would open.
             add_statement(
@@ -311,9 +444,7 @@ class OmicsRunBatch(Construct):
                     resources=[self.settings_asset.bucket.arn_for_objects(self.settings_asset.s3_object_key)],
                 ),
             )
-        outputs = {default.output_uri} | {run["outputUri"] for run in runs if "outputUri" in run}
-        for index, uri in enumerate(sorted(u for u in outputs if u is not None)):
-            self._allow_output(f"WriteOutputs{index}", uri)
+        self._allow_outputs([default.output_uri, *(run["outputUri"] for run in runs if "outputUri" in run)])
         log_group = stack.format_arn(
             service="logs",
             resource="log-group",
@@ -347,19 +478,39 @@ class OmicsRunBatch(Construct):
                 WHY_IMAGES,
             )
 
-    def _allow_output(self, sid: str, uri: str) -> None:
-        """Let the run role write under an output URI, and list and read back what is there."""
-        if uri == self.output_uri and self.output_bucket is not None:
-            bucket_arn, key = self.output_bucket.bucket_arn, self.output_bucket.encryption_key
-        else:
-            name = _bucket_of(uri)
-            if name is None:
-                return  # a deploy-time value: nothing to scope to at synth
-            bucket_arn, key = f"arn:{Stack.of(self).partition}:s3:::{name}", None
-        prefix = uri.split("/", 3)[3] if uri.count("/") >= 3 else ""
-        self._allow_s3(sid, bucket_arn, prefix, key, write=True)
+    def _allow_outputs(self, uris: Sequence[str | None]) -> None:
+        """Let the run role write under each output URI, and list and read back what is there.
 
-    def _allow_s3(self, sid: str, bucket_arn: str, prefix: str, key: kms.IKey | None, *, write: bool) -> None:
+        One statement per bucket with its prefixes; a bucket named with more than
+        MAX_OUTPUT_PREFIXES prefixes (a per-run output_uri column, say) is granted whole,
+        so that the policy, and the template, do not grow with the number of runs.
+        """
+        prefixes: dict[str, set[str]] = {}
+        keys: dict[str, kms.IKey | None] = {}
+        for uri in uris:
+            if uri is None:
+                continue
+            if uri == self.output_uri and self.output_bucket is not None:
+                bucket_arn, key = self.output_bucket.bucket_arn, self.output_bucket.encryption_key
+            else:
+                name = _bucket_of(uri)
+                if name is None:
+                    continue  # a deploy-time value: nothing to scope to at synth
+                bucket_arn, key = f"arn:{Stack.of(self).partition}:s3:::{name}", None
+            prefixes.setdefault(bucket_arn, set()).add(uri.split("/", 3)[3] if uri.count("/") >= 3 else "")
+            keys[bucket_arn] = key
+        for index, (bucket_arn, bucket_prefixes) in enumerate(prefixes.items()):
+            if len(bucket_prefixes) > MAX_OUTPUT_PREFIXES:
+                Annotations.of(self).add_warning_v2(
+                    "omics-batch-construct:WholeOutputBucket",
+                    f"{len(bucket_prefixes)} output prefixes in one bucket: the run role may write anywhere in it",
+                )
+                bucket_prefixes = {""}
+            self._allow_s3(f"WriteOutputs{index}", bucket_arn, sorted(bucket_prefixes), keys[bucket_arn], write=True)
+
+    def _allow_s3(
+        self, sid: str, bucket_arn: str, prefixes: Sequence[str], key: kms.IKey | None, *, write: bool
+    ) -> None:
         """List the bucket, read (and, for outputs, put) objects under the prefix; never delete."""
         role = self.run_role
         add_statement(role, iam.PolicyStatement(sid=f"{sid}List", actions=["s3:ListBucket"], resources=[bucket_arn]))
@@ -368,7 +519,7 @@ class OmicsRunBatch(Construct):
             iam.PolicyStatement(
                 sid=f"{sid}Objects",
                 actions=["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"],
-                resources=[f"{bucket_arn}/{prefix}*"],
+                resources=[f"{bucket_arn}/{prefix}*" for prefix in prefixes],
             ),
             WHY_OUTPUT_OBJECTS if write else WHY_INPUT_OBJECTS,
         )
@@ -381,6 +532,18 @@ class OmicsRunBatch(Construct):
                     resources=[key.key_arn],
                 ),
             )
+
+
+def _to_json(stack: Stack, value: Any) -> str:
+    """JSON text of a value, exactly as the settings file would have it.
+
+    Python's encoder keeps null members, integers beyond 2**53 and floats such as 1.0,
+    which CDK's (JavaScript) encoder would drop or round; only a value holding a token
+    needs CDK's, which turns it into a CloudFormation expression.
+    """
+    if contains_token(value):
+        return stack.to_json_string(value)
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _bucket_of(uri: str) -> str | None:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
+import botocore.exceptions
 from omics_common import contract
 
 from .errors import CONFLICT, NOT_FOUND, ApiError, BatchError, OmicsClient, call, shorten
@@ -134,6 +135,30 @@ def check_started(client: OmicsClient, batch_id: str) -> IsCompleteResult:
     if status not in contract.VALIDATING_STATUSES:
         logger.warning("Batch %s has status %r, unknown to this handler: waiting", batch_id, status)
     return {"IsComplete": False}
+
+
+def start_tracking(states: Any, state_machine_arn: str, batch_id: str) -> bool:
+    """Start the batch's tracking execution; False when a transient failure says "try again".
+
+    The execution is named after the batch, so a repeated poll, a retried deploy step or a
+    rollback that returns the same batch finds it already running rather than starting two.
+    """
+    name = contract.execution_name(batch_id)
+    try:
+        states.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps({"batchId": batch_id}))
+    except botocore.exceptions.ClientError as err:
+        code = err.response.get("Error", {}).get("Code", "")
+        if code == "ExecutionAlreadyExists":
+            logger.info("Tracking execution %s of batch %s is already there", name, batch_id)
+            return True
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code == "ThrottlingException" or status >= 500:
+            logger.warning("Could not start tracking batch %s yet: %s", batch_id, code)
+            return False
+        message = shorten(str(err.response.get("Error", {}).get("Message", "")), 120)
+        raise BatchError(f"StartExecution of {name} failed for batch {batch_id}: {code}: {message}") from err
+    logger.info("Started tracking execution %s of batch %s", name, batch_id)
+    return True
 
 
 # --- Update that keeps the batch ----------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from omics_common import contract
-from omics_common.omics import omics_client
+from omics_common.omics import RETRY_CONFIG, omics_client
 
 from . import batch
 from .batch import IsCompleteResult, OnEventResult
@@ -40,6 +40,7 @@ Event = Mapping[str, Any]
 _T = TypeVar("_T")
 
 _client: OmicsClient | None = None
+_states: Any = None
 
 
 class LambdaContext(Protocol):
@@ -58,6 +59,16 @@ def default_client() -> OmicsClient:
     return _client
 
 
+def default_states_client() -> Any:
+    """The container's Step Functions client, made on first use."""
+    global _states
+    if _states is None:
+        import boto3
+
+        _states = boto3.client("stepfunctions", config=RETRY_CONFIG)
+    return _states
+
+
 def on_event(event: Event, context: LambdaContext, client: OmicsClient | None = None) -> OnEventResult:
     """Provider framework ``onEvent``: one step for a Create, Update or Delete."""
     _log_event("on_event", event)
@@ -65,11 +76,13 @@ def on_event(event: Event, context: LambdaContext, client: OmicsClient | None = 
     return _reporting_failures(context, lambda: _dispatch_event(event, context, omics))
 
 
-def is_complete(event: Event, context: LambdaContext, client: OmicsClient | None = None) -> IsCompleteResult:
+def is_complete(
+    event: Event, context: LambdaContext, client: OmicsClient | None = None, states: Any = None
+) -> IsCompleteResult:
     """Provider framework ``isComplete``: whether the request's work is finished."""
     _log_event("is_complete", event)
     omics = client if client is not None else default_client()
-    result = _reporting_failures(context, lambda: _check_event(event, omics))
+    result = _reporting_failures(context, lambda: _check_event(event, omics, states))
     logger.info("is_complete: %s", json.dumps(result))
     return result
 
@@ -121,7 +134,7 @@ def delete(event: Event, client: OmicsClient) -> OnEventResult:
 # --- is_complete ---------------------------------------------------------------------
 
 
-def _check_event(event: Event, client: OmicsClient) -> IsCompleteResult:
+def _check_event(event: Event, client: OmicsClient, states: Any) -> IsCompleteResult:
     request_type = event["RequestType"]
     batch_id = str(event["PhysicalResourceId"])
     if request_type == "Delete":
@@ -130,7 +143,13 @@ def _check_event(event: Event, client: OmicsClient) -> IsCompleteResult:
         return {"IsComplete": done}
     if request_type == "Update" and not _replaced(event, client):
         return {"IsComplete": True}  # in place: on_event already did everything
-    return batch.check_started(client, batch_id)
+    result = batch.check_started(client, batch_id)
+    tracker = event["ResourceProperties"].get(contract.PROP_TRACKER_ARN)
+    if result["IsComplete"] and tracker:
+        started = batch.start_tracking(states if states is not None else default_states_client(), tracker, batch_id)
+        if not started:
+            return {"IsComplete": False}  # a transient failure: the next poll starts it
+    return result
 
 
 def _replaced(event: Event, client: OmicsClient) -> bool:

@@ -156,10 +156,12 @@ def test_encryption_key_is_used_by_bucket_logs_and_run_role(assembly: dict[str, 
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]}
     groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 4
+    assert len(groups) == 6  # two handlers, provider, waiter, tracker function, tracking state machine
     assert all(g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]} for g in groups.values())
     key_statements = [
-        s for s in policy_statements(template, "EverythingRunRole") if s["Resource"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]}
+        s
+        for s in policy_statements(template, "EverythingRunRole")
+        if s["Resource"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]}
     ]
     actions = {a for s in key_statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
     assert actions == {"kms:Decrypt", "kms:GenerateDataKey"}
@@ -170,7 +172,7 @@ def test_encryption_key_is_used_by_bucket_logs_and_run_role(assembly: dict[str, 
 def test_vpc_places_every_function_in_it(assembly: dict[str, Any]) -> None:
     template = Template.from_json(assembly["templates"]["EveryOption"])
     functions = template.find_resources("AWS::Lambda::Function")
-    assert len(functions) == 5
+    assert len(functions) == 6  # two handlers, the framework's three, the tracker
     for function in functions.values():
         assert function["Properties"]["VpcConfig"]["SubnetIds"] == [
             "subnet-0123456789abcdef0",
@@ -188,13 +190,16 @@ def test_created_output_bucket_logs_access_to_its_own_bucket(assembly: dict[str,
     assert buckets[logs_id]["DeletionPolicy"] == "Retain"
 
 
-def test_waiter_state_machine_logs_all_without_data_and_traces(assembly: dict[str, Any]) -> None:
+def test_state_machines_log_all_without_data_and_trace(assembly: dict[str, Any]) -> None:
     template = Template.from_json(assembly["templates"]["OmicsRunBatchExample"])
-    (machine,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
-    logging = machine["Properties"]["LoggingConfiguration"]
-    assert logging["Level"] == "ALL"
-    assert logging["IncludeExecutionData"] is False  # its input holds the presigned ResponseURL
-    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+    machines = template.find_resources("AWS::StepFunctions::StateMachine")
+    assert len(machines) == 2  # the provider's waiter and the batch's tracker
+    for machine in machines.values():
+        logging = machine["Properties"]["LoggingConfiguration"]
+        assert logging["Level"] == "ALL"
+        # The waiter's input holds the presigned ResponseURL, the tracker's its task tokens.
+        assert logging["IncludeExecutionData"] is False
+        assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
 
 
 def test_handlers_run_on_the_latest_python_runtime(assembly: dict[str, Any]) -> None:

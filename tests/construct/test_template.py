@@ -10,7 +10,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, OnDelete, RunSetting
 from omics_batch_construct._handler_assets import contract
@@ -109,7 +109,8 @@ def test_deploy_waits_at_most_the_timeout(created: tuple[OmicsRunBatch, Template
     props = only_batch_properties(template)
     assert int(props["ServiceTimeout"]) <= contract.MAX_DEPLOY_WAIT_SECONDS
     machines = template.find_resources("AWS::StepFunctions::StateMachine")
-    definition = json.dumps(next(iter(machines.values()))["Properties"]["DefinitionString"])
+    (waiter,) = [m for k, m in machines.items() if "waiterstatemachine" in k]
+    definition = json.dumps(waiter["Properties"]["DefinitionString"])
     assert '\\"MaxAttempts\\":120' in definition  # 30 min / 15 s
 
 
@@ -344,7 +345,9 @@ def test_batches_of_a_stack_share_one_provider() -> None:
         OmicsRunBatch(stack, name, default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW), runs=runs(1))
     template = Template.from_stack(stack)
     assert len(batch_resources(template)) == 2
-    assert len(template.find_resources("AWS::StepFunctions::StateMachine")) == 1
+    machines = template.find_resources("AWS::StepFunctions::StateMachine")
+    assert len([k for k in machines if "waiterstatemachine" in k]) == 1  # one provider
+    assert len([k for k in machines if "Tracker" in k]) == 2  # a tracker per batch
     pass_role = [s for s in policy_statements(template, "HandlerRole") if s["Action"] == "iam:PassRole"]
     assert len(pass_role) == 2
 
@@ -374,3 +377,29 @@ def test_tokens_in_settings_pass_through() -> None:
     default = only_batch_properties(Template.from_stack(stack))[contract.PROP_DEFAULT_RUN_SETTING]
     assert default["workflowId"] == {"Ref": "WorkflowId"}
     assert default["priority"] == {"Ref": "Priority"}
+
+
+def test_per_run_output_uris_are_granted_per_bucket_without_growing_the_policy() -> None:
+    few = [RunSetting(run_setting_id=f"s{i}", output_uri=f"s3://lab-results/s{i}/") for i in range(3)]
+    many = [RunSetting(run_setting_id=f"s{i}", output_uri=f"s3://lab-results/s{i}/") for i in range(150)]
+    writes = {}
+    for name, run_list in (("few", few), ("many", many)):
+        stack = new_stack()
+        OmicsRunBatch(stack, "B", default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW), runs=run_list)
+        template = Template.from_stack(stack)
+        writes[name] = [
+            s["Resource"]
+            for s in policy_statements(template, "BRunRole")
+            if "s3:PutObject" in s["Action"] and "lab-results" in dumps(s["Resource"])
+        ]
+        if name == "many":
+            warnings = Annotations.from_stack(stack).find_warning("*", Match.string_like_regexp("150 output prefixes"))
+            assert len(warnings) == 1
+    (few_resources,) = writes["few"]
+    assert [r["Fn::Join"][1][-1] for r in few_resources] == [
+        ":s3:::lab-results/s0/*",
+        ":s3:::lab-results/s1/*",
+        ":s3:::lab-results/s2/*",
+    ]
+    (many_resources,) = writes["many"]
+    assert many_resources["Fn::Join"][1][-1] == ":s3:::lab-results/*"

@@ -18,6 +18,21 @@ from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
 PACKS = ("AwsSolutions", "HIPAA.Security", "NIST.800.53.R5")
+HIPAA_AND_NIST = ("HIPAA.Security", "NIST.800.53.R5")
+
+WHY_OWN_POLICY = (
+    "An AWS::IAM::Policy attached to exactly one role this construct creates, its statements scoped "
+    "per resource; as a separate resource CloudFormation orders it before the resources that use it."
+)
+WHY_NO_RESERVED_CONCURRENCY = (
+    "Reserved concurrency would be taken from the account's unreserved pool and fails the deploy in "
+    "accounts at the minimum of 10; these functions run a few times per deploy or per batch-day."
+)
+WHY_NO_VPC = (
+    "No vpc was given: the function calls only AWS APIs over TLS with IAM auth and holds no data. "
+    "Pass vpc= to place it in a VPC."
+)
+VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
 
 
 def acknowledge(resource: IConstruct, rule: str, reason: str, *, packs: Iterable[str] = PACKS) -> None:
@@ -98,3 +113,28 @@ def acknowledge_cdk_grants(policy: IConstruct, reasons: dict[str, str]) -> None:
                 for resource in map(flatten_cfn_reference, resources):
                     if "*" in resource:
                         acknowledge_finding(policy, "IAM5", f"Resource::{resource}", reason)
+
+
+def acknowledge_own_policy(role: IConstruct, reason: str = WHY_OWN_POLICY) -> None:
+    """IAMNoInlinePolicy on the default policy of a role made here (or by CDK for it)."""
+    acknowledge(role.node.find_child("DefaultPolicy"), "IAMNoInlinePolicy", reason, packs=HIPAA_AND_NIST)
+
+
+def acknowledge_function(function: IConstruct, *, why_no_dlq: str, in_vpc: bool) -> None:
+    """What a function of this construct answers for: concurrency, dead-letter queue, VPC."""
+    resource = function.node.default_child
+    assert resource is not None
+    acknowledge(resource, "LambdaConcurrency", WHY_NO_RESERVED_CONCURRENCY, packs=HIPAA_AND_NIST)
+    acknowledge(resource, "LambdaDLQ", why_no_dlq, packs=HIPAA_AND_NIST)
+    if not in_vpc:
+        acknowledge(resource, "LambdaInsideVPC", WHY_NO_VPC, packs=HIPAA_AND_NIST)
+
+
+def acknowledge_vpc_access_policy(role: IConstruct) -> None:
+    """IAM4 for the AWS managed policy Lambda attaches to a function's role in a VPC."""
+    acknowledge_finding(
+        role,
+        "IAM4",
+        f"Policy::arn:<AWS::Partition>:iam::aws:policy/{VPC_ACCESS_POLICY}",
+        "Lambda's own policy for the network interfaces a function in a VPC needs.",
+    )

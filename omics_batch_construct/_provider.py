@@ -22,16 +22,19 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from ._compliance import acknowledge, acknowledge_cdk_grants, acknowledge_finding, add_statement
-from ._handler_assets import LAMBDA_DIR
-from ._security import allow_logs_to_use, log_group
+from ._compliance import (
+    acknowledge_cdk_grants,
+    acknowledge_function,
+    acknowledge_own_policy,
+    acknowledge_vpc_access_policy,
+    add_statement,
+)
+from ._security import WHY_LOG_STREAMS, allow_logs_to_use, handler_function, log_group
 from .settings import DefaultRunSetting
 
-HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 # How often the deploy asks whether the batch has passed validation (divides any whole minute).
 QUERY_INTERVAL = Duration.seconds(15)
 OMICS_PRINCIPAL = "omics.amazonaws.com"
-VPC_ACCESS_POLICY = "service-role/AWSLambdaVPCAccessExecutionRole"
 
 WHY_BATCH_ARNS = (
     "Batch ids are assigned by HealthOmics when the deploy starts the batch, so the handlers "
@@ -45,7 +48,6 @@ WHY_WORKFLOW_ARNS = (
     "The workflow is named by id; its account is left open because shared and Ready2Run "
     "workflows belong to other accounts, and versions (workflow/ID/version/*) are chosen per run."
 )
-WHY_LOG_STREAMS = "Lambda names a log stream per execution environment; the log group itself is this function's own."
 WHY_FRAMEWORK = (
     "CDK's Provider framework invokes its handlers by ARN and by version or alias (<arn>:*); "
     "the functions are its own and nothing else."
@@ -91,31 +93,27 @@ class BatchProvider(Construct):
         key = config.encryption_key
         if key is not None:
             allow_logs_to_use(key, self)
-        self.role = self._role("HandlerRole", "lambda", "Starts, tracks and (if asked) stops HealthOmics run batches")
-        code = lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["**/__pycache__", "**/*.pyc"])
-        functions = {}
-        for name, handler in (("OnEvent", "run_batch.index.on_event"), ("IsComplete", "run_batch.index.is_complete")):
-            logs_ = log_group(self, f"{name}Logs", config.log_retention, key)
-            self._allow_logging(self.role, logs_)
-            functions[name] = lambda_.Function(
+        self.role = self._role("HandlerRole", "Starts, tracks and (if asked) stops HealthOmics run batches")
+        functions = [
+            handler_function(
                 self,
                 name,
-                runtime=HANDLER_RUNTIME,
-                architecture=lambda_.Architecture.ARM_64,
-                code=code,
                 handler=handler,
                 role=self.role,
                 # Longer than one API call's worst case with botocore's retries (see omics.py).
                 timeout=Duration.minutes(3),
                 memory_size=256,
-                log_group=logs_,
-                logging_format=lambda_.LoggingFormat.JSON,
-                application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-                system_log_level_v2=lambda_.SystemLogLevel.WARN,
+                description=f"OmicsRunBatch custom resource: {handler}",
+                log_retention=config.log_retention,
+                encryption_key=key,
                 vpc=config.vpc,
                 vpc_subnets=config.vpc_subnets,
-                description=f"OmicsRunBatch custom resource: {handler}",
             )
+            for name, handler in (
+                ("OnEvent", "run_batch.index.on_event"),
+                ("IsComplete", "run_batch.index.is_complete"),
+            )
+        ]
         add_statement(
             self.role,
             iam.PolicyStatement(
@@ -140,18 +138,24 @@ class BatchProvider(Construct):
         # execution policy. Two of them, as in the framework: one role for both would make a
         # cycle (onEvent starts the waiter, which invokes isComplete).
         framework_roles = [
-            self._role(f"Framework{name}Role", "lambda", f"CDK Provider framework {what} of the OmicsRunBatch handlers")
+            self._role(f"Framework{name}Role", f"CDK Provider framework {what} of the OmicsRunBatch handlers")
             for name, what in (("OnEvent", "onEvent"), ("Waiter", "isComplete and onTimeout"))
         ]
         provider_logs = log_group(self, "ProviderLogs", config.log_retention, key)
         for role in framework_roles:
-            self._allow_logging(role, provider_logs)
+            add_statement(
+                role,
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[provider_logs.log_group_arn]
+                ),
+                WHY_LOG_STREAMS,
+            )
         waiter_logs = log_group(self, "WaiterLogs", config.log_retention, key)
         provider = cr.Provider(
             self,
             "Provider",
-            on_event_handler=functions["OnEvent"],
-            is_complete_handler=functions["IsComplete"],
+            on_event_handler=functions[0],
+            is_complete_handler=functions[1],
             query_interval=QUERY_INTERVAL,
             total_timeout=config.wait,
             log_group=provider_logs,
@@ -167,7 +171,7 @@ class BatchProvider(Construct):
             ),
         )
         self._trace_waiter(provider)
-        self._acknowledge(functions.values(), provider, framework_roles, config)
+        self._acknowledge(functions, provider, framework_roles, config)
         self.service_token = provider.service_token
 
     # --- per batch --------------------------------------------------------------------
@@ -218,16 +222,8 @@ class BatchProvider(Construct):
 
     # --- helpers ----------------------------------------------------------------------
 
-    def _role(self, id: str, service: str, description: str) -> iam.Role:
-        return iam.Role(self, id, assumed_by=iam.ServicePrincipal(f"{service}.amazonaws.com"), description=description)
-
-    @staticmethod
-    def _allow_logging(role: iam.Role, group: logs.ILogGroup) -> None:
-        add_statement(
-            role,
-            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[group.log_group_arn]),
-            WHY_LOG_STREAMS,
-        )
+    def _role(self, id: str, description: str) -> iam.Role:
+        return iam.Role(self, id, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"), description=description)
 
     def _trace_waiter(self, provider: cr.Provider) -> None:
         """X-Ray tracing on the framework's waiter state machine, which the Provider does not expose."""
@@ -264,51 +260,19 @@ class BatchProvider(Construct):
             for name in ("framework-onEvent", "framework-isComplete", "framework-onTimeout")
         ]
         for function in [*handlers, *framework]:
-            resource = function.node.default_child
-            assert resource is not None
-            acknowledge(
-                resource,
-                "LambdaConcurrency",
-                "Reserved concurrency would be taken from the account's unreserved pool and fails the "
-                "deploy in accounts at the minimum of 10; these functions run a few times per deploy.",
-                packs=("HIPAA.Security", "NIST.800.53.R5"),
-            )
-            acknowledge(
-                resource,
-                "LambdaDLQ",
-                "Invoked by CloudFormation and by the Provider framework, which report every failure "
+            acknowledge_function(
+                function,
+                why_no_dlq="Invoked by CloudFormation and by the Provider framework, which report every failure "
                 "to CloudFormation (the stack fails or rolls back); there is no lost event to park.",
-                packs=("HIPAA.Security", "NIST.800.53.R5"),
+                in_vpc=config.vpc is not None,
             )
-            if config.vpc is None:
-                acknowledge(
-                    resource,
-                    "LambdaInsideVPC",
-                    "No vpc was given: the functions only call the HealthOmics, Lambda and Step Functions "
-                    "APIs over TLS with IAM auth and hold no data. Pass vpc= to place them in a VPC.",
-                    packs=("HIPAA.Security", "NIST.800.53.R5"),
-                )
         for role in (self.role, *framework_roles):
-            acknowledge(
-                role.node.find_child("DefaultPolicy"),
-                "IAMNoInlinePolicy",
-                "An AWS::IAM::Policy attached to exactly one role this construct creates, its statements "
-                "scoped per resource; as a separate resource CloudFormation orders it before its users.",
-                packs=("HIPAA.Security", "NIST.800.53.R5"),
-            )
+            acknowledge_own_policy(role)
             if config.vpc is not None:
-                acknowledge_finding(
-                    role,
-                    "IAM4",
-                    f"Policy::arn:<AWS::Partition>:iam::aws:policy/{VPC_ACCESS_POLICY}",
-                    "Lambda's own policy for the network interfaces a function in a VPC needs.",
-                )
+                acknowledge_vpc_access_policy(role)
         waiter = provider.node.find_child("waiter-state-machine")
-        acknowledge(
-            waiter.node.find_child("Role").node.find_child("DefaultPolicy"),
-            "IAMNoInlinePolicy",
-            "CDK's Provider framework attaches this policy to its waiter's role only.",
-            packs=("HIPAA.Security", "NIST.800.53.R5"),
+        acknowledge_own_policy(
+            waiter.node.find_child("Role"), "CDK's Provider framework attaches this policy to its waiter's role only."
         )
         for statement_owner in (*framework_roles, waiter.node.find_child("Role")):
             acknowledge_cdk_grants(

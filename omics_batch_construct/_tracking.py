@@ -39,19 +39,23 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ._compliance import (
+    HIPAA_AND_NIST,
     acknowledge,
     acknowledge_cdk_grants,
     acknowledge_finding,
+    acknowledge_function,
+    acknowledge_own_policy,
+    acknowledge_vpc_access_policy,
     add_statement,
     flatten_cfn_reference,
 )
-from ._handler_assets import LAMBDA_DIR, contract
-from ._provider import HANDLER_RUNTIME, WHY_BATCH_ARNS, WHY_LOG_STREAMS, WHY_XRAY
-from ._security import log_group
+from ._handler_assets import contract
+from ._provider import WHY_BATCH_ARNS, WHY_XRAY
+from ._security import handler_function, log_group
 
 # Errors worth retrying with backoff, from the tracker function or from the SDK integration.
 TRANSIENT_ERRORS = [
-    "Throttled",
+    contract.TRACKER_ERROR_THROTTLED,
     "Omics.ThrottlingException",
     "Omics.InternalServerException",
     "Omics.RequestTimeoutException",
@@ -60,7 +64,7 @@ TRANSIENT_ERRORS = [
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-BATCH_GONE_ERRORS = ["BatchNotFound", "Omics.ResourceNotFoundException"]
+BATCH_GONE_ERRORS = [contract.TRACKER_ERROR_BATCH_NOT_FOUND, "Omics.ResourceNotFoundException"]
 
 WHY_EXECUTIONS = (
     "The tracker reads the history of this state machine's executions (one per batch, named "
@@ -147,7 +151,7 @@ class BatchTracker(Construct):
                     self.function,
                     event=events.RuleTargetInput.from_object(
                         {
-                            "action": "resume",
+                            "action": contract.TRACKER_ACTION_RESUME,
                             "stateMachineArn": self.state_machine.state_machine_arn,
                             "detail-type": events.EventField.detail_type,
                             "source": events.EventField.source,
@@ -175,32 +179,20 @@ class BatchTracker(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Tracks a HealthOmics run batch and writes its report",
         )
-        logs_ = log_group(self, "Logs", log_retention, key)
-        add_statement(
-            role,
-            iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[logs_.log_group_arn]),
-            WHY_LOG_STREAMS,
-        )
-        function = lambda_.Function(
+        return handler_function(
             self,
             "Function",
-            runtime=HANDLER_RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            code=lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["**/__pycache__", "**/*.pyc"]),
             handler="tracker.index.handler",
             role=role,
             # The report pages through up to 100,000 runs (see benchmarks/tracker_report.py).
             timeout=Duration.minutes(15),
             memory_size=1024,  # the 100,000-run report peaks near 200 MB resident
-            log_group=logs_,
-            logging_format=lambda_.LoggingFormat.JSON,
-            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
-            system_log_level_v2=lambda_.SystemLogLevel.WARN,
             description="OmicsRunBatch completion tracker",
+            log_retention=log_retention,
+            encryption_key=key,
             vpc=vpc,
             vpc_subnets=vpc_subnets,
         )
-        return function
 
     def _allow_reads_and_writes(
         self,
@@ -300,7 +292,7 @@ class BatchTracker(Construct):
             "IAMNoInlinePolicy",
             "An AWS::IAM::Policy attached to the tracker's role only, kept apart from its default "
             "policy so that the state machine and the function do not depend on each other.",
-            packs=("HIPAA.Security", "NIST.800.53.R5"),
+            packs=HIPAA_AND_NIST,
         )
 
     def _definition(
@@ -315,7 +307,7 @@ class BatchTracker(Construct):
         vanished = sfn.Fail(
             self,
             "BatchVanished",
-            error="BatchNotFound",
+            error=contract.TRACKER_ERROR_BATCH_NOT_FOUND,
             cause_path=sfn.JsonPath.format(
                 "Batch {} no longer exists: it was deleted before it finished", sfn.JsonPath.string_at("$.batchId")
             ),
@@ -337,7 +329,11 @@ class BatchTracker(Construct):
             lambda_function=self.function,
             integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             payload=sfn.TaskInput.from_object(
-                {"action": "park", "batchId": sfn.JsonPath.string_at("$.batchId"), "taskToken": sfn.JsonPath.task_token}
+                {
+                    "action": contract.TRACKER_ACTION_PARK,
+                    "batchId": sfn.JsonPath.string_at("$.batchId"),
+                    "taskToken": sfn.JsonPath.task_token,
+                }
             ),
             task_timeout=sfn.Timeout.duration(backstop),
             result_path=sfn.JsonPath.DISCARD,
@@ -351,7 +347,7 @@ class BatchTracker(Construct):
             lambda_function=self.function,
             payload=sfn.TaskInput.from_object(
                 {
-                    "action": "report",
+                    "action": contract.TRACKER_ACTION_REPORT,
                     "batchId": sfn.JsonPath.string_at("$.batchId"),
                     "status": sfn.JsonPath.string_at("$.check.Status"),
                     # The original run settings, for the retry file: the settings file, or
@@ -371,7 +367,7 @@ class BatchTracker(Construct):
             retry_on_service_exceptions=True,
         )
         report.add_retry(
-            errors=["Throttled"],
+            errors=[contract.TRACKER_ERROR_THROTTLED],
             interval=Duration.seconds(30),
             backoff_rate=2,
             max_attempts=6,
@@ -420,7 +416,9 @@ class BatchTracker(Construct):
             self,
             "Check",
             lambda_function=self.function,
-            payload=sfn.TaskInput.from_object({"action": "check", "batchId": sfn.JsonPath.string_at("$.batchId")}),
+            payload=sfn.TaskInput.from_object(
+                {"action": contract.TRACKER_ACTION_CHECK, "batchId": sfn.JsonPath.string_at("$.batchId")}
+            ),
             result_selector={"Status.$": "$.Payload.Status"},
             result_path="$.check",
             retry_on_service_exceptions=False,  # TRANSIENT_ERRORS covers them, with one backoff
@@ -438,41 +436,12 @@ class BatchTracker(Construct):
             },
         )
         for policy_owner in (role, self.state_machine.role):
-            acknowledge(
-                policy_owner.node.find_child("DefaultPolicy"),
-                "IAMNoInlinePolicy",
-                "An AWS::IAM::Policy attached to exactly one role this construct creates, its statements "
-                "scoped per resource; as a separate resource CloudFormation orders it before its users.",
-                packs=("HIPAA.Security", "NIST.800.53.R5"),
-            )
-        resource = self.function.node.default_child
-        assert resource is not None
-        acknowledge(
-            resource,
-            "LambdaConcurrency",
-            "Reserved concurrency would be taken from the account's unreserved pool and fails the deploy "
-            "in accounts at the minimum of 10; the tracker runs a few times a day per batch.",
-            packs=("HIPAA.Security", "NIST.800.53.R5"),
+            acknowledge_own_policy(policy_owner)
+        acknowledge_function(
+            self.function,
+            why_no_dlq="Invoked by Step Functions, which retries and records every failure in the execution, "
+            "and by EventBridge with retries; a lost resume is caught by the state machine's backstop poll.",
+            in_vpc=in_vpc,
         )
-        acknowledge(
-            resource,
-            "LambdaDLQ",
-            "Invoked by Step Functions, which retries and records every failure in the execution, and "
-            "by EventBridge with retries; a lost resume is caught by the state machine's backstop poll.",
-            packs=("HIPAA.Security", "NIST.800.53.R5"),
-        )
-        if not in_vpc:
-            acknowledge(
-                resource,
-                "LambdaInsideVPC",
-                "No vpc was given: the tracker calls only AWS APIs over TLS with IAM auth. Pass vpc= to "
-                "place it in a VPC.",
-                packs=("HIPAA.Security", "NIST.800.53.R5"),
-            )
         if in_vpc:
-            acknowledge_finding(
-                role,
-                "IAM4",
-                "Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole",
-                "Lambda's own policy for the network interfaces a function in a VPC needs.",
-            )
+            acknowledge_vpc_access_policy(role)

@@ -25,7 +25,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from ._compliance import acknowledge, add_statement
+from ._compliance import acknowledge_own_policy, add_statement
 from ._handler_assets import contract
 from ._provider import OMICS_PRINCIPAL, BatchProvider, ProviderConfig
 from ._security import access_logs_bucket, secure_bucket
@@ -178,14 +178,7 @@ class OmicsRunBatch(Construct):
         created_role = isinstance(self.run_role, iam.Role) and self.run_role.node.scope is self
         if created_role:
             self._grant_run_role(default, batch.runs, input_buckets)
-            policy = self.run_role.node.find_child("DefaultPolicy")
-            acknowledge(
-                policy,
-                "IAMNoInlinePolicy",
-                "An AWS::IAM::Policy attached to exactly one role this construct creates, its statements "
-                "scoped per resource; as a separate resource CloudFormation orders it before the batch.",
-                packs=("HIPAA.Security", "NIST.800.53.R5"),
-            )
+            acknowledge_own_policy(self.run_role)
             if on_delete is OnDelete.RETAIN:
                 # Runs outlive a destroy by default, so the role they act with must too.
                 for child in self.run_role.node.find_all():

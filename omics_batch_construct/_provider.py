@@ -1,14 +1,16 @@
 """The custom resource provider: the handler Lambdas and CDK's Provider framework around them.
 
-One provider serves every batch of a stack that shares its configuration (deploy wait,
-log retention, encryption key, network), so ten batches do not deploy ten copies of the
-same five functions and state machine. Each batch adds what is its own to the shared
-handler role: StartRun on its workflow, PassRole on its run role.
+One provider serves every batch of a stack, so ten batches do not deploy ten copies of
+the same five functions and state machine, and it keeps one construct id: CloudFormation
+refuses to change a custom resource's ServiceToken, so a provider that moved with a
+setting would make that setting impossible to change. Its framework waits the longest a
+custom resource may (one hour); each batch's own ``timeout`` is enforced by the handler.
+Each batch adds what is its own to the shared handler role: StartRun on its workflow,
+PassRole on its run role.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -55,40 +57,56 @@ WHY_FRAMEWORK = (
 WHY_XRAY = "X-Ray's PutTraceSegments and sampling APIs have no resource-level permissions."
 
 
+PROVIDER_ID = "OmicsRunBatchProvider"
+# The framework's own limit; each batch's timeout is shorter or equal (see run_batch.index).
+FRAMEWORK_TIMEOUT = Duration.hours(1)
+
+
 @dataclass(frozen=True)
 class ProviderConfig:
-    """What makes two batches share a provider."""
+    """The provider's settings: the same for every batch of a stack, since they share it."""
 
-    wait: Duration
     log_retention: logs.RetentionDays
     encryption_key: kms.IKey | None
     vpc: ec2.IVpc | None
     vpc_subnets: ec2.SubnetSelection | None
 
-    def construct_id(self) -> str:
-        parts = (
-            str(self.wait.to_minutes()),
-            self.log_retention.name,
-            self.encryption_key.node.addr if self.encryption_key else "",
-            self.vpc.node.addr if self.vpc else "",
-            repr(self.vpc_subnets.subnet_type) if self.vpc_subnets else "",
-            repr(self.vpc_subnets.subnet_group_name) if self.vpc_subnets else "",
+    def differences(self, other: ProviderConfig) -> list[str]:
+        """The arguments in which ``other`` asks for another provider than this one."""
+        subnets = (
+            repr(self.vpc_subnets and self.vpc_subnets.subnet_type),
+            repr(self.vpc_subnets and self.vpc_subnets.subnet_group_name),
         )
-        return "OmicsRunBatchProvider" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
+        other_subnets = (
+            repr(other.vpc_subnets and other.vpc_subnets.subnet_type),
+            repr(other.vpc_subnets and other.vpc_subnets.subnet_group_name),
+        )
+        return [
+            name
+            for name, mine, theirs in (
+                ("log_retention", self.log_retention, other.log_retention),
+                ("encryption_key", self.encryption_key, other.encryption_key),
+                ("vpc", self.vpc, other.vpc),
+                ("vpc_subnets", subnets, other_subnets),
+            )
+            if mine is not theirs and mine != theirs
+        ]
 
 
 class BatchProvider(Construct):
-    """The handler functions, their role and the Provider framework, once per stack and configuration."""
+    """The handler functions, their role and the Provider framework, once per stack."""
 
     @classmethod
-    def of(cls, stack: Stack, config: ProviderConfig) -> BatchProvider:
-        existing = stack.node.try_find_child(config.construct_id())
+    def of(cls, stack: Stack, config: ProviderConfig) -> tuple[BatchProvider, list[str]]:
+        """The stack's provider, and the arguments in which ``config`` differs from it (if any)."""
+        existing = stack.node.try_find_child(PROVIDER_ID)
         if isinstance(existing, cls):
-            return existing
-        return cls(stack, config.construct_id(), config=config)
+            return existing, existing.config.differences(config)
+        return cls(stack, PROVIDER_ID, config=config), []
 
     def __init__(self, scope: Construct, id: str, *, config: ProviderConfig) -> None:
         super().__init__(scope, id)
+        self.config = config
         self._stack = Stack.of(self)
         key = config.encryption_key
         if key is not None:
@@ -157,7 +175,7 @@ class BatchProvider(Construct):
             on_event_handler=functions[0],
             is_complete_handler=functions[1],
             query_interval=QUERY_INTERVAL,
-            total_timeout=config.wait,
+            total_timeout=FRAMEWORK_TIMEOUT,
             log_group=provider_logs,
             framework_on_event_role=framework_roles[0],
             framework_complete_and_timeout_role=framework_roles[1],

@@ -185,16 +185,20 @@ class OmicsRunBatch(Construct):
                     if isinstance(child, (iam.CfnRole, iam.CfnPolicy)):
                         child.apply_removal_policy(RemovalPolicy.RETAIN)
 
-        provider = BatchProvider.of(
+        provider, differences = BatchProvider.of(
             stack,
             ProviderConfig(
-                wait=wait,
-                log_retention=log_retention,
-                encryption_key=encryption_key,
-                vpc=vpc,
-                vpc_subnets=vpc_subnets,
+                log_retention=log_retention, encryption_key=encryption_key, vpc=vpc, vpc_subnets=vpc_subnets
             ),
         )
+        if differences:
+            self._fail(
+                *(
+                    f"{name}: differs from another OmicsRunBatch of this stack; the batches of a stack share "
+                    "one custom resource provider, so give them the same value"
+                    for name in differences
+                )
+            )
         provider.allow_batch(default, self.run_role, run_tags=_has_run_tags(batch.default, batch.runs))
 
         self.tracker: BatchTracker | None = None
@@ -216,6 +220,7 @@ class OmicsRunBatch(Construct):
             contract.PROP_DEFAULT_RUN_SETTING: self._encode_documents(stack, batch.default),
             contract.PROP_BATCH_RUN_SETTINGS: run_settings,
             contract.PROP_ON_DELETE: on_delete.value,
+            contract.PROP_TIMEOUT_SECONDS: str(int(wait.to_seconds())),
         }
         if batch_name is not None:
             properties[contract.PROP_BATCH_NAME] = batch_name

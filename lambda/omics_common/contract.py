@@ -26,6 +26,8 @@ PROP_DEFAULT_RUN_SETTING = "DefaultRunSetting"
 PROP_BATCH_RUN_SETTINGS = "BatchRunSettings"
 PROP_TAGS = "Tags"
 PROP_ON_DELETE = "OnDelete"
+# How long the deploy waits for the batch to pass validation, in seconds (absent: an hour).
+PROP_TIMEOUT_SECONDS = "TimeoutSeconds"
 # The tracking state machine the handler starts once the batch is started (absent: none).
 PROP_TRACKER_ARN = "TrackerStateMachineArn"
 
@@ -34,7 +36,9 @@ DOCUMENT_MEMBERS = frozenset({"parameters", "engineSettings"})
 
 # Properties whose change never starts a new batch. A change of any other property
 # (the batch name, the default run setting, the runs) starts a new batch.
-NON_DEFINING_PROPERTIES = frozenset({"ServiceToken", PROP_SCHEMA_VERSION, PROP_TAGS, PROP_ON_DELETE, PROP_TRACKER_ARN})
+NON_DEFINING_PROPERTIES = frozenset(
+    {"ServiceToken", PROP_SCHEMA_VERSION, PROP_TAGS, PROP_ON_DELETE, PROP_TRACKER_ARN, PROP_TIMEOUT_SECONDS}
+)
 
 # --- what happens to the batch when its resource is deleted -------------------------
 ON_DELETE_RETAIN = "RETAIN"
@@ -48,6 +52,9 @@ ATTR_BATCH_ARN = "BatchArn"
 ATTR_BATCH_UUID = "BatchUuid"
 ATTR_STATUS = "Status"
 ATTRIBUTES = (ATTR_BATCH_ID, ATTR_BATCH_ARN, ATTR_BATCH_UUID, ATTR_STATUS)
+# When the deploy stops waiting for validation (epoch seconds): set by on_event, read by
+# is_complete, which the Provider framework hands on_event's Data.
+DATA_WAIT_UNTIL = "WaitUntil"
 # The Status attribute of a batch deleted outside CloudFormation (reported, not failed).
 STATUS_NOT_FOUND = "NOT_FOUND"
 

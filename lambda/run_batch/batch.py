@@ -104,11 +104,27 @@ def attributes(batch: Mapping[str, Any]) -> dict[str, str]:
 # --- Create, and Update that replaces ---------------------------------------------
 
 
-def start_batch(client: OmicsClient, props: BatchProperties, token: str) -> OnEventResult:
-    """Start the batch: exactly one StartRunBatch, made idempotent by ``token``."""
+def start_batch(client: OmicsClient, props: BatchProperties, token: str, now: float) -> OnEventResult:
+    """Start the batch: exactly one StartRunBatch, made idempotent by ``token``.
+
+    Data also says until when the deploy may wait for validation: is_complete gets it
+    back from the Provider framework, whose own limit (an hour) serves every batch.
+    """
     batch = call(client, "StartRunBatch", **props.start_run_batch_params(token))
     logger.info("Started batch %s (status %s)", batch.get("id"), batch.get("status"))
-    return {"PhysicalResourceId": str(batch["id"]), "Data": attributes(batch)}
+    data = attributes(batch)
+    data[contract.DATA_WAIT_UNTIL] = str(int(now + props.timeout_seconds))
+    return {"PhysicalResourceId": str(batch["id"]), "Data": data}
+
+
+def check_deadline(data: Mapping[str, Any], batch_id: str, now: float) -> None:
+    """Fail the deploy once the batch's own timeout has passed with validation unfinished."""
+    until = data.get(contract.DATA_WAIT_UNTIL)
+    if until is not None and now > float(until):
+        raise BatchError(
+            f"Batch {batch_id} was still validating when the deploy's timeout ran out. It goes on; "
+            "the rollback applies on_delete to it. Raise timeout (at most 60 minutes) to wait longer"
+        )
 
 
 def check_started(client: OmicsClient, batch_id: str) -> IsCompleteResult:

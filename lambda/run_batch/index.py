@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -104,7 +105,7 @@ def _dispatch_event(event: Event, context: LambdaContext, client: OmicsClient) -
 def create(event: Event, client: OmicsClient) -> OnEventResult:
     """Start the batch the properties describe."""
     props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
-    return batch.start_batch(client, props, batch.request_id(event))
+    return batch.start_batch(client, props, batch.request_id(event), time.time())
 
 
 def update(event: Event, context: LambdaContext, client: OmicsClient) -> OnEventResult:
@@ -116,7 +117,7 @@ def update(event: Event, context: LambdaContext, client: OmicsClient) -> OnEvent
     changed = changed_definition(old, new, shape)
     if changed:
         logger.info("Batch %s is replaced: %s changed", batch_id, ", ".join(changed))
-        return batch.start_batch(client, props, batch.request_id(event))
+        return batch.start_batch(client, props, batch.request_id(event), time.time())
     old_tags = dict(old.get(contract.PROP_TAGS) or {})
     fallback_arn = batch.batch_arn(context.invoked_function_arn, batch_id)
     return batch.update_in_place(client, batch_id, old_tags, props.tags, fallback_arn)
@@ -144,6 +145,8 @@ def _check_event(event: Event, client: OmicsClient, states: Any) -> IsCompleteRe
     if request_type == "Update" and not _replaced(event, client):
         return {"IsComplete": True}  # in place: on_event already did everything
     result = batch.check_started(client, batch_id)
+    if not result["IsComplete"]:
+        batch.check_deadline(event.get("Data") or {}, batch_id, time.time())
     tracker = event["ResourceProperties"].get(contract.PROP_TRACKER_ARN)
     if result["IsComplete"] and tracker:
         started = batch.start_tracking(states if states is not None else default_states_client(), tracker, batch_id)

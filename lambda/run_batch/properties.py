@@ -44,6 +44,7 @@ class BatchProperties:
     batch_name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     on_delete: str = contract.ON_DELETE_RETAIN
+    timeout_seconds: int = contract.MAX_DEPLOY_WAIT_SECONDS
 
     def start_run_batch_params(self, request_id: str) -> dict[str, Any]:
         """StartRunBatch's parameters; optional members are left out when empty."""
@@ -79,7 +80,21 @@ def parse_properties(raw: Mapping[str, Any], input_shape: StructureShape) -> Bat
         batch_name=api.get(contract.PROP_BATCH_NAME) or None,
         tags=dict(api.get(contract.PROP_TAGS) or {}),
         on_delete=on_delete,
+        timeout_seconds=timeout_seconds(raw),
     )
+
+
+def timeout_seconds(raw: Mapping[str, Any]) -> int:
+    """How long the deploy may wait for validation; an hour (the framework's limit) if unsaid."""
+    value = raw.get(contract.PROP_TIMEOUT_SECONDS)
+    if value is None:
+        return contract.MAX_DEPLOY_WAIT_SECONDS
+    try:
+        return min(int(value), contract.MAX_DEPLOY_WAIT_SECONDS)
+    except (TypeError, ValueError) as err:
+        raise PropertyError(
+            f"{contract.PROP_TIMEOUT_SECONDS}: expected a whole number of seconds, got {value!r}"
+        ) from err
 
 
 def check_schema_version(raw: Mapping[str, Any]) -> None:

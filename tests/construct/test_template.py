@@ -9,10 +9,11 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 
-from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, OnDelete, RunSetting
+from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, OnDelete, RunSetting
 from omics_batch_construct._handler_assets import contract
 from tests.construct.conftest import batch_resources, dumps, new_stack, only_batch_properties, policy_statements, runs
 
@@ -105,13 +106,42 @@ def test_attributes_read_the_contract_names(created: tuple[OmicsRunBatch, Templa
 
 def test_deploy_waits_at_most_the_timeout(created: tuple[OmicsRunBatch, Template]) -> None:
     _, template = created
-    # Provider framework: the waiter state machine's total timeout is 30 minutes by default.
     props = only_batch_properties(template)
+    assert props[contract.PROP_TIMEOUT_SECONDS] == "1800"  # the handler fails the deploy past it
     assert int(props["ServiceTimeout"]) <= contract.MAX_DEPLOY_WAIT_SECONDS
     machines = template.find_resources("AWS::StepFunctions::StateMachine")
     (waiter,) = [m for k, m in machines.items() if "waiterstatemachine" in k]
     definition = json.dumps(waiter["Properties"]["DefinitionString"])
-    assert '\\"MaxAttempts\\":120' in definition  # 30 min / 15 s
+    assert '\\"MaxAttempts\\":240' in definition  # the framework waits its hour, every 15 s
+
+
+def test_changing_a_batchs_timeout_keeps_its_service_token() -> None:
+    """CloudFormation refuses to change a custom resource's ServiceToken: the provider must not move."""
+    tokens = []
+    for minutes in (30, 45):
+        stack = new_stack()
+        OmicsRunBatch(
+            stack,
+            "B",
+            default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW),
+            runs=runs(1),
+            timeout=cdk.Duration.minutes(minutes),
+        )
+        tokens.append(only_batch_properties(Template.from_stack(stack))["ServiceToken"])
+    assert tokens[0] == tokens[1]
+
+
+def test_batches_of_a_stack_must_agree_on_the_provider_settings() -> None:
+    stack = new_stack()
+    OmicsRunBatch(stack, "A", default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW), runs=runs(1))
+    with pytest.raises(BatchValidationError, match="log_retention: differs from another OmicsRunBatch of this stack"):
+        OmicsRunBatch(
+            stack,
+            "B",
+            default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW),
+            runs=runs(1),
+            log_retention=logs.RetentionDays.ONE_MONTH,
+        )
 
 
 # --- run role: created / given ------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -41,8 +42,10 @@ def test_create_starts_one_typed_batch(omics: StubbedOmics, context: FakeContext
     event = make_event("Create", cfn_properties())
     omics.start(start_params(event))
 
+    before = time.time()
     result = index.on_event(event, context, client=omics.client)
 
+    wait_until = int(result["Data"].pop(contract.DATA_WAIT_UNTIL))
     assert result == {
         "PhysicalResourceId": BATCH_ID,
         "Data": {
@@ -52,6 +55,8 @@ def test_create_starts_one_typed_batch(omics: StubbedOmics, context: FakeContext
             contract.ATTR_STATUS: "CREATING",
         },
     }
+    # No TimeoutSeconds property (a stack of an older release): the framework's hour.
+    assert before + 3600 - 1 <= wait_until <= time.time() + 3600
     assert len(json.dumps(result)) < 1024  # the whole CloudFormation response must stay < 4 KB
 
 
@@ -180,3 +185,19 @@ def test_the_lambda_client_is_made_once(monkeypatch: pytest.MonkeyPatch, client:
     assert index.default_client() is client
     assert index.default_client() is client
     assert made == [client]
+
+
+def test_deploy_fails_when_the_batchs_own_timeout_runs_out(omics: StubbedOmics, context: FakeContext) -> None:
+    """One provider serves every batch for up to an hour; each batch's timeout is its own."""
+    event = make_event("Create", cfn_properties(TimeoutSeconds="120"))
+    omics.start(start_params(event))
+    started = index.on_event(event, context, client=omics.client)
+    assert int(started["Data"][contract.DATA_WAIT_UNTIL]) <= time.time() + 120
+    omics.get("PENDING")
+    omics.get("PENDING")
+
+    waiting = {**event, **started}
+    assert index.is_complete(waiting, context, client=omics.client) == {"IsComplete": False}
+    late = {**waiting, "Data": {**started["Data"], contract.DATA_WAIT_UNTIL: str(int(time.time()) - 1)}}
+    with pytest.raises(RunBatchResourceError, match=f"Batch {BATCH_ID} was still validating when the deploy's timeout"):
+        index.is_complete(late, context, client=omics.client)

@@ -92,6 +92,7 @@ def test_defining_change_starts_a_replacement_batch(omics: StubbedOmics, context
     result = index.on_event(event, context, client=omics.client)
     waiting = is_complete_event(event, dict(result))
 
+    assert result["Data"].pop(contract.DATA_WAIT_UNTIL)
     assert result == {"PhysicalResourceId": NEW_BATCH_ID, "Data": attributes("CREATING", NEW_BATCH_ID)}
     assert batch.request_id(event) != batch.request_id(make_event("Create", cfn_properties()))
     assert index.is_complete(waiting, context, client=omics.client) == {"IsComplete": False}

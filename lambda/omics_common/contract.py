@@ -37,7 +37,15 @@ DOCUMENT_MEMBERS = frozenset({"parameters", "engineSettings"})
 # Properties whose change never starts a new batch. A change of any other property
 # (the batch name, the default run setting, the runs) starts a new batch.
 NON_DEFINING_PROPERTIES = frozenset(
-    {"ServiceToken", PROP_SCHEMA_VERSION, PROP_TAGS, PROP_ON_DELETE, PROP_TRACKER_ARN, PROP_TIMEOUT_SECONDS}
+    {
+        "ServiceToken",
+        "ServiceTimeout",  # CloudFormation's own, which it hands over with the rest
+        PROP_SCHEMA_VERSION,
+        PROP_TAGS,
+        PROP_ON_DELETE,
+        PROP_TRACKER_ARN,
+        PROP_TIMEOUT_SECONDS,
+    }
 )
 
 # --- what happens to the batch when its resource is deleted -------------------------

@@ -127,15 +127,22 @@ def check_deadline(data: Mapping[str, Any], batch_id: str, now: float) -> None:
         )
 
 
-def check_started(client: OmicsClient, batch_id: str) -> IsCompleteResult:
+def check_started(client: OmicsClient, batch_id: str, *, missing_is_final: bool = False) -> IsCompleteResult:
     """Whether the new batch has passed validation; raises if validation failed.
 
     Deploy waits for validation only: runs take hours to days, longer than any
-    custom resource may wait.
+    custom resource may wait. A batch not found is "not readable yet" for a while after
+    StartRunBatch, then (``missing_is_final``) an error: HealthOmics handed back a batch
+    that no longer exists for a request id used before.
     """
     try:
         batch = call(client, "GetBatch", batch_id, batchId=batch_id)
     except ApiError as err:
+        if err.code == NOT_FOUND and missing_is_final:
+            raise BatchError(
+                f"Batch {batch_id} does not exist: HealthOmics returned it for a definition this resource "
+                "started before and whose batch was deleted since. Change batch_name to start a new batch"
+            ) from err
         if err.transient or err.code == NOT_FOUND:
             # NOT_FOUND: a batch this new may not be readable everywhere yet.
             logger.warning("Batch %s not readable yet, polling again: %s", batch_id, err)

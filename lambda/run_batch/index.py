@@ -30,9 +30,12 @@ from .properties import (
     on_delete_policy,
     parse_properties,
     start_run_batch_input,
+    timeout_seconds,
 )
 
 logger = logging.getLogger(__name__)
+# How long a batch StartRunBatch just returned may read as "not found" (eventual consistency).
+NOT_FOUND_GRACE_SECONDS = 120
 # Lambda's JSON log format sets the level from the function's configuration; under the
 # text format the root logger would drop INFO, so say it here too.
 logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
@@ -142,17 +145,32 @@ def _check_event(event: Event, client: OmicsClient, states: Any) -> IsCompleteRe
         on_delete = _delete_action(event)
         done = on_delete is None or batch.advance_delete(client, batch_id, on_delete)
         return {"IsComplete": done}
+    tracker = event["ResourceProperties"].get(contract.PROP_TRACKER_ARN)
     if request_type == "Update" and not _replaced(event, client):
-        return {"IsComplete": True}  # in place: on_event already did everything
-    result = batch.check_started(client, batch_id)
+        # In place: on_event did the rest. Tracking switched on (or moved) starts now.
+        old_tracker = event.get("OldResourceProperties", {}).get(contract.PROP_TRACKER_ARN)
+        if tracker and tracker != old_tracker:
+            return {"IsComplete": _start_tracking(states, tracker, batch_id)}
+        return {"IsComplete": True}
+    result = batch.check_started(client, batch_id, missing_is_final=_started_long_ago(event))
     if not result["IsComplete"]:
         batch.check_deadline(event.get("Data") or {}, batch_id, time.time())
-    tracker = event["ResourceProperties"].get(contract.PROP_TRACKER_ARN)
-    if result["IsComplete"] and tracker:
-        started = batch.start_tracking(states if states is not None else default_states_client(), tracker, batch_id)
-        if not started:
-            return {"IsComplete": False}  # a transient failure: the next poll starts it
+    elif tracker and not _start_tracking(states, tracker, batch_id):
+        return {"IsComplete": False}  # a transient failure: the next poll starts it
     return result
+
+
+def _started_long_ago(event: Event) -> bool:
+    """Whether StartRunBatch answered more than NOT_FOUND_GRACE_SECONDS ago (per on_event's Data)."""
+    until = (event.get("Data") or {}).get(contract.DATA_WAIT_UNTIL)
+    if until is None:
+        return False
+    started = float(until) - timeout_seconds(event["ResourceProperties"])
+    return time.time() - started > NOT_FOUND_GRACE_SECONDS
+
+
+def _start_tracking(states: Any, tracker: str, batch_id: str) -> bool:
+    return batch.start_tracking(states if states is not None else default_states_client(), tracker, batch_id)
 
 
 def _replaced(event: Event, client: OmicsClient) -> bool:

@@ -201,3 +201,25 @@ def test_deploy_fails_when_the_batchs_own_timeout_runs_out(omics: StubbedOmics, 
     late = {**waiting, "Data": {**started["Data"], contract.DATA_WAIT_UNTIL: str(int(time.time()) - 1)}}
     with pytest.raises(RunBatchResourceError, match=f"Batch {BATCH_ID} was still validating when the deploy's timeout"):
         index.is_complete(late, context, client=omics.client)
+
+
+@pytest.mark.parametrize(("seconds_ago", "fails"), [(30, False), (300, True)])
+def test_a_batch_not_found_is_waited_for_briefly_then_fails_clearly(
+    omics: StubbedOmics, context: FakeContext, seconds_ago: int, fails: bool
+) -> None:
+    """Right after StartRunBatch a batch may not be readable yet; minutes later it is gone for good."""
+    properties = cfn_properties(TimeoutSeconds="1800")
+    started = {
+        "PhysicalResourceId": BATCH_ID,
+        "Data": {contract.DATA_WAIT_UNTIL: str(int(time.time()) + 1800 - seconds_ago)},
+    }
+    event = {**make_event("Create", properties), **started}
+    omics.stubber.add_client_error(
+        "get_batch", "ResourceNotFoundException", "no such batch", 404, {"batchId": BATCH_ID}
+    )
+
+    if fails:
+        with pytest.raises(RunBatchResourceError, match=f"Batch {BATCH_ID} does not exist: .*Change batch_name"):
+            index.is_complete(event, context, client=omics.client)
+    else:
+        assert index.is_complete(event, context, client=omics.client) == {"IsComplete": False}

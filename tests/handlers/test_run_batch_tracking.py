@@ -94,3 +94,31 @@ def test_no_tracker_while_the_batch_is_validating(omics: StubbedOmics, states: S
     omics.get("PENDING")  # and no StartExecution queued: the Stubber would fail on one
 
     assert not index.is_complete(tracked_event(), context, client=omics.client, states=states.client)["IsComplete"]
+
+
+def test_tracking_switched_on_for_a_deployed_batch_starts_at_once(
+    omics: StubbedOmics, states: Stubber, context: FakeContext
+) -> None:
+    old = cfn_properties()
+    new = cfn_properties(**{contract.PROP_TRACKER_ARN: TRACKER})
+    event = make_event("Update", new, old=old, physical_id=BATCH_ID)
+    omics.get("INPROGRESS")  # on_event reports the attributes; nothing is restarted
+    expect_start(states)
+
+    result = index.on_event(event, context, client=omics.client)
+    assert result["PhysicalResourceId"] == BATCH_ID
+    assert index.is_complete({**event, **result}, context, client=omics.client, states=states.client) == {
+        "IsComplete": True
+    }
+
+
+def test_an_unchanged_tracker_is_not_started_again(omics: StubbedOmics, states: Stubber, context: FakeContext) -> None:
+    properties = cfn_properties(**{contract.PROP_TRACKER_ARN: TRACKER})
+    event = make_event("Update", {**properties, "OnDelete": "CANCEL_RUNS"}, old=properties, physical_id=BATCH_ID)
+    omics.get("INPROGRESS")
+
+    result = index.on_event(event, context, client=omics.client)
+    # The Stubber has no StartExecution queued: a call would fail the test.
+    assert index.is_complete({**event, **result}, context, client=omics.client, states=states.client) == {
+        "IsComplete": True
+    }

@@ -40,8 +40,20 @@ def update_event(new: dict[str, Any], old: dict[str, Any] | None = None) -> dict
     return make_event("Update", new, old=old or cfn_properties(), physical_id=BATCH_ID, request_id="update-request-1")
 
 
-def test_nothing_that_defines_the_batch_changed_means_no_write(omics: StubbedOmics, context: FakeContext) -> None:
-    event = update_event(cfn_properties(ServiceToken="arn:aws:lambda:new", OnDelete="CANCEL_RUNS"))
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"ServiceToken": "arn:aws:lambda:new", "OnDelete": "CANCEL_RUNS"},
+        # A new timeout: the construct's and CloudFormation's own (which it hands over too).
+        {"TimeoutSeconds": "2700", "ServiceTimeout": "3600"},
+    ],
+    ids=["service token and on_delete", "timeout"],
+)
+def test_nothing_that_defines_the_batch_changed_means_no_write(
+    omics: StubbedOmics, context: FakeContext, changed: dict[str, str]
+) -> None:
+    old = cfn_properties(TimeoutSeconds="1800", ServiceTimeout="2100")
+    event = update_event({**old, **changed}, old)
     omics.get("INPROGRESS")  # only to report the attributes
 
     result = index.on_event(event, context, client=omics.client)

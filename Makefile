@@ -42,7 +42,7 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy omics_batch_construct
-	cd lambda && ../$(PY) -m mypy --config-file ../pyproject.toml run_batch omics_common tracker
+	cd lambda && ../$(PY) -m mypy --config-file ../pyproject.toml --cache-dir ../.mypy_cache run_batch omics_common tracker
 	$(PY) -m bandit --quiet --recursive lambda --configfile pyproject.toml
 
 # Installs everything, then runs the gates and the whole test suite.

@@ -71,14 +71,18 @@ def flatten_cfn_reference(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def add_statement(role: iam.IRole, statement: iam.PolicyStatement, reason: str | None = None) -> None:
-    """Add ``statement`` to the role's default policy; acknowledge its wildcard resources with ``reason``.
+def add_statement(target: iam.IRole | iam.Policy, statement: iam.PolicyStatement, reason: str | None = None) -> None:
+    """Add ``statement`` to a policy (or a role's default policy); acknowledge its wildcard
+    resources with ``reason``.
 
     A statement with a wildcard resource must come with the reason the API leaves no
     narrower choice; one without needs none.
     """
-    role.add_to_principal_policy(statement)
-    stack = Stack.of(role)
+    if isinstance(target, iam.Policy):
+        target.add_statements(statement)
+    else:
+        target.add_to_principal_policy(statement)
+    stack = Stack.of(target)
     wildcards = [
         flatten_cfn_reference(stack.resolve(resource))
         for resource in statement.resources
@@ -88,7 +92,7 @@ def add_statement(role: iam.IRole, statement: iam.PolicyStatement, reason: str |
         return
     if reason is None:
         raise ValueError(f"statement {statement.sid or statement.actions} has wildcard resources {wildcards}")
-    policy = role.node.try_find_child("DefaultPolicy")
+    policy = target if isinstance(target, iam.Policy) else target.node.try_find_child("DefaultPolicy")
     assert policy is not None, "a role this construct writes to has a default policy"
     for finding in wildcards:
         acknowledge_finding(policy, "IAM5", f"Resource::{finding}", reason)
@@ -115,9 +119,10 @@ def acknowledge_cdk_grants(policy: IConstruct, reasons: dict[str, str]) -> None:
                         acknowledge_finding(policy, "IAM5", f"Resource::{resource}", reason)
 
 
-def acknowledge_own_policy(role: IConstruct, reason: str = WHY_OWN_POLICY) -> None:
-    """IAMNoInlinePolicy on the default policy of a role made here (or by CDK for it)."""
-    acknowledge(role.node.find_child("DefaultPolicy"), "IAMNoInlinePolicy", reason, packs=HIPAA_AND_NIST)
+def acknowledge_own_policy(owner: IConstruct, reason: str = WHY_OWN_POLICY) -> None:
+    """IAMNoInlinePolicy on a policy made here, or on the default policy of a role made here."""
+    policy = owner if isinstance(owner, iam.Policy) else owner.node.find_child("DefaultPolicy")
+    acknowledge(policy, "IAMNoInlinePolicy", reason, packs=HIPAA_AND_NIST)
 
 
 def acknowledge_function(function: IConstruct, *, why_no_dlq: str, in_vpc: bool) -> None:

@@ -151,6 +151,12 @@ class BatchProvider(Construct):
             ),
             WHY_BATCH_ARNS,
         )
+        # CancelRunBatch and DeleteRunBatch act on each run as the caller, as StartRunBatch does.
+        add_statement(
+            self.role,
+            iam.PolicyStatement(actions=["omics:CancelRun", "omics:DeleteRun"], resources=[self.omics_arn("run/*")]),
+            WHY_RUN_ARNS,
+        )
 
         # Custom roles for CDK's framework functions: its defaults carry the AWS managed basic
         # execution policy. Two of them, as in the framework: one role for both would make a
@@ -194,8 +200,17 @@ class BatchProvider(Construct):
 
     # --- per batch --------------------------------------------------------------------
 
-    def allow_batch(self, default: DefaultRunSetting, run_role: iam.IRole, *, run_tags: bool) -> None:
-        """Let the handlers start this batch: StartRun on what its runs use, PassRole on its role."""
+    def allow_batch(
+        self, scope: Construct, default: DefaultRunSetting, run_role: iam.IRole, *, run_tags: bool
+    ) -> iam.Policy:
+        """Let the handlers start this batch: StartRun on what its runs use, PassRole on its role.
+
+        In a policy of the batch's own (in ``scope``), not the role's default policy: a stack of
+        many batches would overflow that, and CDK would move statements to overflow policies
+        that nothing acknowledges.
+        """
+        policy = iam.Policy(scope, "HandlerPolicy", roles=[self.role])
+        acknowledge_own_policy(policy, "An AWS::IAM::Policy of one batch, attached to the handlers' role only.")
         workflow = f"workflow/{default.workflow_id}"
         resources = [
             self.omics_arn("run/*"),
@@ -207,30 +222,31 @@ class BatchProvider(Construct):
         if default.cache_id:
             resources.append(self.omics_arn(f"runCache/{default.cache_id}"))
         add_statement(
-            self.role,
+            policy,
             iam.PolicyStatement(actions=["omics:StartRun"], resources=resources),
             f"{WHY_RUN_ARNS} {WHY_WORKFLOW_ARNS}",
         )
         if run_tags:
             # The service tags each run as the caller.
             add_statement(
-                self.role,
+                policy,
                 iam.PolicyStatement(actions=["omics:TagResource"], resources=[self.omics_arn("run/*")]),
                 WHY_RUN_ARNS,
             )
         add_statement(
-            self.role,
+            policy,
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
                 resources=[run_role.role_arn],
                 conditions={"StringEquals": {"iam:PassedToService": OMICS_PRINCIPAL}},
             ),
         )
+        return policy
 
-    def allow_tracking(self, state_machine: sfn.IStateMachine) -> None:
+    def allow_tracking(self, policy: iam.Policy, state_machine: sfn.IStateMachine) -> None:
         """Let the handlers start the batch's tracking execution once the batch has started."""
         add_statement(
-            self.role,
+            policy,
             iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]),
         )
 

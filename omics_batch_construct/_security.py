@@ -20,6 +20,8 @@ from constructs import Construct
 from ._compliance import HIPAA_AND_NIST, acknowledge, add_statement
 from ._handler_assets import LAMBDA_DIR
 
+# Nothing but the handlers' code and model goes into the asset: no caches, no dotfiles.
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", ".*", "**/.*"]
 # The newest Python runtime CDK knows (cdk-nag's AwsSolutions-L1 asks for it).
 HANDLER_RUNTIME = lambda_.Runtime.PYTHON_3_14
 WHY_LOG_STREAMS = "Lambda names a log stream per execution environment; the log group itself is this function's own."
@@ -166,7 +168,7 @@ def handler_function(
         id,
         runtime=HANDLER_RUNTIME,
         architecture=lambda_.Architecture.ARM_64,
-        code=lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=["**/__pycache__", "**/*.pyc"]),
+        code=lambda_.Code.from_asset(str(LAMBDA_DIR), exclude=ASSET_EXCLUDES),
         handler=handler,
         role=role,
         timeout=timeout,

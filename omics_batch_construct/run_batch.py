@@ -44,6 +44,8 @@ RESOURCE_TYPE = "Custom::OmicsRunBatch"
 # A backstop cycle adds 13 history events: at 30 minutes a batch may run 40 days before
 # the execution nears Standard's 25,000 events (see benchmarks/tracking.py).
 MIN_BACKSTOP = Duration.minutes(30)
+# Inline runs larger than this (as JSON) go to the settings file, whatever their number.
+MAX_INLINE_BYTES = 60_000
 # Output prefixes granted one by one in a bucket; more, and the bucket is granted whole.
 MAX_OUTPUT_PREFIXES = 20
 MAX_BACKSTOP = Duration.hours(24)
@@ -166,7 +168,12 @@ class OmicsRunBatch(Construct):
         batch = validate_batch(self._path, default_run_setting=default, runs=runs, batch_name=batch_name, tags=tags)
         self.run_count = len(batch.runs)
         self.settings_asset: s3_assets.Asset | None = None
-        if self.run_count <= contract.MAX_INLINE_RUNS:
+        # Inline up to 100 runs, and only while small: the runs travel in CloudFormation's
+        # request (twice in an update) and in Step Functions inputs, limited to 256 KB.
+        inline = self.run_count <= contract.MAX_INLINE_RUNS and (
+            contains_token(batch.runs) or len(dumps_runs(batch.runs).encode()) <= MAX_INLINE_BYTES
+        )
+        if inline:
             run_settings: dict[str, Any] = {
                 "inlineSettings": [self._encode_documents(stack, run) for run in batch.runs]
             }
@@ -199,7 +206,9 @@ class OmicsRunBatch(Construct):
                     for name in differences
                 )
             )
-        provider.allow_batch(default, self.run_role, run_tags=_has_run_tags(batch.default, batch.runs))
+        handler_policy = provider.allow_batch(
+            self, default, self.run_role, run_tags=_has_run_tags(batch.default, batch.runs)
+        )
 
         self.tracker: BatchTracker | None = None
         if track_completion:
@@ -213,7 +222,7 @@ class OmicsRunBatch(Construct):
                 vpc=vpc,
                 vpc_subnets=vpc_subnets,
             )
-            provider.allow_tracking(self.tracker.state_machine)
+            provider.allow_tracking(handler_policy, self.tracker.state_machine)
 
         properties: dict[str, Any] = {
             contract.PROP_SCHEMA_VERSION: contract.SCHEMA_VERSION,
@@ -234,11 +243,15 @@ class OmicsRunBatch(Construct):
             service_token=provider.service_token,
             resource_type=RESOURCE_TYPE,
             properties=properties,
-            service_timeout=Duration.seconds(min(wait.to_seconds() + 300, contract.MAX_DEPLOY_WAIT_SECONDS)),
+            # Always the hour CloudFormation allows: it bounds deletes too, and cancelling or
+            # deleting a large batch's runs takes long. The batch's own timeout is the handler's.
+            service_timeout=Duration.seconds(contract.MAX_DEPLOY_WAIT_SECONDS),
         )
         if created_role:
             # The service checks the role when the batch starts: its policy must exist first.
             self.resource.node.add_dependency(self.run_role)
+        # The handlers may start this batch only once its own policy exists.
+        self.resource.node.add_dependency(handler_policy)
         if self.tracker is not None:
             self.tracker.watch(self.batch_id)
 
@@ -378,9 +391,10 @@ class OmicsRunBatch(Construct):
             description=f"Runs of the HealthOmics run batch {self._path}",
             assumed_by=iam.ServicePrincipal(OMICS_PRINCIPAL).with_conditions(
                 {
-                    # Only runs of this account may assume it (confused deputy).
+                    # Only HealthOmics acting for this account may assume it (confused deputy).
+                    # Not also aws:SourceArn = run/*: StartRunBatch reads the settings file as
+                    # this role before any run exists.
                     "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {"aws:SourceArn": stack.format_arn(service="omics", resource="run", resource_name="*")},
                 }
             ),
         )

@@ -218,3 +218,19 @@ def test_handlers_run_on_the_latest_python_runtime(assembly: dict[str, Any]) -> 
 
 def test_assembly_is_on_disk(assembly: dict[str, Any]) -> None:
     assert Path(assembly["assembly"].directory, "EveryOption.template.json").is_file()
+
+
+def test_a_stack_of_many_batches_still_passes() -> None:
+    """Each batch's handler statements live in a policy of its own: nothing overflows unacknowledged."""
+    app = nag_app()
+    stack = cdk.Stack(app, "Many", env=ENV)
+    for index in range(12):
+        OmicsRunBatch(
+            stack,
+            f"Cohort{index}",
+            default_run_setting=DefaultRunSetting(workflow_id=str(1_000_000 + index), run_group_id="7654321"),
+            runs=runs(2),
+            track_completion=False,
+        )
+    template = app.synth().get_stack_by_name("Many").template
+    assert [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"] == []

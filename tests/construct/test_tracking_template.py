@@ -74,7 +74,7 @@ def test_the_handler_starts_this_tracker_and_only_it(tracked: tuple[OmicsRunBatc
     batch, template, stack = tracked
     machine = stack.resolve(batch.state_machine.state_machine_arn)  # type: ignore[union-attr]
     assert only_batch_properties(template)[contract.PROP_TRACKER_ARN] == machine
-    starts = [s for s in policy_statements(template, "HandlerRole") if s["Action"] == "states:StartExecution"]
+    starts = [s for s in policy_statements(template, "Handler") if s["Action"] == "states:StartExecution"]
     assert [s["Resource"] for s in starts] == [machine]
 
 

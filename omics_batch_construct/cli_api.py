@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from ._handler_assets import contract
+
 OmicsClient = Any  # a boto3 omics client; typed loosely, boto3 ships no stubs
 
 # The model's BatchId (and RunId) shape: 1 to 18 digits. Checked before any call, so a
@@ -23,7 +25,7 @@ BATCH_ID_PATTERN = re.compile(r"[0-9]{1,18}")
 # Statuses after which a batch never changes again on its own. Any other status, including
 # one the service adds after this release, means "not done yet". The handler keeps the
 # same set (lambda/run_batch/batch.py); a test keeps the two equal.
-TERMINAL_STATUSES = frozenset({"PROCESSED", "FAILED", "CANCELLED", "RUNS_DELETED", "RUNS_DELETE_FAILED"})
+TERMINAL_STATUSES = contract.TERMINAL_STATUSES
 SUCCEEDED_STATUS = "PROCESSED"
 FAILED = "FAILED"  # both a SubmissionStatus and a RunStatus value
 

@@ -31,7 +31,7 @@ _BATCH_ID = re.compile(r"[0-9]{1,18}")
 # the service added after this release: treated as "not finished yet", never a crash.
 CANCELLABLE_STATUSES = frozenset({"PENDING", "SUBMITTING", "INPROGRESS"})
 TRANSITION_STATUSES = frozenset({"STOPPING", "RUNS_DELETING"})
-TERMINAL_STATUSES = frozenset({"CANCELLED", "PROCESSED", "FAILED", "RUNS_DELETED", "RUNS_DELETE_FAILED"})
+TERMINAL_STATUSES = contract.TERMINAL_STATUSES
 KNOWN_STATUSES = contract.VALIDATING_STATUSES | CANCELLABLE_STATUSES | TRANSITION_STATUSES | TERMINAL_STATUSES
 # Past validation: the deploy may finish. FAILED is the one status that fails it.
 STARTED_STATUSES = KNOWN_STATUSES - contract.VALIDATING_STATUSES - {"FAILED"}

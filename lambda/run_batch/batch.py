@@ -17,8 +17,8 @@ from typing import Any, NotRequired, TypedDict
 
 import botocore.exceptions
 from omics_common import contract
+from omics_common.errors import CONFLICT, NOT_FOUND, ApiError, BatchError, OmicsClient, call, shorten
 
-from .errors import CONFLICT, NOT_FOUND, ApiError, BatchError, OmicsClient, call, shorten
 from .properties import BatchProperties
 
 logger = logging.getLogger(__name__)

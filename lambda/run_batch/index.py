@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from omics_common import contract
+from omics_common.errors import BatchError, OmicsClient, RunBatchResourceError, failure_reason
 from omics_common.omics import RETRY_CONFIG, omics_client
 
 from . import batch
 from .batch import IsCompleteResult, OnEventResult
-from .errors import BatchError, OmicsClient, RunBatchResourceError, failure_reason
 from .properties import (
     changed_definition,
     on_delete_policy,

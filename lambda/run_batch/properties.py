@@ -17,8 +17,7 @@ from typing import Any
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from omics_common import contract
-
-from .errors import OmicsClient, PropertyError, shorten
+from omics_common.errors import OmicsClient, PropertyError, shorten
 
 START_RUN_BATCH = "StartRunBatch"
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from omics_common import contract
-from run_batch.errors import ApiError, call, shorten
+from omics_common.errors import ApiError, call, shorten
 
 from .clients import Client
 

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from run_batch.errors import call, shorten
+from omics_common.errors import call, shorten
 
 from . import publish, runs, settings
 from .clients import Client, Clients

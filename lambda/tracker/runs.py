@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from run_batch.errors import call
+from omics_common.errors import call
 
 from .clients import Client
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
-from run_batch.errors import ApiError, call
+from omics_common.errors import ApiError, call
 
 from .clients import Client
 from .errors import TrackerError

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from run_batch.errors import NOT_FOUND, ApiError, call
+from omics_common.errors import NOT_FOUND, ApiError, call
 
 from .clients import Client
 from .errors import BatchNotFound

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 
 from omics_common import contract
-from run_batch.errors import ApiError, call
+from omics_common.errors import ApiError, call
 
 from .clients import Client
 from .errors import BadEvent, token_hint

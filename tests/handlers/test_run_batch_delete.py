@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from omics_common import contract
+from omics_common.errors import RunBatchResourceError
 from run_batch import batch, index
 from run_batch.batch import DeleteStep, next_delete_step
-from run_batch.errors import RunBatchResourceError
 from run_batch_testkit import BATCH_ID, FakeContext, StubbedOmics, cfn_properties, is_complete_event, make_event
 
 

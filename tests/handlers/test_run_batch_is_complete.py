@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from omics_common import contract
+from omics_common.errors import RunBatchResourceError
 from run_batch import batch, index
-from run_batch.errors import RunBatchResourceError
 from run_batch_testkit import (
     BATCH_ARN,
     BATCH_ID,

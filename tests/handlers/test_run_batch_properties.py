@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from omics_common import contract
-from run_batch.errors import PropertyError
+from omics_common.errors import PropertyError
 from run_batch.properties import (
     changed_definition,
     is_document,

@@ -10,8 +10,8 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 from omics_common import contract
+from omics_common.errors import RunBatchResourceError
 from run_batch import index
-from run_batch.errors import RunBatchResourceError
 from run_batch_testkit import (
     ACCOUNT,
     BATCH_ID,

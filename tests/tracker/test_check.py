@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from run_batch.errors import ApiError
+from omics_common.errors import ApiError
 from tracker.clients import Clients
 from tracker.errors import BadEvent, BatchNotFound, Throttled
 from tracker.index import handle

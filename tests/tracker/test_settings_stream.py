@@ -11,7 +11,7 @@ import botocore.exceptions
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from run_batch.errors import ApiError
+from omics_common.errors import ApiError
 from tracker.settings import SettingsError, json_array, s3_entries, scan, split_s3_uri
 from tracker_testkit import BATCH_ID, CREDENTIALS, SETTINGS_BUCKET, SETTINGS_KEY, SETTINGS_URI
 

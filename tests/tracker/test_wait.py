@@ -6,7 +6,7 @@ import json
 import logging
 
 import pytest
-from run_batch.errors import ApiError
+from omics_common.errors import ApiError
 from tracker.clients import Clients
 from tracker.errors import BadEvent, Throttled
 from tracker.index import handle

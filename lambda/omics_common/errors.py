@@ -1,8 +1,9 @@
-"""Errors the handler reports to CloudFormation, and the one place that calls the API.
+"""Errors the functions report, and the one place that calls the AWS APIs.
 
-CloudFormation shows about 250 characters of a failure reason, so every message here
-leads with what matters (operation, error code, batch id) and cuts the service's own
-text short. The entry point appends where the log is.
+Shared by the deploy handler (run_batch) and the tracker. CloudFormation shows about 250
+characters of a failure reason, so every message here leads with what matters
+(operation, error code, batch id) and cuts the service's own text short. The deploy
+handler's entry point appends where the log is.
 """
 
 from __future__ import annotations

@@ -1,0 +1,262 @@
+"""A stand-in for HealthOmics' run batch API, behind a real botocore client.
+
+The handler, tracker and CLI tests that follow a batch through its life need a service that
+remembers: a repeated ``requestId`` answers with the batch it already has, a cancelled batch
+stays cancelled, a deleted one is gone. This stand-in keeps that state and does only what the
+service documents (the README's "What is proven, and how" says what that is).
+
+It answers at the same point botocore's Stubber does (``before-call``), so every request has
+been through botocore's own parameter validation and serializer first, and every answer goes
+through the model's output shape and botocore's real rest-json parser: a member the model
+does not have, or a wrong type, fails the test as it would fail against the service. Errors
+are the service's HTTP errors (``x-amzn-errortype``), raised by botocore as ``ClientError``.
+
+The test moves the batch along its life cycle (``set_status``), chooses how a repeated
+requestId answers (``replay_status``), and may hide a new batch from GetBatch for a few reads
+(eventual consistency).
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.parsers import create_parser
+from botocore.validate import validate_parameters
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+CANCELLABLE = frozenset({"PENDING", "SUBMITTING", "INPROGRESS"})
+RUNS_DELETABLE = frozenset({"PROCESSED", "CANCELLED"})
+TERMINAL = frozenset({"PROCESSED", "FAILED", "CANCELLED", "RUNS_DELETED", "RUNS_DELETE_FAILED"})
+
+
+class ServiceError(Exception):
+    """An error answer: HTTP status, the service's error code and message."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Batch:
+    """What the stand-in remembers of one batch."""
+
+    id: str
+    request_id: str
+    request: dict[str, Any]
+    created: datetime.datetime
+    status: str = "CREATING"
+    failure_reason: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    deleted: bool = False
+    hidden_reads: int = 0  # GetBatch answers "not found" this many more times
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:omics:{REGION}:{ACCOUNT}:runBatch/{self.id}"
+
+    def describe(self) -> dict[str, Any]:
+        """The GetBatch answer."""
+        answer: dict[str, Any] = {
+            "id": self.id,
+            "arn": self.arn,
+            "uuid": self.uuid,
+            "status": self.status,
+            "tags": dict(self.tags),
+            "defaultRunSetting": self.request["defaultRunSetting"],
+            "creationTime": self.created,
+        }
+        if "batchName" in self.request:
+            answer["name"] = self.request["batchName"]
+        if self.failure_reason:
+            answer["failureReason"] = self.failure_reason
+        return answer
+
+
+class HealthOmics:
+    """The stand-in's state and its answers, by operation name.
+
+    ``replay_status``: what StartRunBatch says of the batch a repeated requestId names:
+    ``"first"`` (its first answer, CREATING) or ``"current"`` (its status now). The service's
+    documents say neither, so the handlers must not care: tests run both.
+    """
+
+    def __init__(self, *, clock: Callable[[], datetime.datetime] | None = None, replay_status: str = "first") -> None:
+        assert replay_status in ("first", "current")
+        self.replay_status = replay_status
+        # The handlers read the real clock, so new batches are created "now" by default.
+        self.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
+        self.batches: dict[str, Batch] = {}
+        self.by_request: dict[str, str] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._ids = itertools.count(4455667)
+        # A new batch is hidden from GetBatch for this many reads (eventual consistency).
+        self.hide_new_batches_for = 0
+
+    # --- what the test does ---------------------------------------------------------------
+
+    def set_status(self, batch_id: str, status: str, **fields: Any) -> None:
+        batch = self.batches[batch_id]
+        batch.status = status
+        if "failure_reason" in fields:
+            batch.failure_reason = fields["failure_reason"]
+
+    def age(self, seconds: float) -> None:
+        """Let time pass for the batches there are: as if they were created ``seconds`` earlier."""
+        for batch in self.batches.values():
+            batch.created -= datetime.timedelta(seconds=seconds)
+
+    def started(self) -> list[Batch]:
+        """Every batch StartRunBatch created, oldest first."""
+        return list(self.batches.values())
+
+    def names(self) -> list[str]:
+        """The operations called, in order."""
+        return [name for name, _ in self.calls]
+
+    # --- the operations ---------------------------------------------------------------------
+
+    def StartRunBatch(self, params: dict[str, Any]) -> dict[str, Any]:
+        token = params["requestId"]
+        if token in self.by_request:
+            batch = self.batches[self.by_request[token]]
+            status = "CREATING" if self.replay_status == "first" else batch.status
+        else:
+            batch = Batch(
+                id=str(next(self._ids)),
+                request_id=token,
+                request=params,
+                created=self.clock(),
+                tags=dict(params.get("tags") or {}),
+                hidden_reads=self.hide_new_batches_for,
+            )
+            self.batches[batch.id] = batch
+            self.by_request[token] = batch.id
+            status = batch.status
+        return {"id": batch.id, "arn": batch.arn, "uuid": batch.uuid, "status": status, "tags": dict(batch.tags)}
+
+    def GetBatch(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch = self._batch(params["batchId"])
+        if batch.hidden_reads:
+            batch.hidden_reads -= 1
+            raise self._not_found(batch.id)
+        return batch.describe()
+
+    def CancelRunBatch(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch = self._visible(params["batchId"])
+        if batch.status not in CANCELLABLE:
+            raise ServiceError("ValidationException", f"Batch {batch.id} is {batch.status} and cannot be cancelled")
+        batch.status = "STOPPING"
+        return {}
+
+    def DeleteRunBatch(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch = self._visible(params["batchId"])
+        if batch.status not in RUNS_DELETABLE:
+            raise ServiceError("ValidationException", f"Batch {batch.id} is {batch.status}: its runs cannot be deleted")
+        batch.status = "RUNS_DELETING"
+        return {}
+
+    def DeleteBatch(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch = self._visible(params["batchId"])
+        if batch.status not in TERMINAL:
+            raise ServiceError("ValidationException", f"Batch {batch.id} is {batch.status}, not terminal")
+        batch.deleted = True
+        return {}
+
+    def TagResource(self, params: dict[str, Any]) -> dict[str, Any]:
+        self._by_arn(params["resourceArn"]).tags.update(params["tags"])
+        return {}
+
+    def UntagResource(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch = self._by_arn(params["resourceArn"])
+        for key in params["tagKeys"]:
+            batch.tags.pop(key, None)
+        return {}
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _batch(self, batch_id: str) -> Batch:
+        batch = self.batches.get(batch_id)
+        if batch is None or batch.deleted:
+            raise self._not_found(batch_id)
+        return batch
+
+    def _visible(self, batch_id: str) -> Batch:
+        batch = self._batch(batch_id)
+        if batch.hidden_reads:
+            raise self._not_found(batch_id)
+        return batch
+
+    def _by_arn(self, arn: str) -> Batch:
+        return self._batch(arn.rsplit("/", 1)[-1])
+
+    @staticmethod
+    def _not_found(batch_id: str) -> ServiceError:
+        return ServiceError("ResourceNotFoundException", f"Batch {batch_id} not found", 404)
+
+    # --- botocore ----------------------------------------------------------------------------
+
+    @contextmanager
+    def serving(self, client: Any) -> Iterator[HealthOmics]:
+        """Answer ``client``'s omics calls from this stand-in while the block runs."""
+        events = client.meta.events
+        ident = f"healthomics-standin-{id(self)}-{id(client)}"
+        events.register("before-parameter-build.omics.*", self._keep_params, unique_id=f"{ident}-params")
+        events.register_first("before-call.omics.*", self._answer, unique_id=f"{ident}-call")
+        events.register("before-endpoint-resolution.omics", _no_account_lookup, unique_id=f"{ident}-account")
+        try:
+            yield self
+        finally:
+            events.unregister("before-parameter-build.omics.*", unique_id=f"{ident}-params")
+            events.unregister("before-call.omics.*", unique_id=f"{ident}-call")
+            events.unregister("before-endpoint-resolution.omics", unique_id=f"{ident}-account")
+
+    def _keep_params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context["standin_params"] = json.loads(json.dumps(params, default=str))
+
+    def _answer(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        params = context.pop("standin_params")
+        self.calls.append((model.name, params))
+        operation = getattr(self, model.name, None)
+        assert operation is not None, f"the stand-in has no {model.name}"
+        try:
+            answer = operation(params)
+        except ServiceError as err:
+            headers = {"x-amzn-errortype": err.code}
+            body = json.dumps({"message": err.message}).encode()
+            status = err.status
+        else:
+            if model.output_shape is not None:
+                validate_parameters(answer, model.output_shape)
+            headers = {"content-type": "application/json"}
+            body = json.dumps(answer, default=_timestamp).encode()
+            status = int(model.http.get("responseCode", 200))
+        parsed = create_parser("rest-json").parse(
+            {"status_code": status, "headers": headers, "body": body}, None if status >= 300 else model.output_shape
+        )
+        return AWSResponse(None, status, headers, None), parsed
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {value!r}")
+
+
+def _no_account_lookup(builtins: dict[str, Any], **_: Any) -> None:
+    """As the Stubber does: no credentials are resolved to find the account for the endpoint."""
+    if "AWS::Auth::AccountId" in builtins:
+        builtins["AWS::Auth::AccountId"] = None

@@ -60,9 +60,11 @@ ATTR_BATCH_ARN = "BatchArn"
 ATTR_BATCH_UUID = "BatchUuid"
 ATTR_STATUS = "Status"
 ATTRIBUTES = (ATTR_BATCH_ID, ATTR_BATCH_ARN, ATTR_BATCH_UUID, ATTR_STATUS)
-# When the deploy stops waiting for validation (epoch seconds): set by on_event, read by
-# is_complete, which the Provider framework hands on_event's Data.
-DATA_WAIT_UNTIL = "WaitUntil"
+# What on_event hands is_complete in its Data (the Provider framework passes it on), when it
+# started a batch (a Create, or an Update that replaces): the batch's generation of its
+# definition, and when on_event began (epoch seconds). An in-place Update has neither.
+DATA_GENERATION = "Generation"
+DATA_STARTED_AT = "StartedAt"
 # The Status attribute of a batch deleted outside CloudFormation (reported, not failed).
 STATUS_NOT_FOUND = "NOT_FOUND"
 
@@ -73,6 +75,10 @@ MAX_DEPLOY_WAIT_SECONDS = 3600  # a custom resource may take at most one hour
 
 # Batch statuses in which the deploy is still waiting for validation to finish.
 VALIDATING_STATUSES = frozenset({"CREATING", "PENDING"})
+# Batch statuses after which the batch will never run its runs: cancelled, failed, or its
+# runs deleted. A deploy that finds its definition's batch in one of them (left by an earlier
+# deploy) starts the next generation instead of returning it.
+DEAD_STATUSES = frozenset({"FAILED", "CANCELLED", "STOPPING", "RUNS_DELETING", "RUNS_DELETED", "RUNS_DELETE_FAILED"})
 
 # --- completion tracking (a state machine per batch) --------------------------------
 # Batch statuses after which nothing more happens to the runs.

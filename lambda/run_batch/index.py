@@ -30,12 +30,9 @@ from .properties import (
     on_delete_policy,
     parse_properties,
     start_run_batch_input,
-    timeout_seconds,
 )
 
 logger = logging.getLogger(__name__)
-# How long a batch StartRunBatch just returned may read as "not found" (eventual consistency).
-NOT_FOUND_GRACE_SECONDS = 120
 # Lambda's JSON log format sets the level from the function's configuration; under the
 # text format the root logger would drop INFO, so say it here too.
 logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
@@ -106,9 +103,9 @@ def _dispatch_event(event: Event, context: LambdaContext, client: OmicsClient) -
 
 
 def create(event: Event, client: OmicsClient) -> OnEventResult:
-    """Start the batch the properties describe."""
+    """Start the batch the properties describe (or find the one this definition has)."""
     props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
-    return batch.start_batch(client, props, batch.request_id(event), time.time())
+    return batch.start_batch(client, props, batch.definition_token(event), time.time())
 
 
 def update(event: Event, context: LambdaContext, client: OmicsClient) -> OnEventResult:
@@ -120,7 +117,7 @@ def update(event: Event, context: LambdaContext, client: OmicsClient) -> OnEvent
     changed = changed_definition(old, new, shape)
     if changed:
         logger.info("Batch %s is replaced: %s changed", batch_id, ", ".join(changed))
-        return batch.start_batch(client, props, batch.request_id(event), time.time())
+        return batch.start_batch(client, props, batch.definition_token(event), time.time())
     old_tags = dict(old.get(contract.PROP_TAGS) or {})
     fallback_arn = batch.batch_arn(context.invoked_function_arn, batch_id)
     return batch.update_in_place(client, batch_id, old_tags, props.tags, fallback_arn)
@@ -146,41 +143,23 @@ def _check_event(event: Event, client: OmicsClient, states: Any) -> IsCompleteRe
         done = on_delete is None or batch.advance_delete(client, batch_id, on_delete)
         return {"IsComplete": done}
     tracker = event["ResourceProperties"].get(contract.PROP_TRACKER_ARN)
-    if request_type == "Update" and not _replaced(event, client):
-        # In place: on_event did the rest. Tracking switched on (or moved) starts now.
+    data = event.get("Data") or {}
+    if contract.DATA_GENERATION not in data:
+        # An Update in place: on_event did the rest. Tracking switched on (or moved) starts now.
         old_tracker = event.get("OldResourceProperties", {}).get(contract.PROP_TRACKER_ARN)
         if tracker and tracker != old_tracker:
             return {"IsComplete": _start_tracking(states, tracker, batch_id)}
         return {"IsComplete": True}
-    result = batch.check_started(client, batch_id, missing_is_final=_started_long_ago(event))
-    if not result["IsComplete"]:
-        batch.check_deadline(event.get("Data") or {}, batch_id, time.time())
-    elif tracker and not _start_tracking(states, tracker, batch_id):
+    props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
+    walk = batch.Walk.of(props, batch.definition_token(event), data)
+    result = batch.check_started(client, walk, batch_id, time.time())
+    if result["IsComplete"] and tracker and not _start_tracking(states, tracker, result["PhysicalResourceId"]):
         return {"IsComplete": False}  # a transient failure: the next poll starts it
     return result
 
 
-def _started_long_ago(event: Event) -> bool:
-    """Whether StartRunBatch answered more than NOT_FOUND_GRACE_SECONDS ago (per on_event's Data)."""
-    until = (event.get("Data") or {}).get(contract.DATA_WAIT_UNTIL)
-    if until is None:
-        return False
-    started = float(until) - timeout_seconds(event["ResourceProperties"])
-    return time.time() - started > NOT_FOUND_GRACE_SECONDS
-
-
 def _start_tracking(states: Any, tracker: str, batch_id: str) -> bool:
     return batch.start_tracking(states if states is not None else default_states_client(), tracker, batch_id)
-
-
-def _replaced(event: Event, client: OmicsClient) -> bool:
-    """Whether on_event started a new batch for this Update.
-
-    The framework gives is_complete on_event's PhysicalResourceId, not the old one, so
-    the decision is made again from the same properties (and so comes out the same).
-    """
-    old, new = event.get("OldResourceProperties", {}), event["ResourceProperties"]
-    return bool(changed_definition(old, new, start_run_batch_input(client)))
 
 
 # --- shared ----------------------------------------------------------------------------

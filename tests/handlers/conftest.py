@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).resolve().parent
-LAMBDA_DIR = HERE.parents[1] / "lambda"
-for path in (LAMBDA_DIR, HERE):  # the handler's code as in its asset; run_batch_testkit
+ROOT = HERE.parents[1]
+# The handler's code as in its asset; run_batch_testkit; the repository (tests.standin).
+for path in (ROOT / "lambda", HERE, ROOT):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
@@ -24,6 +25,8 @@ from botocore.config import Config  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
 from omics_common.omics import omics_client  # noqa: E402
 from run_batch_testkit import REGION, FakeContext, StubbedOmics  # noqa: E402
+
+from tests.standin.healthomics import HealthOmics  # noqa: E402
 
 
 @pytest.fixture
@@ -51,3 +54,11 @@ def omics(client: Any) -> Iterator[StubbedOmics]:
     with Stubber(client) as stubber:
         yield StubbedOmics(client, stubber)
         stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def service(client: Any) -> Iterator[HealthOmics]:
+    """The HealthOmics stand-in answering the client: a service that remembers its batches."""
+    standin = HealthOmics()
+    with standin.serving(client):
+        yield standin

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 from botocore.stub import Stubber
@@ -119,6 +120,21 @@ def make_event(
 def is_complete_event(event: dict[str, Any], on_event_result: dict[str, Any]) -> dict[str, Any]:
     """The event the framework passes to is_complete: the request merged with on_event's result."""
     return {**event, **on_event_result}
+
+
+def started_event(
+    event: dict[str, Any], batch_id: str = BATCH_ID, *, generation: int = 0, seconds_ago: float = 0.0
+) -> dict[str, Any]:
+    """What is_complete gets after on_event started (or found) ``batch_id``, ``seconds_ago``."""
+    data = {
+        "BatchId": batch_id,
+        "BatchArn": f"arn:aws:omics:{REGION}:{ACCOUNT}:runBatch/{batch_id}",
+        "BatchUuid": BATCH_UUID,
+        "Status": "PENDING",
+        "Generation": str(generation),
+        "StartedAt": repr(time.time() - seconds_ago),
+    }
+    return {**event, "PhysicalResourceId": batch_id, "Data": data}
 
 
 def batch_description(status: str, batch_id: str = BATCH_ID, **extra: Any) -> dict[str, Any]:

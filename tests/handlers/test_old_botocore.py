@@ -73,7 +73,7 @@ batch_json = {"id": "4455667", "arn": "arn:aws:omics:us-east-1:123456789012:runB
               "uuid": "u-1", "status": "CREATING"}
 with Stubber(client) as stubber:
     stubber.add_response("start_run_batch", batch_json, {
-        "requestId": batch.request_id(event),
+        "requestId": batch.request_id(batch.definition_token(event), 0),
         "defaultRunSetting": {
             "workflowId": "9876543",
             "roleArn": "arn:aws:iam::123456789012:role/run",
@@ -82,6 +82,7 @@ with Stubber(client) as stubber:
         },
         "batchRunSettings": {"inlineSettings": [{"runSettingId": "s1", "priority": 3}]},
     })
+    stubber.add_response("get_batch", {**batch_json, "status": "PENDING"}, {"batchId": "4455667"})
     stubber.add_response("get_batch", {**batch_json, "status": "SUBMITTING"}, {"batchId": "4455667"})
     created = index.on_event(event, Context(), client=client)
     complete = index.is_complete({**event, **created}, Context(), client=client)
@@ -123,13 +124,17 @@ def test_handler_runs_on_a_botocore_without_run_batches(tmp_path: Path) -> None:
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["botocore"] == "1.42.70"
     assert result["on_event"]["PhysicalResourceId"] == "4455667"
-    assert result["on_event"]["Data"]["Status"] == "CREATING"
+    assert result["on_event"]["Data"]["Status"] == "PENDING"  # GetBatch's word, not StartRunBatch's
+    started_at = result["on_event"]["Data"]["StartedAt"]
     assert result["is_complete"] == {
         "IsComplete": True,
+        "PhysicalResourceId": "4455667",
         "Data": {
             "BatchId": "4455667",
             "BatchArn": "arn:aws:omics:us-east-1:123456789012:runBatch/4455667",
             "BatchUuid": "u-1",
             "Status": "SUBMITTING",
+            "Generation": "0",
+            "StartedAt": started_at,
         },
     }

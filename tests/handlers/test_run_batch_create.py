@@ -1,4 +1,4 @@
-"""Create: one StartRunBatch, typed by the model, idempotent per CloudFormation request."""
+"""Create: one StartRunBatch, typed by the model, idempotent per definition, judged by GetBatch."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ from run_batch_testkit import (
     api_default_run_setting,
     cfn_properties,
     make_event,
+    started_event,
 )
 
 
 def start_params(event: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     """The StartRunBatch request ``cfn_properties()`` should become."""
     params: dict[str, Any] = {
-        "requestId": batch.request_id(event),
+        "requestId": batch.request_id(batch.definition_token(event), 0),
         "batchName": "cohort-a",
         "defaultRunSetting": api_default_run_setting(),
         "batchRunSettings": api_batch_run_settings(),
@@ -41,22 +42,23 @@ def start_params(event: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 def test_create_starts_one_typed_batch(omics: StubbedOmics, context: FakeContext) -> None:
     event = make_event("Create", cfn_properties())
     omics.start(start_params(event))
+    omics.get("PENDING")
 
     before = time.time()
     result = index.on_event(event, context, client=omics.client)
 
-    wait_until = int(result["Data"].pop(contract.DATA_WAIT_UNTIL))
+    started_at = float(result["Data"].pop(contract.DATA_STARTED_AT))
     assert result == {
         "PhysicalResourceId": BATCH_ID,
         "Data": {
             contract.ATTR_BATCH_ID: BATCH_ID,
             contract.ATTR_BATCH_ARN: BATCH_ARN,
             contract.ATTR_BATCH_UUID: BATCH_UUID,
-            contract.ATTR_STATUS: "CREATING",
+            contract.ATTR_STATUS: "PENDING",  # GetBatch's, not StartRunBatch's CREATING
+            contract.DATA_GENERATION: "0",
         },
     }
-    # No TimeoutSeconds property (a stack of an older release): the framework's hour.
-    assert before + 3600 - 1 <= wait_until <= time.time() + 3600
+    assert before <= started_at <= time.time()
     assert len(json.dumps(result)) < 1024  # the whole CloudFormation response must stay < 4 KB
 
 
@@ -67,6 +69,7 @@ def test_create_from_s3_settings_without_name_or_tags(omics: StubbedOmics, conte
     params = start_params(event, batchRunSettings={"s3UriSettings": "s3://settings/runs-0a1b2c.json"})
     del params["batchName"], params["tags"]
     omics.start(params)
+    omics.get("PENDING")
 
     assert index.on_event(event, context, client=omics.client)["PhysicalResourceId"] == BATCH_ID
 
@@ -76,27 +79,33 @@ def test_redelivered_create_reuses_the_request_id(omics: StubbedOmics, context: 
     event = make_event("Create", cfn_properties())
     redelivered = make_event("Create", cfn_properties())
     omics.start(start_params(event))
+    omics.get("PENDING")
     omics.start(start_params(event))
+    omics.get("PENDING")
 
     first = index.on_event(event, context, client=omics.client)
     second = index.on_event(redelivered, context, client=omics.client)
 
-    assert first == second
+    assert first["PhysicalResourceId"] == second["PhysicalResourceId"] == BATCH_ID
 
 
-def test_request_id_is_per_definition_and_within_limits() -> None:
+def test_request_id_is_per_definition_and_generation_and_within_limits() -> None:
     event = make_event("Create", cfn_properties(), request_id="request-1")
-    token = batch.request_id(event)
+    token = batch.definition_token(event)
 
     # Another request for the same definition (a re-delivery, a rollback) gets the same batch.
-    assert token == batch.request_id(make_event("Create", cfn_properties(), request_id="request-2"))
-    assert token == batch.request_id(make_event("Update", cfn_properties(), old=cfn_properties(BatchName="x")))
+    assert token == batch.definition_token(make_event("Create", cfn_properties(), request_id="request-2"))
+    assert token == batch.definition_token(make_event("Update", cfn_properties(), old=cfn_properties(BatchName="x")))
     # Changes that do not define the batch do not change the token either.
-    assert token == batch.request_id(make_event("Create", {**cfn_properties(), "OnDelete": "CANCEL_RUNS"}))
-    assert token != batch.request_id(make_event("Create", cfn_properties(BatchName="other")))
-    assert token != batch.request_id({**event, "LogicalResourceId": "OtherBatch"})
-    assert token != batch.request_id({**event, "StackId": event["StackId"] + "-2"})
-    assert 1 <= len(token) <= 128
+    assert token == batch.definition_token(make_event("Create", {**cfn_properties(), "OnDelete": "CANCEL_RUNS"}))
+    assert token != batch.definition_token(make_event("Create", cfn_properties(BatchName="other")))
+    assert token != batch.definition_token({**event, "LogicalResourceId": "OtherBatch"})
+    assert token != batch.definition_token({**event, "StackId": event["StackId"] + "-2"})
+    # Generation 0 is the definition's token as earlier releases sent it; each later one is new.
+    tokens = [batch.request_id(token, generation) for generation in range(batch.MAX_GENERATIONS + 1)]
+    assert tokens[0] == token
+    assert len(set(tokens)) == len(tokens)
+    assert all(1 <= len(t) <= 128 for t in tokens)
 
 
 @pytest.mark.parametrize(
@@ -164,6 +173,7 @@ def test_response_url_is_never_logged(
 ) -> None:
     event = make_event("Create", cfn_properties())
     omics.start(start_params(event))
+    omics.get("PENDING")
 
     with caplog.at_level(logging.INFO):
         index.on_event(event, context, client=omics.client)
@@ -191,35 +201,13 @@ def test_deploy_fails_when_the_batchs_own_timeout_runs_out(omics: StubbedOmics, 
     """One provider serves every batch for up to an hour; each batch's timeout is its own."""
     event = make_event("Create", cfn_properties(TimeoutSeconds="120"))
     omics.start(start_params(event))
+    omics.get("PENDING")
     started = index.on_event(event, context, client=omics.client)
-    assert int(started["Data"][contract.DATA_WAIT_UNTIL]) <= time.time() + 120
     omics.get("PENDING")
     omics.get("PENDING")
 
     waiting = {**event, **started}
     assert index.is_complete(waiting, context, client=omics.client) == {"IsComplete": False}
-    late = {**waiting, "Data": {**started["Data"], contract.DATA_WAIT_UNTIL: str(int(time.time()) - 1)}}
+    late = started_event(event, seconds_ago=121)
     with pytest.raises(RunBatchResourceError, match=f"Batch {BATCH_ID} was still validating when the deploy's timeout"):
         index.is_complete(late, context, client=omics.client)
-
-
-@pytest.mark.parametrize(("seconds_ago", "fails"), [(30, False), (300, True)])
-def test_a_batch_not_found_is_waited_for_briefly_then_fails_clearly(
-    omics: StubbedOmics, context: FakeContext, seconds_ago: int, fails: bool
-) -> None:
-    """Right after StartRunBatch a batch may not be readable yet; minutes later it is gone for good."""
-    properties = cfn_properties(TimeoutSeconds="1800")
-    started = {
-        "PhysicalResourceId": BATCH_ID,
-        "Data": {contract.DATA_WAIT_UNTIL: str(int(time.time()) + 1800 - seconds_ago)},
-    }
-    event = {**make_event("Create", properties), **started}
-    omics.stubber.add_client_error(
-        "get_batch", "ResourceNotFoundException", "no such batch", 404, {"batchId": BATCH_ID}
-    )
-
-    if fails:
-        with pytest.raises(RunBatchResourceError, match=f"Batch {BATCH_ID} does not exist: .*Change batch_name"):
-            index.is_complete(event, context, client=omics.client)
-    else:
-        assert index.is_complete(event, context, client=omics.client) == {"IsComplete": False}

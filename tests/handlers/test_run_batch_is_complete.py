@@ -17,14 +17,30 @@ from run_batch_testkit import (
     FakeContext,
     StubbedOmics,
     cfn_properties,
-    is_complete_event,
     make_event,
+    started_event,
 )
 
 
 def created_event() -> dict[str, Any]:
     """The event is_complete gets after on_event started batch BATCH_ID."""
-    return is_complete_event(make_event("Create", cfn_properties()), {"PhysicalResourceId": BATCH_ID})
+    return started_event(make_event("Create", cfn_properties()))
+
+
+def complete(event: dict[str, Any], status: str) -> dict[str, Any]:
+    """is_complete's answer to ``event`` once BATCH_ID is past validation in ``status``."""
+    return {
+        "IsComplete": True,
+        "PhysicalResourceId": BATCH_ID,
+        "Data": {
+            contract.ATTR_BATCH_ID: BATCH_ID,
+            contract.ATTR_BATCH_ARN: BATCH_ARN,
+            contract.ATTR_BATCH_UUID: BATCH_UUID,
+            contract.ATTR_STATUS: status,
+            contract.DATA_GENERATION: "0",
+            contract.DATA_STARTED_AT: event["Data"][contract.DATA_STARTED_AT],
+        },
+    }
 
 
 @pytest.mark.parametrize("status", sorted(contract.VALIDATING_STATUSES))
@@ -35,21 +51,25 @@ def test_validating_batch_is_not_complete(omics: StubbedOmics, context: FakeCont
     assert index.is_complete(created_event(), context, client=omics.client) == {"IsComplete": False}
 
 
-@pytest.mark.parametrize("status", ["SUBMITTING", "INPROGRESS", "PROCESSED", "CANCELLED"])
+@pytest.mark.parametrize("status", ["SUBMITTING", "INPROGRESS", "PROCESSED"])
 def test_batch_past_validation_is_complete_with_fresh_attributes(
     omics: StubbedOmics, context: FakeContext, status: str
 ) -> None:
     omics.get(status)
+    event = created_event()
 
-    assert index.is_complete(created_event(), context, client=omics.client) == {
-        "IsComplete": True,
-        "Data": {
-            contract.ATTR_BATCH_ID: BATCH_ID,
-            contract.ATTR_BATCH_ARN: BATCH_ARN,
-            contract.ATTR_BATCH_UUID: BATCH_UUID,
-            contract.ATTR_STATUS: status,
-        },
-    }
+    assert index.is_complete(event, context, client=omics.client) == complete(event, status)
+
+
+@pytest.mark.parametrize("status", sorted(contract.DEAD_STATUSES - {"FAILED"}))
+def test_batch_stopped_while_the_deploy_waits_fails_the_deploy(
+    omics: StubbedOmics, context: FakeContext, status: str
+) -> None:
+    """This deploy's own batch cancelled (or its runs deleted) under it: the stack's runs will not run."""
+    omics.get(status)
+
+    with pytest.raises(RunBatchResourceError, match=f"^Batch {BATCH_ID} is {status}: it was stopped while the deploy"):
+        index.is_complete(created_event(), context, client=omics.client)
 
 
 def test_failed_batch_fails_the_deploy_with_the_service_reason(omics: StubbedOmics, context: FakeContext) -> None:

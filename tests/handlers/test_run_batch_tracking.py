@@ -19,8 +19,8 @@ from run_batch_testkit import (
     FakeContext,
     StubbedOmics,
     cfn_properties,
-    is_complete_event,
     make_event,
+    started_event,
 )
 
 TRACKER = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:Tracker"
@@ -42,7 +42,7 @@ def states() -> Iterator[Stubber]:
 
 def tracked_event() -> dict[str, Any]:
     properties = cfn_properties(**{contract.PROP_TRACKER_ARN: TRACKER})
-    return is_complete_event(make_event("Create", properties), {"PhysicalResourceId": BATCH_ID})
+    return started_event(make_event("Create", properties))
 
 
 def expect_start(states: Stubber) -> None:

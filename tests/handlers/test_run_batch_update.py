@@ -90,7 +90,7 @@ def test_defining_change_starts_a_replacement_batch(omics: StubbedOmics, context
     default_run_setting = {**api_default_run_setting(), "priority": 9}
     omics.start(
         {
-            "requestId": batch.request_id(event),
+            "requestId": batch.request_id(batch.definition_token(event), 0),
             "batchName": "cohort-a",
             "defaultRunSetting": default_run_setting,
             "batchRunSettings": api_batch_run_settings(),
@@ -98,19 +98,29 @@ def test_defining_change_starts_a_replacement_batch(omics: StubbedOmics, context
         },
         batch_id=NEW_BATCH_ID,
     )
+    omics.get("CREATING", NEW_BATCH_ID)
     omics.get("PENDING", NEW_BATCH_ID)
     omics.get("SUBMITTING", NEW_BATCH_ID)
 
     result = index.on_event(event, context, client=omics.client)
     waiting = is_complete_event(event, dict(result))
 
-    assert result["Data"].pop(contract.DATA_WAIT_UNTIL)
-    assert result == {"PhysicalResourceId": NEW_BATCH_ID, "Data": attributes("CREATING", NEW_BATCH_ID)}
-    assert batch.request_id(event) != batch.request_id(make_event("Create", cfn_properties()))
+    started_at = result["Data"].pop(contract.DATA_STARTED_AT)
+    assert result == {
+        "PhysicalResourceId": NEW_BATCH_ID,
+        "Data": {**attributes("CREATING", NEW_BATCH_ID), contract.DATA_GENERATION: "0"},
+    }
+    assert batch.definition_token(event) != batch.definition_token(make_event("Create", cfn_properties()))
+    waiting["Data"][contract.DATA_STARTED_AT] = started_at
     assert index.is_complete(waiting, context, client=omics.client) == {"IsComplete": False}
     assert index.is_complete(waiting, context, client=omics.client) == {
         "IsComplete": True,
-        "Data": attributes("SUBMITTING", NEW_BATCH_ID),
+        "PhysicalResourceId": NEW_BATCH_ID,
+        "Data": {
+            **attributes("SUBMITTING", NEW_BATCH_ID),
+            contract.DATA_GENERATION: "0",
+            contract.DATA_STARTED_AT: started_at,
+        },
     }
 
 

@@ -5,7 +5,7 @@ the same five functions and state machine, and it keeps one construct id: CloudF
 refuses to change a custom resource's ServiceToken, so a provider that moved with a
 setting would make that setting impossible to change. Its framework waits the longest a
 custom resource may (one hour); each batch's own ``timeout`` is enforced by the handler.
-Each batch adds what is its own to the shared handler role: StartRun on its workflow,
+Each batch adds what is its own to the shared handler role: StartRunBatch and StartRun on its workflow,
 PassRole on its run role.
 """
 
@@ -47,8 +47,8 @@ WHY_RUN_ARNS = (
     "create, whose ids HealthOmics assigns later: run/* of this account and Region."
 )
 WHY_WORKFLOW_ARNS = (
-    "The workflow is named by id; its account is left open because shared and Ready2Run "
-    "workflows belong to other accounts, and versions (workflow/ID/version/*) are chosen per run."
+    "The workflow is named by id; its account is left open because a shared workflow belongs to "
+    "another account (workflow_owner_id)."
 )
 WHY_FRAMEWORK = (
     "CDK's Provider framework invokes its handlers by ARN and by version or alias (<arn>:*); "
@@ -137,7 +137,6 @@ class BatchProvider(Construct):
             iam.PolicyStatement(
                 sid="ManageRunBatches",
                 actions=[
-                    "omics:StartRunBatch",
                     "omics:GetBatch",
                     "omics:CancelRunBatch",
                     "omics:DeleteRunBatch",
@@ -211,20 +210,27 @@ class BatchProvider(Construct):
         """
         policy = iam.Policy(scope, "HandlerPolicy", roles=[self.role])
         acknowledge_own_policy(policy, "An AWS::IAM::Policy of one batch, attached to the handlers' role only.")
-        workflow = f"workflow/{default.workflow_id}"
+        # StartRunBatch is authorized on the batch and, as StartRun (dual authorization), on
+        # everything its runs use; both are evaluated on the same resources, as the Service
+        # Authorization Reference lists them: run*, runBatch*, the workflow, the run group, the
+        # run cache and (StartRun) the configuration.
         resources = [
             self.omics_arn("run/*"),
-            self.omics_arn(workflow, account="*"),
-            self.omics_arn(f"{workflow}/version/*", account="*"),
+            self.omics_arn("runBatch/*"),
+            self.omics_arn(f"workflow/{default.workflow_id}", account="*"),
         ]
         if default.run_group_id:
             resources.append(self.omics_arn(f"runGroup/{default.run_group_id}"))
         if default.cache_id:
             resources.append(self.omics_arn(f"runCache/{default.cache_id}"))
+        if default.configuration_name:
+            resources.append(self.omics_arn(f"configuration/{default.configuration_name}"))
         add_statement(
             policy,
-            iam.PolicyStatement(actions=["omics:StartRun"], resources=resources),
-            f"{WHY_RUN_ARNS} {WHY_WORKFLOW_ARNS}",
+            iam.PolicyStatement(
+                sid="StartRuns", actions=["omics:StartRunBatch", "omics:StartRun"], resources=resources
+            ),
+            f"{WHY_RUN_ARNS} {WHY_BATCH_ARNS} {WHY_WORKFLOW_ARNS}",
         )
         if run_tags:
             # The service tags each run as the caller.

@@ -30,7 +30,7 @@ from ._handler_assets import contract
 from ._provider import OMICS_PRINCIPAL, BatchProvider, ProviderConfig
 from ._security import access_logs_bucket, secure_bucket
 from ._tracking import BatchTracker
-from .settings import DefaultRunSetting, RunSetting, WorkflowType
+from .settings import DefaultRunSetting, RunSetting
 from .validation import (
     BatchValidationError,
     contains_token,
@@ -479,16 +479,16 @@ class OmicsRunBatch(Construct):
             ),
             WHY_WORKFLOW_LOGS,
         )
-        if default.workflow_type in (None, WorkflowType.PRIVATE, WorkflowType.PRIVATE.value):
-            add_statement(
-                role,
-                iam.PolicyStatement(
-                    sid="PullWorkflowImages",
-                    actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-                    resources=[stack.format_arn(service="ecr", resource="repository", resource_name="*")],
-                ),
-                WHY_IMAGES,
-            )
+        # Batches run private workflows only (READY2RUN is refused at validation).
+        add_statement(
+            role,
+            iam.PolicyStatement(
+                sid="PullWorkflowImages",
+                actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+                resources=[stack.format_arn(service="ecr", resource="repository", resource_name="*")],
+            ),
+            WHY_IMAGES,
+        )
 
     def _allow_outputs(self, uris: Sequence[str | None]) -> None:
         """Let the run role write under each output URI, and list and read back what is there.

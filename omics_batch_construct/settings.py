@@ -17,7 +17,7 @@ from typing import Any
 
 
 class WorkflowType(StrEnum):
-    """Where the workflow comes from."""
+    """Where the workflow comes from. Batches run private workflows only: READY2RUN is refused."""
 
     PRIVATE = "PRIVATE"
     READY2RUN = "READY2RUN"
@@ -106,11 +106,11 @@ class DefaultRunSetting(_ApiSetting):
     """
 
     workflow_id: str
-    """The workflow to run (a private workflow id, or a Ready2Run workflow's id)."""
+    """The private workflow to run (batches do not run Ready2Run workflows)."""
     role_arn: str | None = None
     """The run role. Default: the construct's ``run_role``, or a role it creates."""
     workflow_type: WorkflowType | str | None = None
-    """Default: the service's (PRIVATE)."""
+    """Default: the service's (PRIVATE), the one type a batch runs."""
     name: str | None = None
     """Run name. Default: none."""
     cache_id: str | None = None

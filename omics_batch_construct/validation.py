@@ -30,7 +30,7 @@ from aws_cdk import Token
 from botocore.model import Shape, StructureShape
 
 from ._handler_assets import contract, service_model
-from .settings import DefaultRunSetting, RunSetting
+from .settings import DefaultRunSetting, RunSetting, WorkflowType
 
 # A checker appends "<where>: <problem>" lines for a value found at <where>.
 Checker = Callable[[Any, str, list[str]], None]
@@ -452,6 +452,11 @@ def validate_batch(
         raise TypeError(f"OmicsRunBatch {path}: default_run_setting must be a DefaultRunSetting")
     default = default_run_setting.to_api()
     check_default(default, "default_run_setting", problems)
+    if default.get("workflowType") == WorkflowType.READY2RUN.value:
+        problems.append(
+            "default_run_setting.workflow_type: READY2RUN workflows cannot run in a batch (the HealthOmics "
+            'user guide: "Batch runs are not supported with Ready2Run workflows"); use a private workflow'
+        )
     if batch_name is not None:
         check_name(batch_name, "batch_name", problems)
     if tags is not None:

@@ -9,7 +9,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
 
-from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RunSetting
+from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RunSetting, WorkflowType
 from tests.construct.conftest import new_stack, runs
 
 OK = DefaultRunSetting(workflow_id="1234567")
@@ -160,3 +160,21 @@ def test_long_lists_are_cut_but_counted() -> None:
         build(run_list=[RunSetting(run_setting_id="x", priority=-1) for _ in range(60)])
     assert len(info.value.problems) == 60 + 59  # each bad priority, and each duplicate id after the first
     assert str(info.value).endswith("... and 69 more")
+
+
+@pytest.mark.parametrize("workflow_type", [WorkflowType.READY2RUN, "READY2RUN"])
+def test_ready2run_is_refused_with_the_other_problems(workflow_type: Any) -> None:
+    """The user guide: "Batch runs are not supported with Ready2Run workflows"."""
+    found = problems_of(
+        default=DefaultRunSetting(workflow_id="1234567", workflow_type=workflow_type), batch_name="x" * 65
+    )
+
+    assert found == [
+        "default_run_setting.workflow_type: READY2RUN workflows cannot run in a batch (the HealthOmics user guide: "
+        '"Batch runs are not supported with Ready2Run workflows"); use a private workflow',
+        "batch_name: 65 characters, more than the maximum 64",
+    ]
+
+
+def test_private_workflows_are_accepted() -> None:
+    assert build(default=DefaultRunSetting(workflow_id="1234567", workflow_type=WorkflowType.PRIVATE)).run_count == 2

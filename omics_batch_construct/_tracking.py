@@ -16,9 +16,8 @@ execution's history and resumes it at once. When the event is lost (delivery is 
 effort), the timeout brings the execution back to ``Check`` anyway. A backstop cycle is
 three state transitions, so a day at the default hour costs 72.
 
-``Check`` calls GetBatch through the tracker function (sharing the handlers' shipped
-botocore model), or, with ``use_sdk_integration``, through Step Functions' own
-``aws-sdk:omics:getBatch``, which new actions reach on Step Functions' schedule.
+``Check`` calls GetBatch through the tracker function, which ships the handlers' botocore
+model, so it works whatever Step Functions' own SDK integrations know.
 """
 
 from __future__ import annotations
@@ -53,18 +52,14 @@ from ._handler_assets import contract
 from ._provider import WHY_BATCH_ARNS, WHY_XRAY
 from ._security import handler_function, log_group
 
-# Errors worth retrying with backoff, from the tracker function or from the SDK integration.
+# Errors worth retrying with backoff: the tracker's own, and Lambda's when it cannot run it.
 TRANSIENT_ERRORS = [
     contract.TRACKER_ERROR_THROTTLED,
-    "Omics.ThrottlingException",
-    "Omics.InternalServerException",
-    "Omics.RequestTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 ]
-BATCH_GONE_ERRORS = [contract.TRACKER_ERROR_BATCH_NOT_FOUND, "Omics.ResourceNotFoundException"]
 
 WHY_EXECUTIONS = (
     "The tracker reads the history of this state machine's executions (one per batch, named "
@@ -90,7 +85,6 @@ class BatchTracker(Construct):
         settings_object_arn: str | None,
         backstop: Duration,
         topic: sns.ITopic | None,
-        use_sdk_integration: bool,
         tracing: bool,
         log_retention: logs.RetentionDays,
         encryption_key: kms.IKey | None,
@@ -102,7 +96,7 @@ class BatchTracker(Construct):
         self.function = self._function(log_retention, encryption_key, vpc, vpc_subnets)
         self._allow_reads_and_writes(report_bucket_arn, report_key, settings_object_arn, topic)
 
-        definition = self._definition(report_uri, settings_uri, settings, backstop, topic, use_sdk_integration)
+        definition = self._definition(report_uri, settings_uri, settings, backstop, topic)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -302,7 +296,6 @@ class BatchTracker(Construct):
         settings: str | list[Any] | None,
         backstop: Duration,
         topic: sns.ITopic | None,
-        use_sdk_integration: bool,
     ) -> sfn.IChainable:
         vanished = sfn.Fail(
             self,
@@ -312,7 +305,17 @@ class BatchTracker(Construct):
                 "Batch {} no longer exists: it was deleted before it finished", sfn.JsonPath.string_at("$.batchId")
             ),
         )
-        check = self._check(use_sdk_integration)
+        check = tasks.LambdaInvoke(
+            self,
+            "Check",
+            lambda_function=self.function,
+            payload=sfn.TaskInput.from_object(
+                {"action": contract.TRACKER_ACTION_CHECK, "batchId": sfn.JsonPath.string_at("$.batchId")}
+            ),
+            result_selector={"status.$": "$.Payload.status"},
+            result_path="$.check",
+            retry_on_service_exceptions=False,  # TRANSIENT_ERRORS covers them, with one backoff
+        )
         check.add_retry(
             errors=TRANSIENT_ERRORS,
             interval=Duration.seconds(5),
@@ -321,7 +324,7 @@ class BatchTracker(Construct):
             max_delay=Duration.minutes(5),
             jitter_strategy=sfn.JitterType.FULL,
         )
-        check.add_catch(vanished, errors=BATCH_GONE_ERRORS, result_path="$.error")
+        check.add_catch(vanished, errors=[contract.TRACKER_ERROR_BATCH_NOT_FOUND], result_path="$.error")
 
         park = tasks.LambdaInvoke(
             self,
@@ -349,7 +352,7 @@ class BatchTracker(Construct):
                 {
                     "action": contract.TRACKER_ACTION_REPORT,
                     "batchId": sfn.JsonPath.string_at("$.batchId"),
-                    "status": sfn.JsonPath.string_at("$.check.Status"),
+                    "status": sfn.JsonPath.string_at("$.check.status"),
                     # The original run settings, for the retry file: the settings file, or
                     # the runs themselves (JSON text, or a list holding tokens).
                     "settingsUri": settings_uri,
@@ -360,7 +363,7 @@ class BatchTracker(Construct):
             ),
             result_selector={
                 "succeeded.$": "$.Payload.succeeded",
-                "Status.$": "$.Payload.Status",
+                "status.$": "$.Payload.status",
                 "reportJsonUri.$": "$.Payload.reportJsonUri",
             },
             result_path="$.report",
@@ -385,44 +388,17 @@ class BatchTracker(Construct):
                     cause_path=sfn.JsonPath.format(
                         "Batch {} ended {} with failures: see {}",
                         sfn.JsonPath.string_at("$.batchId"),
-                        sfn.JsonPath.string_at("$.report.Status"),
+                        sfn.JsonPath.string_at("$.report.status"),
                         sfn.JsonPath.string_at("$.report.reportJsonUri"),
                     ),
                 )
             )
         )
         done = sfn.Choice(self, "Finished?")
-        terminal = [sfn.Condition.string_equals("$.check.Status", s) for s in sorted(contract.TERMINAL_STATUSES)]
+        terminal = [sfn.Condition.string_equals("$.check.status", s) for s in sorted(contract.TERMINAL_STATUSES)]
         # Anything else, a status this release does not know included, means "not finished yet".
         done.when(sfn.Condition.or_(*terminal), report.next(outcome)).otherwise(park.next(check))
         return check.next(done)
-
-    def _check(self, use_sdk_integration: bool) -> sfn.TaskStateBase:
-        """GetBatch, with ``$.check.Status`` holding the status either way."""
-        if use_sdk_integration:
-            stack = self._stack
-            return tasks.CallAwsService(
-                self,
-                "Check",
-                service="omics",
-                action="getBatch",
-                parameters={"BatchId": sfn.JsonPath.string_at("$.batchId")},
-                iam_resources=[f"arn:{stack.partition}:omics:{stack.region}:{stack.account}:runBatch/*"],
-                iam_action="omics:GetBatch",
-                result_selector={"Status.$": "$.Status"},
-                result_path="$.check",
-            )
-        return tasks.LambdaInvoke(
-            self,
-            "Check",
-            lambda_function=self.function,
-            payload=sfn.TaskInput.from_object(
-                {"action": contract.TRACKER_ACTION_CHECK, "batchId": sfn.JsonPath.string_at("$.batchId")}
-            ),
-            result_selector={"Status.$": "$.Payload.Status"},
-            result_path="$.check",
-            retry_on_service_exceptions=False,  # TRANSIENT_ERRORS covers them, with one backoff
-        )
 
     def _acknowledge(self, *, in_vpc: bool) -> None:
         role = self.function.role

@@ -23,8 +23,7 @@ OmicsClient = Any  # a boto3 omics client; typed loosely, boto3 ships no stubs
 BATCH_ID_PATTERN = re.compile(r"[0-9]{1,18}")
 
 # Statuses after which a batch never changes again on its own. Any other status, including
-# one the service adds after this release, means "not done yet". The handler keeps the
-# same set (lambda/run_batch/batch.py); a test keeps the two equal.
+# one the service adds after this release, means "not done yet".
 TERMINAL_STATUSES = contract.TERMINAL_STATUSES
 SUCCEEDED_STATUS = "PROCESSED"
 FAILED = "FAILED"  # both a SubmissionStatus and a RunStatus value

@@ -108,7 +108,6 @@ class OmicsRunBatch(Construct):
         track_completion: bool = True,
         backstop_interval: Duration | None = None,
         notification_topic: sns.ITopic | None = None,
-        use_sdk_integration: bool = False,
         tracing: bool = True,
     ) -> None:
         """
@@ -141,10 +140,6 @@ class OmicsRunBatch(Construct):
             before it asks GetBatch itself: 30 minutes to 24 hours. Default: 1 hour.
         :param notification_topic: An SNS topic the tracker also publishes the completion
             summary to. Default: none (the EventBridge event only).
-        :param use_sdk_integration: Check the batch with Step Functions' own
-            ``aws-sdk:omics:getBatch`` instead of the tracker function. Default: False
-            (the function ships its own botocore model, so it works before Step Functions
-            learns the new action).
         :param tracing: X-Ray tracing of the tracking state machine. Default: True.
         """
         super().__init__(scope, id)
@@ -216,7 +211,6 @@ class OmicsRunBatch(Construct):
                 batch.runs,
                 backstop=backstop,
                 topic=notification_topic,
-                use_sdk_integration=use_sdk_integration,
                 tracing=tracing,
                 log_retention=log_retention,
                 vpc=vpc,
@@ -312,7 +306,6 @@ class OmicsRunBatch(Construct):
         *,
         backstop: Duration,
         topic: sns.ITopic | None,
-        use_sdk_integration: bool,
         tracing: bool,
         log_retention: logs.RetentionDays,
         vpc: ec2.IVpc | None,
@@ -347,7 +340,6 @@ class OmicsRunBatch(Construct):
             settings_object_arn=settings_arn,
             backstop=backstop,
             topic=topic,
-            use_sdk_integration=use_sdk_integration,
             tracing=tracing,
             log_retention=log_retention,
             encryption_key=self.encryption_key,

@@ -59,7 +59,6 @@ ATTR_BATCH_ID = "BatchId"
 ATTR_BATCH_ARN = "BatchArn"
 ATTR_BATCH_UUID = "BatchUuid"
 ATTR_STATUS = "Status"
-ATTRIBUTES = (ATTR_BATCH_ID, ATTR_BATCH_ARN, ATTR_BATCH_UUID, ATTR_STATUS)
 # What on_event hands is_complete in its Data (the Provider framework passes it on), when it
 # started a batch (a Create, or an Update that replaces): the batch's generation of its
 # definition, and when on_event began (epoch seconds). An in-place Update has neither.

@@ -30,9 +30,6 @@ logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
 
 Event = Mapping[str, Any]
 Result = Mapping[str, Any]
-# Where ``resume`` finds the state machine when the event does not say (the rule's
-# input names it as ``stateMachineArn``).
-STATE_MACHINE_ARN_VARIABLE = "STATE_MACHINE_ARN"
 
 _clients: Clients | None = None
 
@@ -78,9 +75,9 @@ def _resume(event: Event, clients: Clients, environ: Mapping[str, str]) -> Resul
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise BadEvent("resume: the event has no detail")
-    machine = event.get("stateMachineArn") or environ.get(STATE_MACHINE_ARN_VARIABLE)
+    machine = event.get("stateMachineArn")  # the rule's input names it
     if not machine:
-        raise BadEvent(f"resume: neither the event's stateMachineArn nor {STATE_MACHINE_ARN_VARIABLE} is set")
+        raise BadEvent("resume: the event has no stateMachineArn")
     batch_id = batch_id_of(detail)
     return waiting.resume(clients.stepfunctions, str(machine), batch_id, str(detail.get("status", "")))
 

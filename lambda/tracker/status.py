@@ -1,8 +1,5 @@
-"""``check``: the batch's status, in the shape Step Functions' own GetBatch integration has.
+"""``check``: the batch's status, for the state machine's Choice.
 
-The state machine's Choice reads ``$.Status`` whether this function or the
-``aws-sdk:omics:getBatch`` integration answered, so the keys are PascalCase like that
-integration's, the summaries' members included (``RunSummary.CompletedRunCount``).
 A status this release does not know passes through unchanged: the state machine treats
 anything outside ``contract.TERMINAL_STATUSES`` as "not finished yet".
 """
@@ -22,13 +19,9 @@ logger = logging.getLogger(__name__)
 
 
 class CheckResult(TypedDict):
-    """What ``check`` returns to the state machine."""
+    """What ``check`` returns to the state machine (``$.check.status``)."""
 
-    Status: str
-    BatchArn: str
-    FailureReason: str
-    RunSummary: dict[str, Any]
-    SubmissionSummary: dict[str, Any]
+    status: str
 
 
 def get_batch(omics: Client, batch_id: str) -> Mapping[str, Any]:
@@ -43,19 +36,7 @@ def get_batch(omics: Client, batch_id: str) -> Mapping[str, Any]:
 
 
 def check(omics: Client, batch_id: str) -> CheckResult:
-    """The batch's status, ARN, failure reason and counts."""
-    batch = get_batch(omics, batch_id)
-    status = str(batch.get("status", ""))
+    """The batch's status."""
+    status = str(get_batch(omics, batch_id).get("status", ""))
     logger.info("Batch %s is %s", batch_id, status)
-    return {
-        "Status": status,
-        "BatchArn": str(batch.get("arn", "")),
-        "FailureReason": str(batch.get("failureReason") or ""),
-        "RunSummary": pascal_case_keys(batch.get("runSummary") or {}),
-        "SubmissionSummary": pascal_case_keys(batch.get("submissionSummary") or {}),
-    }
-
-
-def pascal_case_keys(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"completedRunCount": 3}`` as Step Functions' SDK integrations name it."""
-    return {key[:1].upper() + key[1:]: value for key, value in summary.items()}
+    return {"status": status}

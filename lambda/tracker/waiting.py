@@ -61,7 +61,7 @@ def execution_arn(state_machine_arn: str, batch_id: str) -> str:
 
 
 def resume(sfn: Client, state_machine_arn: str, batch_id: str, status: str) -> ResumeResult:
-    """Send ``{"Status": status}`` to the batch's open wait, if it has one."""
+    """Send ``{"status": status}`` to the batch's open wait, if it has one (the state machine discards it)."""
     if status not in contract.TERMINAL_STATUSES:
         return _not_resumed(batch_id, status, f"status {status!r} is not terminal")
     arn = execution_arn(state_machine_arn, batch_id)
@@ -74,7 +74,7 @@ def resume(sfn: Client, state_machine_arn: str, batch_id: str, status: str) -> R
     if token is None:
         return _not_resumed(batch_id, status, "no wait is open (already resumed, timed out, or checking)")
     try:
-        call(sfn, "SendTaskSuccess", batch_id, taskToken=token, output=json.dumps({"Status": status}))
+        call(sfn, "SendTaskSuccess", batch_id, taskToken=token, output=json.dumps({"status": status}))
     except ApiError as err:
         if err.code not in STALE_TOKEN_ERRORS:
             raise

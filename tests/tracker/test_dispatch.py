@@ -71,7 +71,7 @@ def test_the_handler_makes_its_clients_once_per_container(
     first = index.handler({"action": "check", "batchId": BATCH_ID}, object())
     second = index.handler({"action": "check", "batchId": BATCH_ID}, object())
 
-    assert (first["Status"], second["Status"], len(made)) == ("INPROGRESS", "PROCESSED", 1)
+    assert (first["status"], second["status"], len(made)) == ("INPROGRESS", "PROCESSED", 1)
 
 
 def test_clients_are_made_on_first_use_only() -> None:

@@ -97,19 +97,13 @@ def test_a_clean_batch_is_reported_run_by_run_across_pages(
     published.expect_event()
 
     result = handle(report_event(), clients, {})
+    detail = published.details()[-1]  # the summary, as the completion event carries it
 
     counts = {"runs": 5, "submitted": 5, "submissionFailed": 0, "completed": 5, "failed": 0, "cancelled": 0}
     counts |= {"deleted": 0, "notFinished": 0, "statusUnknown": 0, "retry": 0, "totalRuns": 5}
-    assert result == {
-        "succeeded": True,
-        "Status": "PROCESSED",
-        "counts": counts,
-        "reportJsonUri": JSON_URI,
-        "reportCsvUri": CSV_URI,
-        "retrySettingsUri": None,
-        "failureReason": "",
-        "settingsError": None,
-    }
+    assert result == {"succeeded": True, "status": "PROCESSED", "reportJsonUri": JSON_URI}
+    assert (detail["counts"], detail["reportCsvUri"], detail["retrySettingsUri"]) == (counts, CSV_URI, None)
+    assert (detail["failureReason"], detail["settingsError"]) == ("", None)
     assert report_keys(s3) == [PREFIX + "report.csv", PREFIX + "report.json"]  # no retry file
     report = json.loads(read(s3, "report.json"))
     assert report[0] == {
@@ -138,7 +132,7 @@ def test_the_completion_event_carries_the_summary(
     expect_listings(omics, CLEAN, page_size=100)
     published.expect_event()
 
-    result = handle(report_event(), clients, {})
+    handle(report_event(), clients, {})
 
     [entry] = published.event_entries()
     assert (entry["Source"], entry["DetailType"]) == ("omics-batch-construct", "Omics Run Batch Completed")
@@ -151,7 +145,19 @@ def test_the_completion_event_carries_the_summary(
         "batchName": "cohort-a",
         "status": "PROCESSED",
         "succeeded": True,
-        "counts": result["counts"],
+        "counts": {
+            "runs": 5,
+            "submitted": 5,
+            "submissionFailed": 0,
+            "completed": 5,
+            "failed": 0,
+            "cancelled": 0,
+            "deleted": 0,
+            "notFinished": 0,
+            "statusUnknown": 0,
+            "retry": 0,
+            "totalRuns": 3,
+        },
         "reportJsonUri": JSON_URI,
         "reportCsvUri": CSV_URI,
         "retrySettingsUri": None,
@@ -174,12 +180,13 @@ def test_failed_submissions_and_failed_runs_go_to_the_retry_file_in_original_ord
     published.expect_message()
 
     result = handle(report_event(topicArn=TOPIC_ARN), clients, {})
+    detail = published.details()[-1]  # the summary, as the completion event carries it
 
     by_id = {entry["runSettingId"]: entry for entry in MIXED_SETTINGS}
     assert json.loads(read(s3, "retry-settings.json")) == [by_id["sample-6"], by_id["sample-3"], by_id["sample-2"]]
     assert result["succeeded"] is False
-    assert result["retrySettingsUri"] == RETRY_URI
-    assert result["counts"] == {
+    assert detail["retrySettingsUri"] == RETRY_URI
+    assert detail["counts"] == {
         "runs": 6,
         "submitted": 5,
         "submissionFailed": 1,
@@ -227,9 +234,10 @@ def test_inline_settings_serve_the_retry_file(
     expect_listings(omics, MIXED, page_size=100)
     published.expect_event()
 
-    result = handle(report_event(settingsUri=None, settings=MIXED_SETTINGS), clients, {})
+    handle(report_event(settingsUri=None, settings=MIXED_SETTINGS), clients, {})
+    detail = published.details()[-1]  # the summary, as the completion event carries it
 
-    assert result["settingsError"] is None
+    assert detail["settingsError"] is None
     assert [e["runSettingId"] for e in json.loads(read(s3, "retry-settings.json"))] == [
         "sample-6",
         "sample-3",
@@ -258,12 +266,12 @@ def test_unreadable_settings_leave_a_report_without_retry_file(
     expect_listings(omics, MIXED, page_size=100)
     published.expect_event()
 
-    result = handle(report_event(), clients, {})
+    handle(report_event(), clients, {})
+    detail = published.details()[-1]  # the summary, as the completion event carries it
 
-    assert result["settingsError"] is not None and result["settingsError"].startswith(error)
-    assert result["retrySettingsUri"] is None
+    assert detail["settingsError"] is not None and detail["settingsError"].startswith(error)
+    assert detail["retrySettingsUri"] is None
     assert report_keys(s3) == [PREFIX + "report.csv", PREFIX + "report.json"]
-    assert published.details()[0]["settingsError"] == result["settingsError"]
 
 
 def test_failed_runs_missing_from_the_settings_are_counted(
@@ -274,10 +282,11 @@ def test_failed_runs_missing_from_the_settings_are_counted(
     expect_listings(omics, MIXED, page_size=100)
     published.expect_event()
 
-    result = handle(report_event(), clients, {})
+    handle(report_event(), clients, {})
+    detail = published.details()[-1]  # the summary, as the completion event carries it
 
-    assert result["settingsError"] == "1 failed runs are not in the run settings"
-    assert result["counts"]["retry"] == 2
+    assert detail["settingsError"] == "1 failed runs are not in the run settings"
+    assert detail["counts"]["retry"] == 2
 
 
 def test_without_settings_a_failure_says_why_there_is_no_retry_file(
@@ -287,9 +296,10 @@ def test_without_settings_a_failure_says_why_there_is_no_retry_file(
     expect_listings(omics, MIXED, page_size=100)
     published.expect_event()
 
-    result = handle(report_event(settingsUri=None), clients, {})
+    handle(report_event(settingsUri=None), clients, {})
+    detail = published.details()[-1]  # the summary, as the completion event carries it
 
-    assert (result["retrySettingsUri"], result["settingsError"]) == (None, "no run settings were given")
+    assert (detail["retrySettingsUri"], detail["settingsError"]) == (None, "no run settings were given")
 
 
 # --- how the batch ended ---------------------------------------------------------------
@@ -304,11 +314,12 @@ def test_a_batch_that_failed_validation_has_an_empty_report_and_its_reason(
     published.expect_event()
 
     result = handle(report_event(status=None, settingsUri=None), clients, {})  # status: GetBatch's
+    detail = published.details()[-1]  # the summary, as the completion event carries it
 
-    assert (result["Status"], result["succeeded"], result["failureReason"]) == ("FAILED", False, reason)
+    assert (result["status"], result["succeeded"], detail["failureReason"]) == ("FAILED", False, reason)
     assert json.loads(read(s3, "report.json")) == []
     assert csv_rows(read(s3, "report.csv")) == []
-    assert (result["counts"]["runs"], result["counts"]["totalRuns"]) == (0, 50)
+    assert (detail["counts"]["runs"], detail["counts"]["totalRuns"]) == (0, 50)
 
 
 def test_a_cancelled_batch_did_not_succeed_even_without_failures(
@@ -321,10 +332,11 @@ def test_a_cancelled_batch_did_not_succeed_even_without_failures(
     published.expect_event()
 
     result = handle(report_event(status="CANCELLED", settingsUri=None), clients, {})
+    detail = published.details()[-1]  # the summary, as the completion event carries it
 
     assert result["succeeded"] is False
-    assert result["settingsError"] is None  # nothing to retry, so nothing missing
-    assert (result["counts"]["notFinished"], result["counts"]["statusUnknown"]) == (1, 1)
+    assert detail["settingsError"] is None  # nothing to retry, so nothing missing
+    assert (detail["counts"]["notFinished"], detail["counts"]["statusUnknown"]) == (1, 1)
 
 
 # --- retries -----------------------------------------------------------------------------

@@ -3,9 +3,7 @@
 The definition is the one the construct synthesizes, with its CloudFormation references
 resolved to fixed names. What moto does not do like the real service is supplied here:
 Lambda functions (moto runs them in docker, which this machine lacks) are called
-in-process; the ``aws-sdk:omics`` integration gets the real service's PascalCase
-parameters and results and its ``Omics.*`` error names; GetExecutionHistory honours
-``reverseOrder``, ``maxResults`` and ``nextToken``.
+in-process; GetExecutionHistory honours ``reverseOrder``, ``maxResults`` and ``nextToken``.
 
 Waits are shortened, not slept: the backstop timeout becomes ``backstop_seconds`` and
 retry intervals one second, so every path runs in a few seconds.
@@ -26,7 +24,6 @@ import boto3
 from moto import mock_aws
 from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
-from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 from moto.stepfunctions.responses import StepFunctionResponse
 
 ACCOUNT = "111122223333"
@@ -105,27 +102,6 @@ class FakeLambdaClient:
             body = {"errorType": error_type, "errorMessage": str(err)}
             return {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(json.dumps(body).encode())}
         return {"StatusCode": 200, "Payload": io.BytesIO(json.dumps(result).encode())}
-
-
-def _pascal(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k[:1].upper() + k[1:]: _pascal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_pascal(v) for v in value]
-    return value
-
-
-class SdkOmics:
-    """The real service's shape of ``aws-sdk:omics``: PascalCase in and out, over a real (stubbed) client."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def get_batch(self, **params: Any) -> dict[str, Any]:
-        camel = {k[:1].lower() + k[1:]: v for k, v in params.items()}
-        response = dict(self.client.get_batch(**camel))
-        response.pop("ResponseMetadata", None)
-        return _pascal(response)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -217,28 +193,15 @@ def _paged_history(original: Callable[[Any], ActionResult]) -> Callable[[Any], A
 
 
 @contextmanager
-def moto_machine(
-    definition: dict[str, Any], lambda_handler: Callable[[dict[str, Any]], Any], omics: Any = None
-) -> Iterator[Machine]:
-    """moto's Step Functions, executing for real, with the tracker and omics supplied in-process."""
-    originals = (lambda_eval_utils.boto_client_for, state_task_service_aws_sdk.boto_client_for)
+def moto_machine(definition: dict[str, Any], lambda_handler: Callable[[dict[str, Any]], Any]) -> Iterator[Machine]:
+    """moto's Step Functions, executing for real, with the tracker supplied in-process."""
+    original = lambda_eval_utils.boto_client_for
     history = StepFunctionResponse.get_execution_history
     StepFunctionResponse.get_execution_history = _paged_history(history)  # type: ignore[method-assign]
-    names = dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES)
     lambda_eval_utils.boto_client_for = lambda *a, **k: FakeLambdaClient(lambda_handler)  # type: ignore[assignment]
-
-    def sdk_client(*args: Any, service: str = "", **kwargs: Any) -> Any:
-        assert service == "omics", service
-        return SdkOmics(omics)
-
-    state_task_service_aws_sdk.boto_client_for = sdk_client  # type: ignore[assignment]
-    # The real service names SDK integration errors "Omics.<Code>".
-    state_task_service_aws_sdk._SERVICE_ERROR_NAMES["omics"] = "Omics"
     try:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
             yield Machine(definition, boto3.client("stepfunctions", region_name=REGION))
     finally:
-        lambda_eval_utils.boto_client_for, state_task_service_aws_sdk.boto_client_for = originals
+        lambda_eval_utils.boto_client_for = original
         StepFunctionResponse.get_execution_history = history  # type: ignore[method-assign]
-        state_task_service_aws_sdk._SERVICE_ERROR_NAMES.clear()
-        state_task_service_aws_sdk._SERVICE_ERROR_NAMES.update(names)

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
-from botocore.stub import Stubber
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
 from tests.tracking.harness import ACCOUNT, REGION, LambdaError, Run, definition_of, moto_machine
@@ -41,11 +39,6 @@ def template() -> dict[str, Any]:
     return synth()
 
 
-@pytest.fixture(scope="module")
-def sdk_template() -> dict[str, Any]:
-    return synth(use_sdk_integration=True)
-
-
 class ScriptedTracker:
     """Plays the tracker function: ``check`` answers from a script, ``park`` keeps the token."""
 
@@ -63,7 +56,7 @@ class ScriptedTracker:
             answer = self.statuses.pop(0)
             if isinstance(answer, LambdaError):
                 raise answer
-            return {"Status": answer}
+            return {"status": answer}
         if action == "park":
             self.tokens.append(payload["taskToken"])
             self.parked.set()
@@ -71,7 +64,7 @@ class ScriptedTracker:
         assert action == "report", payload
         return {
             "succeeded": self.clean and payload["status"] == "PROCESSED",
-            "Status": payload["status"],
+            "status": payload["status"],
             "reportJsonUri": f"s3://out/Cohort/batch-reports/batch-{payload['batchId']}/report.json",
         }
 
@@ -146,7 +139,7 @@ def test_delivered_event_resumes_the_parked_tracker_at_once(template: dict[str, 
         assert tracker.parked.wait(10)
         machine.when_parked(
             execution,
-            lambda: machine.sfn.send_task_success(taskToken=tracker.tokens[-1], output='{"Status": "PROCESSED"}'),
+            lambda: machine.sfn.send_task_success(taskToken=tracker.tokens[-1], output='{"status": "PROCESSED"}'),
         ).join(10)
         result = machine.wait(execution)
     assert result.status == "SUCCEEDED"
@@ -175,45 +168,3 @@ def test_a_backstop_cycle_stays_within_the_daily_budget(template: dict[str, Any]
     assert per_cycle_events <= 13
     assert per_cycle_transitions * DAY / 3600 <= 150  # default backstop: one hour
     assert per_cycle_events * 30 * DAY / 3600 < 25_000 / 2  # a 30-day batch, well below the cap
-
-
-# --- the direct SDK integration ------------------------------------------------------------
-
-
-@pytest.fixture
-def omics() -> Iterator[Stubber]:
-    import boto3
-
-    client = boto3.client("omics", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y")
-    with Stubber(client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
-
-
-def batch(status: str) -> dict[str, Any]:
-    return {"id": BATCH, "arn": f"arn:aws:omics:{REGION}:{ACCOUNT}:runBatch/{BATCH}", "status": status}
-
-
-def test_sdk_integration_checks_with_get_batch(sdk_template: dict[str, Any], omics: Stubber) -> None:
-    omics.add_client_error(
-        "get_batch", "ThrottlingException", "slow down", 400, expected_params={"batchId": BATCH}, response_meta=META
-    )
-    omics.add_response("get_batch", batch("INPROGRESS"), {"batchId": BATCH})
-    omics.add_response("get_batch", batch("PROCESSED"), {"batchId": BATCH})
-    tracker = ScriptedTracker()
-    result = run(sdk_template, tracker, omics=omics.client)
-    assert result.status == "SUCCEEDED"
-    assert tracker.actions() == ["park", "report"]  # no "check": Step Functions asked omics itself
-
-
-def test_sdk_integration_vanished_batch(sdk_template: dict[str, Any], omics: Stubber) -> None:
-    omics.add_client_error(
-        "get_batch",
-        "ResourceNotFoundException",
-        "no batch",
-        404,
-        expected_params={"batchId": BATCH},
-        response_meta=META,
-    )
-    result = run(sdk_template, ScriptedTracker(), omics=omics.client)
-    assert (result.status, result.error) == ("FAILED", "BatchNotFound")

@@ -16,9 +16,12 @@ export CDK_DISABLE_CLI_TELEMETRY = 1
 
 .PHONY: install synth lint test bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# The checkout on the venv's path, as an installed wheel lays it out: the library and the CLI,
+	@# and omics_common, which they share with the handlers, from lambda/.
+	printf '%s\n' "$(CURDIR)" "$(CURDIR)/lambda" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/omics-batch-construct-checkout.pth"
 	touch $@
 
 node_modules/.installed: package.json package-lock.json $(VENV)/.installed
@@ -36,13 +39,12 @@ synth: install
 	PATH="$(NODE_HOME)/bin:$$PATH" $(NODE) node_modules/aws-cdk/bin/cdk synth --quiet --no-notices
 	@echo "Synthesized: $$(ls cdk.out/*.template.json)"
 
-# Lint and type gates: ruff everywhere, mypy --strict on the library and the handlers,
-# bandit on the handlers (the code that runs in the account).
+# Lint and type gates: ruff everywhere, mypy --strict on the library, the CLI and the
+# handlers (one run), bandit on the handlers (the code that runs in the account).
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy omics_batch_construct
-	cd lambda && ../$(PY) -m mypy --config-file ../pyproject.toml --cache-dir ../.mypy_cache run_batch omics_common tracker
+	$(PY) -m mypy -p omics_batch_construct -p omics_batch_cli -p omics_common -p provider -p tracker
 	$(PY) -m bandit --quiet --recursive lambda --configfile pyproject.toml
 
 # Installs everything, then runs the gates and the whole test suite.

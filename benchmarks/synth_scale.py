@@ -22,7 +22,6 @@ import gc
 import json
 import os
 import resource
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -30,8 +29,6 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template

@@ -33,11 +33,10 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambda"))
-
 import boto3
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+
 from omics_common.omics import omics_client
 from tracker.clients import Clients
 from tracker.report import ReportRequest, report

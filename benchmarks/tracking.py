@@ -18,20 +18,15 @@ from __future__ import annotations
 
 import random
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import aws_cdk as cdk
+from aws_cdk.assertions import Template
 
-import aws_cdk as cdk  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
-
-from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting  # noqa: E402
-from tests.tracking.harness import ACCOUNT, REGION, definition_of, moto_machine  # noqa: E402
+from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
+from tests.tracking.harness import ACCOUNT, REGION, definition_of, moto_machine
 
 BACKSTOP = 3600  # the default, in seconds
 SCALED_BACKSTOP = 2  # what an hour becomes here

@@ -12,17 +12,15 @@ PassRole on its run role.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
-from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
+
+from omics_common import contract
 
 from ._compliance import (
     acknowledge_cdk_grants,
@@ -31,8 +29,8 @@ from ._compliance import (
     acknowledge_vpc_access_policy,
     add_statement,
 )
-from ._security import WHY_LOG_STREAMS, allow_logs_to_use, handler_function, log_group
-from .settings import DefaultRunSetting
+from ._factories import WHY_LOG_STREAMS, Placement, allow_logs_to_use, handler_function, log_group
+from .run_settings import DefaultRunSetting
 
 # How often the deploy asks whether the batch has passed validation (divides any whole minute).
 QUERY_INTERVAL = Duration.seconds(15)
@@ -62,55 +60,27 @@ PROVIDER_ID = "OmicsRunBatchProvider"
 FRAMEWORK_TIMEOUT = Duration.hours(1)
 
 
-@dataclass(frozen=True)
-class ProviderConfig:
-    """The provider's settings: the same for every batch of a stack, since they share it."""
-
-    log_retention: logs.RetentionDays
-    encryption_key: kms.IKey | None
-    vpc: ec2.IVpc | None
-    vpc_subnets: ec2.SubnetSelection | None
-
-    def differences(self, other: ProviderConfig) -> list[str]:
-        """The arguments in which ``other`` asks for another provider than this one."""
-        subnets = (
-            repr(self.vpc_subnets and self.vpc_subnets.subnet_type),
-            repr(self.vpc_subnets and self.vpc_subnets.subnet_group_name),
-        )
-        other_subnets = (
-            repr(other.vpc_subnets and other.vpc_subnets.subnet_type),
-            repr(other.vpc_subnets and other.vpc_subnets.subnet_group_name),
-        )
-        return [
-            name
-            for name, mine, theirs in (
-                ("log_retention", self.log_retention, other.log_retention),
-                ("encryption_key", self.encryption_key, other.encryption_key),
-                ("vpc", self.vpc, other.vpc),
-                ("vpc_subnets", subnets, other_subnets),
-            )
-            if mine is not theirs and mine != theirs
-        ]
-
-
 class BatchProvider(Construct):
     """The handler functions, their role and the Provider framework, once per stack."""
 
     @classmethod
-    def of(cls, stack: Stack, config: ProviderConfig) -> tuple[BatchProvider, list[str]]:
-        """The stack's provider, and the arguments in which ``config`` differs from it (if any)."""
+    def differences(cls, stack: Stack, placement: Placement) -> list[str]:
+        """The arguments in which ``placement`` differs from the stack's provider (none yet: none)."""
         existing = stack.node.try_find_child(PROVIDER_ID)
-        if isinstance(existing, cls):
-            return existing, existing.config.differences(config)
-        return cls(stack, PROVIDER_ID, config=config), []
+        return existing.placement.differences(placement) if isinstance(existing, cls) else []
 
-    def __init__(self, scope: Construct, id: str, *, config: ProviderConfig) -> None:
+    @classmethod
+    def of(cls, stack: Stack, placement: Placement) -> BatchProvider:
+        """The stack's provider, made by the first batch (check ``differences`` first)."""
+        existing = stack.node.try_find_child(PROVIDER_ID)
+        return existing if isinstance(existing, cls) else cls(stack, PROVIDER_ID, placement=placement)
+
+    def __init__(self, scope: Construct, id: str, *, placement: Placement) -> None:
         super().__init__(scope, id)
-        self.config = config
+        self.placement = placement
         self._stack = Stack.of(self)
-        key = config.encryption_key
-        if key is not None:
-            allow_logs_to_use(key, self)
+        if placement.encryption_key is not None:
+            allow_logs_to_use(placement.encryption_key, self)
         self.role = self._role("HandlerRole", "Starts, tracks and (if asked) stops HealthOmics run batches")
         functions = [
             handler_function(
@@ -122,14 +92,11 @@ class BatchProvider(Construct):
                 timeout=Duration.minutes(3),
                 memory_size=256,
                 description=f"OmicsRunBatch custom resource: {handler}",
-                log_retention=config.log_retention,
-                encryption_key=key,
-                vpc=config.vpc,
-                vpc_subnets=config.vpc_subnets,
+                placement=placement,
             )
             for name, handler in (
-                ("OnEvent", "run_batch.index.on_event"),
-                ("IsComplete", "run_batch.index.is_complete"),
+                ("OnEvent", contract.HANDLER_ON_EVENT),
+                ("IsComplete", contract.HANDLER_IS_COMPLETE),
             )
         ]
         add_statement(
@@ -164,7 +131,7 @@ class BatchProvider(Construct):
             self._role(f"Framework{name}Role", f"CDK Provider framework {what} of the OmicsRunBatch handlers")
             for name, what in (("OnEvent", "onEvent"), ("Waiter", "isComplete and onTimeout"))
         ]
-        provider_logs = log_group(self, "ProviderLogs", config.log_retention, key)
+        provider_logs = log_group(self, "ProviderLogs", placement)
         for role in framework_roles:
             add_statement(
                 role,
@@ -173,7 +140,7 @@ class BatchProvider(Construct):
                 ),
                 WHY_LOG_STREAMS,
             )
-        waiter_logs = log_group(self, "WaiterLogs", config.log_retention, key)
+        waiter_logs = log_group(self, "WaiterLogs", placement)
         provider = cr.Provider(
             self,
             "Provider",
@@ -184,8 +151,8 @@ class BatchProvider(Construct):
             log_group=provider_logs,
             framework_on_event_role=framework_roles[0],
             framework_complete_and_timeout_role=framework_roles[1],
-            vpc=config.vpc,
-            vpc_subnets=config.vpc_subnets,
+            vpc=placement.vpc,
+            vpc_subnets=placement.vpc_subnets,
             disable_waiter_state_machine_logging=False,
             # ALL event types without execution data: the waiter's input holds the presigned
             # ResponseURL, which must not reach a log.
@@ -194,7 +161,7 @@ class BatchProvider(Construct):
             ),
         )
         self._trace_waiter(provider)
-        self._acknowledge(functions, provider, framework_roles, config)
+        self._acknowledge(functions, provider, framework_roles, in_vpc=placement.vpc is not None)
         self.service_token = provider.service_token
 
     # --- per batch --------------------------------------------------------------------
@@ -292,7 +259,8 @@ class BatchProvider(Construct):
         handlers: Iterable[lambda_.Function],
         provider: cr.Provider,
         framework_roles: list[iam.Role],
-        config: ProviderConfig,
+        *,
+        in_vpc: bool,
     ) -> None:
         """What the construct answers for its functions and the framework's, with reasons."""
         framework = [
@@ -304,11 +272,11 @@ class BatchProvider(Construct):
                 function,
                 why_no_dlq="Invoked by CloudFormation and by the Provider framework, which report every failure "
                 "to CloudFormation (the stack fails or rolls back); there is no lost event to park.",
-                in_vpc=config.vpc is not None,
+                in_vpc=in_vpc,
             )
         for role in (self.role, *framework_roles):
             acknowledge_own_policy(role)
-            if config.vpc is not None:
+            if in_vpc:
                 acknowledge_vpc_access_policy(role)
         waiter = provider.node.find_child("waiter-state-machine")
         acknowledge_own_policy(

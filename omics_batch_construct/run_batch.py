@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import hashlib
-import json
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from aws_cdk import Annotations, ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
@@ -25,27 +19,20 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from omics_common import contract
+
 from ._compliance import acknowledge_own_policy, add_statement
-from ._handler_assets import contract
-from ._provider import OMICS_PRINCIPAL, BatchProvider, ProviderConfig
-from ._security import access_logs_bucket, secure_bucket
-from ._tracking import BatchTracker
-from .settings import DefaultRunSetting, RunSetting
-from .validation import (
-    BatchValidationError,
-    contains_token,
-    dumps_runs,
-    is_token,
-    validate_batch,
-    validate_file_runs,
-)
+from ._factories import Placement, access_logs_bucket, secure_bucket
+from ._provider import OMICS_PRINCIPAL, BatchProvider
+from ._runs import BatchRuns, encode_documents
+from ._tracker import BatchTracker
+from .run_settings import DefaultRunSetting, RunSetting
+from .validation import BatchValidationError, ValidatedBatch, is_token, validate_batch
 
 RESOURCE_TYPE = "Custom::OmicsRunBatch"
 # A backstop cycle adds 13 history events: at 30 minutes a batch may run 40 days before
 # the execution nears Standard's 25,000 events (see benchmarks/tracking.py).
 MIN_BACKSTOP = Duration.minutes(30)
-# Inline runs larger than this (as JSON) go to the settings file, whatever their number.
-MAX_INLINE_BYTES = 60_000
 # Output prefixes granted one by one in a bucket; more, and the bucket is granted whole.
 MAX_OUTPUT_PREFIXES = 20
 MAX_BACKSTOP = Duration.hours(24)
@@ -146,101 +133,46 @@ class OmicsRunBatch(Construct):
         # Access log delivery by bucket policy, not by the LogDeliveryWrite ACL (ACLs stay
         # disabled on every bucket made here), whatever the app's feature flags say.
         self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
-        stack = Stack.of(self)
         self._path = self.node.path
+        self.encryption_key = encryption_key
+        placement = Placement(log_retention, encryption_key, vpc, vpc_subnets)
         wait = timeout or Duration.minutes(30)
         backstop = backstop_interval or Duration.hours(1)
-        self._check_arguments(default_run_setting, run_role, wait, on_delete, backstop)
 
+        # 1. Every problem of the arguments and the runs, in one error.
+        problems = self._argument_problems(
+            default_run_setting, run_role, output_bucket, on_delete, wait, backstop, placement
+        )
+        if not isinstance(default_run_setting, DefaultRunSetting):
+            self._fail(*problems)
         self.run_role: iam.IRole = self._resolve_run_role(default_run_setting, run_role)
+        self.access_logs_bucket: s3.IBucket | None = None
         self.output_bucket: s3.IBucket | None
         self.output_uri: str
-        self.encryption_key = encryption_key
-        self.access_logs_bucket: s3.IBucket | None = None
         self.output_bucket, self.output_uri = self._resolve_output(default_run_setting, output_bucket)
         default = dataclasses.replace(default_run_setting, role_arn=self.run_role.role_arn, output_uri=self.output_uri)
+        batch = validate_batch(
+            self._path, default_run_setting=default, runs=runs, batch_name=batch_name, tags=tags, problems=problems
+        )
 
-        batch = validate_batch(self._path, default_run_setting=default, runs=runs, batch_name=batch_name, tags=tags)
+        # 2. Where the runs travel, and what the run role may do with them.
         self.run_count = len(batch.runs)
-        self.settings_asset: s3_assets.Asset | None = None
-        # Inline up to 100 runs, and only while small: the runs travel in CloudFormation's
-        # request (twice in an update) and in Step Functions inputs, limited to 256 KB.
-        inline = self.run_count <= contract.MAX_INLINE_RUNS and (
-            contains_token(batch.runs) or len(dumps_runs(batch.runs).encode()) <= MAX_INLINE_BYTES
-        )
-        if inline:
-            run_settings: dict[str, Any] = {
-                "inlineSettings": [self._encode_documents(stack, run) for run in batch.runs]
-            }
-        else:
-            validate_file_runs(self._path, batch.runs)
-            self.settings_asset = self._settings_file(batch.runs)
-            run_settings = {"s3UriSettings": self.settings_asset.s3_object_url}
+        self.runs = BatchRuns.place(self, batch)
+        self.settings_asset: s3_assets.Asset | None = self.runs.file
+        created_role = self._secure_created_run_role(default, batch, input_buckets, on_delete)
 
-        created_role = isinstance(self.run_role, iam.Role) and self.run_role.node.scope is self
-        if created_role:
-            self._grant_run_role(default, batch.runs, input_buckets)
-            acknowledge_own_policy(self.run_role)
-            if on_delete is OnDelete.RETAIN:
-                # Runs outlive a destroy by default, so the role they act with must too.
-                for child in self.run_role.node.find_all():
-                    if isinstance(child, (iam.CfnRole, iam.CfnPolicy)):
-                        child.apply_removal_policy(RemovalPolicy.RETAIN)
-
-        provider, differences = BatchProvider.of(
-            stack,
-            ProviderConfig(
-                log_retention=log_retention, encryption_key=encryption_key, vpc=vpc, vpc_subnets=vpc_subnets
-            ),
-        )
-        if differences:
-            self._fail(
-                *(
-                    f"{name}: differs from another OmicsRunBatch of this stack; the batches of a stack share "
-                    "one custom resource provider, so give them the same value"
-                    for name in differences
-                )
-            )
+        # 3. The stack's provider, allowed to start this batch; the tracker, if asked for.
+        provider = BatchProvider.of(Stack.of(self), placement)
         handler_policy = provider.allow_batch(
             self, default, self.run_role, run_tags=_has_run_tags(batch.default, batch.runs)
         )
-
         self.tracker: BatchTracker | None = None
         if track_completion:
-            self.tracker = self._track(
-                batch.runs,
-                backstop=backstop,
-                topic=notification_topic,
-                tracing=tracing,
-                log_retention=log_retention,
-                vpc=vpc,
-                vpc_subnets=vpc_subnets,
-            )
+            self.tracker = self._track(backstop, notification_topic, tracing, placement)
             provider.allow_tracking(handler_policy, self.tracker.state_machine)
 
-        properties: dict[str, Any] = {
-            contract.PROP_SCHEMA_VERSION: contract.SCHEMA_VERSION,
-            contract.PROP_DEFAULT_RUN_SETTING: self._encode_documents(stack, batch.default),
-            contract.PROP_BATCH_RUN_SETTINGS: run_settings,
-            contract.PROP_ON_DELETE: on_delete.value,
-            contract.PROP_TIMEOUT_SECONDS: str(int(wait.to_seconds())),
-        }
-        if batch_name is not None:
-            properties[contract.PROP_BATCH_NAME] = batch_name
-        if tags:
-            properties[contract.PROP_TAGS] = dict(tags)
-        if self.tracker is not None:
-            properties[contract.PROP_TRACKER_ARN] = self.tracker.state_machine.state_machine_arn
-        self.resource = CustomResource(
-            self,
-            "Resource",
-            service_token=provider.service_token,
-            resource_type=RESOURCE_TYPE,
-            properties=properties,
-            # Always the hour CloudFormation allows: it bounds deletes too, and cancelling or
-            # deleting a large batch's runs takes long. The batch's own timeout is the handler's.
-            service_timeout=Duration.seconds(contract.MAX_DEPLOY_WAIT_SECONDS),
-        )
+        # 4. The custom resource that starts the batch.
+        self.resource = self._custom_resource(provider, batch, batch_name, tags, on_delete, wait)
         if created_role:
             # The service checks the role when the batch starts: its policy must exist first.
             self.resource.node.add_dependency(self.run_role)
@@ -300,30 +232,9 @@ class OmicsRunBatch(Construct):
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _track(
-        self,
-        runs: Sequence[Mapping[str, Any]],
-        *,
-        backstop: Duration,
-        topic: sns.ITopic | None,
-        tracing: bool,
-        log_retention: logs.RetentionDays,
-        vpc: ec2.IVpc | None,
-        vpc_subnets: ec2.SubnetSelection | None,
-    ) -> BatchTracker:
+    def _track(self, backstop: Duration, topic: sns.ITopic | None, tracing: bool, placement: Placement) -> BatchTracker:
         """The state machine that follows the batch, with the original settings for its retry file."""
-        settings_uri: str | None = None
-        settings: str | list[Any] | None = None
-        settings_arn: str | None = None
-        if self.settings_asset is not None:
-            settings_uri = self.settings_asset.s3_object_url
-            settings_arn = self.settings_asset.bucket.arn_for_objects(self.settings_asset.s3_object_key)
-        else:
-            # Up to 100 runs travel in the state machine's definition: as exact JSON text,
-            # or, when a token needs CloudFormation to resolve it, as the runs themselves.
-            settings = list(runs) if contains_token(list(runs)) else dumps_runs(runs)
-        report_bucket = self.output_bucket
-        if report_bucket is None:
+        if self.output_bucket is None:
             Annotations.of(self).add_warning_v2(
                 "omics-batch-construct:ReportBucketUnknown",
                 "track_completion: the output bucket is a deploy-time value, so the tracker is not granted "
@@ -333,31 +244,71 @@ class OmicsRunBatch(Construct):
             self,
             "Tracker",
             report_uri=f"{self.output_uri}batch-reports/",
-            report_bucket_arn=report_bucket.bucket_arn if report_bucket else None,
-            report_key=report_bucket.encryption_key if report_bucket else None,
-            settings_uri=settings_uri,
-            settings=settings,
-            settings_object_arn=settings_arn,
+            report_bucket=self.output_bucket,
+            runs=self.runs,
             backstop=backstop,
             topic=topic,
             tracing=tracing,
-            log_retention=log_retention,
-            encryption_key=self.encryption_key,
-            vpc=vpc,
-            vpc_subnets=vpc_subnets,
+            placement=placement,
+        )
+
+    def _custom_resource(
+        self,
+        provider: BatchProvider,
+        batch: ValidatedBatch,
+        batch_name: str | None,
+        tags: Mapping[str, str] | None,
+        on_delete: OnDelete,
+        wait: Duration,
+    ) -> CustomResource:
+        """The batch's resource: the API's request in the contract's properties."""
+        stack = Stack.of(self)
+        properties: dict[str, Any] = {
+            contract.PROP_SCHEMA_VERSION: contract.SCHEMA_VERSION,
+            contract.PROP_DEFAULT_RUN_SETTING: encode_documents(stack, batch.default),
+            contract.PROP_BATCH_RUN_SETTINGS: self.runs.request(stack),
+            contract.PROP_ON_DELETE: on_delete.value,
+            contract.PROP_TIMEOUT_SECONDS: str(int(wait.to_seconds())),
+        }
+        if batch_name is not None:
+            properties[contract.PROP_BATCH_NAME] = batch_name
+        if tags:
+            properties[contract.PROP_TAGS] = dict(tags)
+        if self.tracker is not None:
+            properties[contract.PROP_TRACKER_ARN] = self.tracker.state_machine.state_machine_arn
+        return CustomResource(
+            self,
+            "Resource",
+            service_token=provider.service_token,
+            resource_type=RESOURCE_TYPE,
+            properties=properties,
+            # Always the hour CloudFormation allows: it bounds deletes too, and cancelling or
+            # deleting a large batch's runs takes long. The batch's own timeout is the handler's.
+            service_timeout=Duration.seconds(contract.MAX_DEPLOY_WAIT_SECONDS),
         )
 
     def _fail(self, *problems: str) -> None:
         raise BatchValidationError(self._path, problems)
 
-    def _check_arguments(
-        self, default: DefaultRunSetting, run_role: iam.IRole | None, wait: Duration, on_delete: Any, backstop: Duration
-    ) -> None:
+    def _argument_problems(
+        self,
+        default: DefaultRunSetting,
+        run_role: iam.IRole | None,
+        output_bucket: s3.IBucket | None,
+        on_delete: Any,
+        wait: Duration,
+        backstop: Duration,
+        placement: Placement,
+    ) -> list[str]:
+        """The construct's own argument problems (the model's come from validate_batch)."""
         problems = []
         if not isinstance(default, DefaultRunSetting):
             problems.append(f"default_run_setting: expected a DefaultRunSetting, got {type(default).__name__}")
-        elif default.role_arn is not None and run_role is not None:
-            problems.append("run_role: give either run_role or default_run_setting.role_arn, not both")
+        else:
+            if default.role_arn is not None and run_role is not None:
+                problems.append("run_role: give either run_role or default_run_setting.role_arn, not both")
+            if default.output_uri is not None and output_bucket is not None:
+                problems.append("output_bucket: give either output_bucket or default_run_setting.output_uri, not both")
         if not isinstance(on_delete, OnDelete):
             problems.append(f"on_delete: expected an OnDelete, got {on_delete!r}")
         seconds = wait.to_seconds()
@@ -368,8 +319,12 @@ class OmicsRunBatch(Construct):
                 f"backstop_interval: {backstop.to_human_string()}; must be from {MIN_BACKSTOP.to_human_string()} "
                 f"to {MAX_BACKSTOP.to_human_string()} (shorter fills the execution history of a long batch)"
             )
-        if problems:
-            self._fail(*problems)
+        problems.extend(
+            f"{name}: differs from another OmicsRunBatch of this stack; the batches of a stack share "
+            "one custom resource provider, so give them the same value"
+            for name in BatchProvider.differences(Stack.of(self), placement)
+        )
+        return problems
 
     def _resolve_run_role(self, default: DefaultRunSetting, run_role: iam.IRole | None) -> iam.IRole:
         if default.role_arn is not None:
@@ -392,9 +347,7 @@ class OmicsRunBatch(Construct):
         )
 
     def _resolve_output(self, default: DefaultRunSetting, bucket: s3.IBucket | None) -> tuple[s3.IBucket | None, str]:
-        if default.output_uri is not None:
-            if bucket is not None:
-                self._fail("output_bucket: give either output_bucket or default_run_setting.output_uri, not both")
+        if default.output_uri is not None:  # (with output_bucket too: already a problem)
             name = _bucket_of(default.output_uri)
             imported = s3.Bucket.from_bucket_name(self, "OutputBucket", name) if name else None
             return imported, default.output_uri
@@ -409,26 +362,24 @@ class OmicsRunBatch(Construct):
             )
         return bucket, f"s3://{bucket.bucket_name}/{self.node.id}/"
 
-    @staticmethod
-    def _encode_documents(stack: Stack, setting: Mapping[str, Any]) -> dict[str, Any]:
-        """CloudFormation turns every scalar into a string: documents go JSON-encoded instead."""
-        return {
-            key: _to_json(stack, value) if key in contract.DOCUMENT_MEMBERS else value for key, value in setting.items()
-        }
-
-    def _settings_file(self, runs: Sequence[Mapping[str, Any]]) -> s3_assets.Asset:
-        """Write the runs as the API's JSON array and ship it as a content-addressed asset.
-
-        The asset's key is the hash of its content, so the object HealthOmics reads never
-        changes under it (a changed ETag fails the batch), and the same runs give the same
-        object on every synth.
-        """
-        body = dumps_runs(runs).encode("utf-8")
-        folder = Path(tempfile.mkdtemp(prefix="omics-run-settings-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        path = folder / f"run-settings-{hashlib.sha256(body).hexdigest()[:16]}.json"
-        path.write_bytes(body)
-        return s3_assets.Asset(self, "RunSettings", path=str(path))
+    def _secure_created_run_role(
+        self,
+        default: DefaultRunSetting,
+        batch: ValidatedBatch,
+        input_buckets: Sequence[s3.IBucket],
+        on_delete: OnDelete,
+    ) -> bool:
+        """Least privilege for a run role made here (and its life as long as the runs'); False if given."""
+        if not (isinstance(self.run_role, iam.Role) and self.run_role.node.scope is self):
+            return False
+        self._grant_run_role(default, batch.runs, input_buckets)
+        acknowledge_own_policy(self.run_role)
+        if on_delete is OnDelete.RETAIN:
+            # Runs outlive a destroy by default, so the role they act with must too.
+            for child in self.run_role.node.find_all():
+                if isinstance(child, (iam.CfnRole, iam.CfnPolicy)):
+                    child.apply_removal_policy(RemovalPolicy.RETAIN)
+        return True
 
     def _grant_run_role(
         self, default: DefaultRunSetting, runs: Sequence[Mapping[str, Any]], input_buckets: Sequence[s3.IBucket]
@@ -438,14 +389,12 @@ class OmicsRunBatch(Construct):
         stack = Stack.of(self)
         for index, bucket in enumerate(input_buckets):
             self._allow_s3(f"ReadInputs{index}", bucket.bucket_arn, [""], bucket.encryption_key, write=False)
-        if self.settings_asset is not None:
+        if self.runs.file_object_arn is not None:
             # The one object, not the whole assets bucket that asset.grant_read would open.
             add_statement(
                 role,
                 iam.PolicyStatement(
-                    sid="ReadRunSettingsFile",
-                    actions=["s3:GetObject"],
-                    resources=[self.settings_asset.bucket.arn_for_objects(self.settings_asset.s3_object_key)],
+                    sid="ReadRunSettingsFile", actions=["s3:GetObject"], resources=[self.runs.file_object_arn]
                 ),
             )
         self._allow_outputs([default.output_uri, *(run["outputUri"] for run in runs if "outputUri" in run)])
@@ -536,18 +485,6 @@ class OmicsRunBatch(Construct):
                     resources=[key.key_arn],
                 ),
             )
-
-
-def _to_json(stack: Stack, value: Any) -> str:
-    """JSON text of a value, exactly as the settings file would have it.
-
-    Python's encoder keeps null members, integers beyond 2**53 and floats such as 1.0,
-    which CDK's (JavaScript) encoder would drop or round; only a value holding a token
-    needs CDK's, which turns it into a CloudFormation expression.
-    """
-    if contains_token(value):
-        return stack.to_json_string(value)
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _bucket_of(uri: str) -> str | None:

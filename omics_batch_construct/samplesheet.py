@@ -1,11 +1,13 @@
 """Run settings from files: nf-core-style samplesheets (CSV) and JSON (an array or JSON Lines).
 
-Real cohorts come as files, not Python lists. Both loaders return a list of ``RunSetting``
-and raise one ``SamplesheetError`` listing every problem they find, each as
-``<file>:<line>: <problem>``. They only read the file: the service's own limits (lengths,
-patterns, the priority range) are checked by ``OmicsRunBatch`` at synth, like any run.
+Real cohorts come as files, not Python lists. Both readers return each run as the keyword
+arguments of a ``RunSetting`` (``RunSetting.from_csv`` and ``from_json`` make the runs; this
+module knows the fields from the service model, not from the class), and raise one
+``SamplesheetError`` listing every problem they find, each as ``<file>:<line>: <problem>``.
+They only read the file: the service's own limits (lengths, patterns, the priority range)
+are checked by ``OmicsRunBatch`` at synth, like any run.
 
-CSV (``runs_from_csv``, also ``RunSetting.from_csv``)
+CSV (``RunSetting.from_csv``, read by ``read_csv``)
     One run per row, under a header row. UTF-8, with or without a byte order mark; standard
     CSV quoting (a quoted cell may hold the delimiter, ``""`` for a quote, and line breaks).
 
@@ -27,7 +29,7 @@ CSV (``runs_from_csv``, also ``RunSetting.from_csv``)
     and rows whose cells are all empty, are skipped. Per-run ``engine_settings`` have no
     column: use JSON for them.
 
-JSON (``runs_from_json``, also ``RunSetting.from_json``)
+JSON (``RunSetting.from_json``, read by ``read_json``)
     Either a JSON array of objects (the content of a settings file, or the API's
     ``inlineSettings``) or JSON Lines: one object per line, blank lines skipped. Keys are the
     API's (``runSettingId``, ``outputUri``, ``runTags`` ...) or ``RunSetting``'s field names
@@ -46,10 +48,13 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
-from ._handler_assets import service_model
-from .settings import RunSetting
+from omics_common.omics import service_model
 
-__all__ = ["SamplesheetError", "runs_from_csv", "runs_from_json"]
+from ._errors import ProblemsError
+
+__all__ = ["SamplesheetError", "read_csv", "read_json"]
+
+RunArguments = dict[str, Any]  # a RunSetting's keyword arguments
 
 StrPath = str | os.PathLike[str]
 
@@ -64,34 +69,27 @@ RESERVED_COLUMNS = frozenset({*_STRING_FIELD_COLUMNS, PRIORITY_COLUMN})
 
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
-# At most this many problems are shown in the message (all of them are in ``problems``).
-_SHOWN = 50
 
 
-class SamplesheetError(ValueError):
+class SamplesheetError(ProblemsError):
     """A run settings file could not be read; ``problems`` lists each problem as ``file:line: problem``."""
 
     def __init__(self, path: StrPath, problems: Sequence[str]) -> None:
         self.path = os.fspath(path)
-        self.problems = list(problems)
-        shown = self.problems[:_SHOWN]
-        more = len(self.problems) - len(shown)
-        lines = "\n".join(f"  - {p}" for p in shown) + (f"\n  ... and {more} more" if more else "")
-        noun = "problem" if len(self.problems) == 1 else "problems"
-        super().__init__(f"{self.path}: {len(self.problems)} {noun}:\n{lines}")
+        super().__init__(self.path, problems)
 
 
 # --- CSV ------------------------------------------------------------------------------
 
 
-def runs_from_csv(
+def read_csv(
     path: StrPath,
     *,
     id_column: str = "sample",
     parameters: Mapping[str, str] | Sequence[str] | None = None,
     delimiter: str = ",",
-) -> list[RunSetting]:
-    """One ``RunSetting`` per row of a samplesheet (see the module's documentation for the columns).
+) -> list[RunArguments]:
+    """One run per row of a samplesheet (see the module's documentation for the columns).
 
     :param path: The CSV file.
     :param id_column: The column holding each run's ``run_setting_id``. Default: ``sample``.
@@ -117,7 +115,7 @@ def runs_from_csv(
         raise SamplesheetError(label, problems)
     columns = _Columns(header, label, header_line, id_column, parameters, problems)
 
-    runs: list[RunSetting] = []
+    runs: list[RunArguments] = []
     first_line: dict[str, int] = {}
     rows = 0
     width = len(header)
@@ -143,7 +141,7 @@ def runs_from_csv(
         params = {name: cells[i] for i, name in columns.parameters if cells[i]}
         tags = {key: cells[i] for i, key in columns.tags if cells[i]}
         if run_id and not problems:  # once anything is wrong, only problems are collected
-            runs.append(RunSetting(run_setting_id=run_id, parameters=params or None, run_tags=tags or None, **fields))
+            runs.append({"run_setting_id": run_id, "parameters": params or None, "run_tags": tags or None, **fields})
     if rows == 0 and not problems:
         problems.append(f"{label}:{header_line}: only a header, no runs")
     if problems:
@@ -249,8 +247,8 @@ def _read_text(path: StrPath, label: str, problems: list[str]) -> str | None:
 # --- JSON -----------------------------------------------------------------------------
 
 
-def runs_from_json(path: StrPath) -> list[RunSetting]:
-    """One ``RunSetting`` per object of a JSON array or of a JSON Lines file.
+def read_json(path: StrPath) -> list[RunArguments]:
+    """One run per object of a JSON array or of a JSON Lines file.
 
     :param path: The JSON file: an array of objects, or one object per line.
     :raises SamplesheetError: listing every line that is not JSON (JSON Lines; an array
@@ -275,7 +273,7 @@ def runs_from_json(path: StrPath) -> list[RunSetting]:
             label, [f"{label}:{line}: expected a JSON array of runs, or JSON Lines (one object per line)"]
         )
 
-    runs: list[RunSetting] = []
+    runs: list[RunArguments] = []
     first_line: dict[str, int] = {}
     for line, item in objects:
         where = f"{label}:{line}"
@@ -286,7 +284,7 @@ def runs_from_json(path: StrPath) -> list[RunSetting]:
         if (first := first_line.setdefault(run_id, line)) != line:
             problems.append(f"{where}: duplicate runSettingId {run_id!r}, first on line {first}")
         elif not problems:
-            runs.append(RunSetting(**kwargs))
+            runs.append(kwargs)
     if not runs and not problems:
         problems.append(f"{label}:1: no runs")
     if problems:
@@ -356,12 +354,13 @@ def _json_fields() -> tuple[dict[str, str], dict[str, tuple[type, type | None]],
     kinds = {"string": str, "integer": int, "long": int, "boolean": bool, "map": dict, "list": list, "structure": dict}
     keys: dict[str, str] = {}
     types: dict[str, tuple[type, type | None]] = {}
-    for field, member in RunSetting.api_names():
+    fields = [(_snake(member), member) for member in inline.members]
+    for field, member in fields:
         keys[field] = keys[member] = field
         member_shape = inline.members[member]
         value_type = kinds[member_shape.value.type_name] if member_shape.type_name == "map" else None
         types[field] = (kinds[member_shape.type_name], value_type)
-    expected = ", ".join(member for _, member in RunSetting.api_names())
+    expected = ", ".join(member for _, member in fields)
     return keys, types, expected
 
 
@@ -406,6 +405,11 @@ def _run_arguments(item: Any, where: str, problems: list[str]) -> dict[str, Any]
     elif item[id_key] == "":
         problems.append(f"{where}: empty {id_key}")
     return kwargs if len(problems) == before else None
+
+
+def _snake(member: str) -> str:
+    """An API member's field name (``runSettingId`` -> ``run_setting_id``), as RunSetting names it."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", member).lower()
 
 
 def _json_kind(value: Any) -> str:

@@ -29,8 +29,11 @@ import regex
 from aws_cdk import Token
 from botocore.model import Shape, StructureShape
 
-from ._handler_assets import contract, service_model
-from .settings import DefaultRunSetting, RunSetting, WorkflowType
+from omics_common import contract
+from omics_common.omics import service_model
+
+from ._errors import ProblemsError
+from .run_settings import DefaultRunSetting, RunSetting, WorkflowType
 
 # A checker appends "<where>: <problem>" lines for a value found at <where>.
 Checker = Callable[[Any, str, list[str]], None]
@@ -400,10 +403,6 @@ def _fast_run(shape: StructureShape) -> FastRun:
     return fast
 
 
-class _TokenFreeRuns(list):  # type: ignore[type-arg]
-    """Runs' API JSON that the fast path has seen whole: plain JSON, no token anywhere."""
-
-
 @cache
 def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun]:
     request = service_model().operation_model("StartRunBatch").input_shape
@@ -417,24 +416,26 @@ def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun]:
     )
 
 
-class BatchValidationError(ValueError):
-    """The batch's settings break the service's constraints; ``problems`` lists each one."""
+class BatchValidationError(ProblemsError):
+    """The batch's arguments break the construct's or the service's constraints; ``problems`` lists each one."""
 
     def __init__(self, path: str, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        shown = self.problems[:50]
-        more = len(self.problems) - len(shown)
-        lines = "\n".join(f"  - {p}" for p in shown) + (f"\n  ... and {more} more" if more else "")
-        noun = "problem" if len(self.problems) == 1 else "problems"
-        super().__init__(f"OmicsRunBatch {path}: {len(self.problems)} {noun}:\n{lines}")
+        super().__init__(f"OmicsRunBatch {path}", problems)
+
+
+# Inline runs larger than this (as JSON) go to the settings file, whatever their number: they
+# travel in CloudFormation's request (twice in an update) and in Step Functions inputs, which
+# are limited to 256 KB.
+MAX_INLINE_BYTES = 60_000
 
 
 @dataclass
 class ValidatedBatch:
-    """The batch as API JSON, after validation."""
+    """The batch as API JSON, after validation, and whether its runs go inline."""
 
     default: dict[str, Any]
     runs: list[dict[str, Any]] = field(default_factory=list)
+    inline: bool = True
 
 
 def validate_batch(
@@ -444,14 +445,17 @@ def validate_batch(
     runs: Sequence[RunSetting],
     batch_name: str | None,
     tags: Mapping[str, str] | None,
+    problems: Sequence[str] = (),
 ) -> ValidatedBatch:
-    """Check the whole batch and return its API JSON, or raise one error listing every problem."""
+    """Check the whole batch and return its API JSON, or raise one error listing every problem.
+
+    ``problems`` are the construct's own argument problems, reported first, in the same error.
+    """
     check_default, check_run, check_name, check_tags, fast_run = _checkers()
-    problems: list[str] = []
-    if not isinstance(default_run_setting, DefaultRunSetting):
-        raise TypeError(f"OmicsRunBatch {path}: default_run_setting must be a DefaultRunSetting")
-    default = default_run_setting.to_api()
-    check_default(default, "default_run_setting", problems)
+    problems = list(problems)
+    default = default_run_setting.to_api() if isinstance(default_run_setting, DefaultRunSetting) else {}
+    if isinstance(default_run_setting, DefaultRunSetting):
+        check_default(default, "default_run_setting", problems)
     if default.get("workflowType") == WorkflowType.READY2RUN.value:
         problems.append(
             "default_run_setting.workflow_type: READY2RUN workflows cannot run in a batch (the HealthOmics "
@@ -496,25 +500,28 @@ def validate_batch(
         problems.append("runs: at least one run is required")
     elif total > contract.MAX_RUNS:
         problems.append(f"runs: {total:,} runs, more than the maximum {contract.MAX_RUNS:,} of one batch")
+    # Up to 100 runs go inline, and only while small (a token's value is unknown: inline).
+    # With other problems the size is not measured (values may not even be JSON): the error is due anyway.
+    inline = total <= contract.MAX_INLINE_RUNS and (
+        bool(problems) or contains_token(api_runs) or len(dumps_runs(api_runs).encode()) <= MAX_INLINE_BYTES
+    )
+    if not inline and not all_fast:  # the fast path saw every value: no token anywhere
+        problems.extend(_file_problems(api_runs))
     if problems:
         raise BatchValidationError(path, problems)
-    return ValidatedBatch(default=default, runs=_TokenFreeRuns(api_runs) if all_fast else api_runs)
+    return ValidatedBatch(default=default, runs=api_runs, inline=inline)
 
 
-def validate_file_runs(path: str, runs: Sequence[Mapping[str, Any]]) -> None:
+def _file_problems(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Runs written to the settings file cannot hold tokens: the file is fixed at synth."""
-    if isinstance(runs, _TokenFreeRuns):
-        return  # validate_batch's fast path already saw every value
     names = {api: field for field, api in RunSetting.api_names()}
-    problems = [
+    return [
         f"runs[{index}] (run_setting_id {run.get('runSettingId')!r}).{names.get(member, member)}: a deploy-time "
         f"value (token) cannot go into the run settings file used above {contract.MAX_INLINE_RUNS} runs"
         for index, run in enumerate(runs)
         for member, value in run.items()
         if contains_token(value)
     ]
-    if problems:
-        raise BatchValidationError(path, problems)
 
 
 def contains_token(value: Any) -> bool:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Copy botocore's omics model (from the pinned botocore) into the handlers' asset.
 
-Run after bumping botocore in requirements.txt; tests/construct/test_model_sync.py fails
+Run after bumping botocore in requirements.txt; tests/omics_batch_construct/test_model_sync.py fails
 until the shipped copy matches the installed one.
 """
 

@@ -69,4 +69,4 @@ def test_example_app_synthesizes_one_batch(synthesized: Path) -> None:
 def test_example_app_assets_are_in_the_assembly(synthesized: Path) -> None:
     manifest = json.loads((synthesized / "OmicsRunBatchExample.assets.json").read_text())
     folders = [f["source"]["path"] for f in manifest["files"].values() if f["source"].get("packaging") == "zip"]
-    assert any((synthesized / folder / "run_batch" / "index.py").is_file() for folder in folders)
+    assert any((synthesized / folder / "provider" / "index.py").is_file() for folder in folders)

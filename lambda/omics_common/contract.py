@@ -1,7 +1,7 @@
 """The contract between the OmicsRunBatch construct and its custom resource handlers.
 
 The construct (``omics_batch_construct``) writes these resource properties and reads
-these attributes; the handlers (``run_batch.index``) read the properties and return the
+these attributes; the handlers (``provider.index``) read the properties and return the
 attributes. Both import this one module, so the names cannot drift apart.
 
 Every property value reaches the handler as CloudFormation hands it over: numbers and
@@ -16,6 +16,12 @@ from __future__ import annotations
 # so the properties of a stack deployed by an older release keep working after an upgrade.
 SCHEMA_VERSION = "1"
 SUPPORTED_SCHEMA_VERSIONS = frozenset({"1"})
+
+# --- the functions' entry points (module.function in the handler asset) ---------------
+# The construct names them in the functions it deploys; a test imports each one.
+HANDLER_ON_EVENT = "provider.index.on_event"
+HANDLER_IS_COMPLETE = "provider.index.is_complete"
+HANDLER_TRACKER = "tracker.index.handler"
 
 # --- resource properties -----------------------------------------------------------
 PROP_SCHEMA_VERSION = "SchemaVersion"

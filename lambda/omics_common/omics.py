@@ -8,15 +8,20 @@ operations. ``tests/handlers/test_old_botocore.py`` proves it under botocore 1.4
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import boto3
 import botocore.session
 from botocore.config import Config
+from botocore.model import ServiceModel
 
 MODEL_DIR = Path(__file__).resolve().parent / "botocore_data"
+MODEL_FILE = MODEL_DIR / "omics" / "2022-11-28" / "service-2.json.gz"
 
 # Throttling and transient 5xx are retried by botocore's standard mode with backoff.
 # Bounded so that a call's worst case (5 attempts of at most 10 + 20 s, plus backoff of
@@ -28,6 +33,13 @@ RETRY_CONFIG = Config(
     read_timeout=20,
     user_agent_extra="omics-batch-construct",
 )
+
+
+@cache
+def service_model() -> ServiceModel:
+    """The shipped omics model, read without a client: the library validates against it at synth."""
+    with gzip.open(MODEL_FILE, "rt", encoding="utf-8") as f:
+        return ServiceModel(json.load(f), service_name="omics")
 
 
 def omics_client(**kwargs: Any) -> Any:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+
 from omics_common.omics import RETRY_CONFIG, omics_client
 
 # boto3 ships no type information; its clients are Any here as in the deploy handler.

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
+
 from omics_common.errors import ApiError, call
 
 from .clients import Client

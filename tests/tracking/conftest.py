@@ -1,11 +1,10 @@
-"""The tracking tests run the tracker function's own code: put it on the path as its asset has it."""
+"""The tracking tests share the tracker tests' builders (tests/lambda/tracker, not a package)."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for path in (ROOT / "lambda", ROOT / "tests" / "tracker"):  # the function; tracker_testkit
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+TRACKER_TESTS = Path(__file__).resolve().parents[1] / "lambda" / "tracker"
+if str(TRACKER_TESTS) not in sys.path:
+    sys.path.insert(0, str(TRACKER_TESTS))

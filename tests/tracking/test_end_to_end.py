@@ -14,13 +14,13 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
-from omics_common.omics import omics_client
-from tracker.clients import Clients
-from tracker.index import handle
 from tracker_testkit import batch, expect_listings, runs
 
+from omics_common.omics import omics_client
 from tests.tracking.harness import REGION, definition_of, moto_machine
 from tests.tracking.test_state_machine import synth
+from tracker.clients import Clients
+from tracker.index import handle
 
 BATCH = "4455667"  # tracker_testkit's BATCH_ID
 SAMPLES = ("NA12878", "NA12891", "NA12892")

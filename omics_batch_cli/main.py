@@ -1,0 +1,314 @@
+"""``omics-batch``: follow a HealthOmics run batch, list its runs, and rerun what failed.
+
+The operator's side of the construct: after ``cdk deploy`` starts a batch, this watches it
+fill up, maps each runSettingId (sample) to its run, and writes the settings of the runs
+that failed as a new s3UriSettings file, all without the console.
+
+Exit status: 0 success; 1 the batch did not end cleanly, or an AWS or file error (its
+message is printed, never a traceback); 2 bad usage, such as a malformed batch id;
+130 interrupted (Ctrl-C).
+
+The commands take their AWS clients from a factory passed to :func:`main`, so tests run
+every command against stubbed clients and an injected sleep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .batches import (
+    BATCH_ID_PATTERN,
+    batch_succeeded,
+    find_failed_runs,
+    get_batch,
+    is_terminal,
+    list_runs_in_batch,
+)
+from .files import SettingsError, load_settings, select_settings, write_settings
+from .view import RUN_WRITERS, open_view, printable, summary_lines
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+DEFAULT_INTERVAL_SECONDS = 30.0
+DEFAULT_MAX_GET_RUN = 100
+
+# Throttling and transient 5xx are retried with backoff by botocore's standard mode; a
+# watch that lasts hours should ride out a burst of throttling rather than stop.
+TOTAL_MAX_ATTEMPTS = 8  # the first attempt included
+CLIENT_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS}, user_agent_extra="omics-batch-cli"
+)
+
+ClientFactory = Callable[[str], Any]  # service name ("omics", "s3") -> boto3 client
+
+
+def session_clients(region: str | None, profile: str | None, endpoint_url: str | None) -> ClientFactory:
+    """boto3 clients with the standard credential, region and endpoint configuration.
+
+    The one place clients are made; tests replace the whole factory. The session is
+    created on first use, so ``--help`` and a rejected batch id touch no configuration.
+    ``--endpoint-url`` is taken as the exact omics host to call: the model's ``workflows-``
+    host prefix is not prepended to it (AWS_ENDPOINT_URL_OMICS with
+    AWS_DISABLE_HOST_PREFIX_INJECTION does the same through the environment).
+    """
+
+    @functools.cache
+    def session() -> Any:
+        import boto3
+
+        return boto3.Session(profile_name=profile, region_name=region)
+
+    @functools.cache
+    def client(service: str) -> Any:
+        if service == "omics" and endpoint_url:
+            config = CLIENT_CONFIG.merge(Config(inject_host_prefix=False))
+            return session().client(service, endpoint_url=endpoint_url, config=config)
+        return session().client(service, config=CLIENT_CONFIG)
+
+    return client
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a command needs besides its arguments: clients, a clock to sleep on, streams."""
+
+    clients: ClientFactory
+    sleep: Callable[[float], None]
+    stdout: IO[str]
+    stderr: IO[str]
+
+    def omics(self) -> Any:
+        return self.clients("omics")
+
+    def say(self, message: str) -> None:
+        """A note for the operator, on stderr so stdout stays data."""
+        print(message, file=self.stderr, flush=True)
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    """Print the batch once, or follow it to a terminal status with ``--watch``."""
+    if not args.watch:
+        print("\n".join(summary_lines(get_batch(ctx.omics(), args.batch_id))), file=ctx.stdout)
+        return EXIT_OK
+    batch = watch(ctx, args.batch_id, args.interval)
+    print("\n".join(summary_lines(batch)), file=ctx.stdout)
+    return EXIT_OK if batch_succeeded(batch) else EXIT_FAILED
+
+
+def watch(ctx: Context, batch_id: str, interval: float) -> dict[str, Any]:
+    """Poll GetBatch until a terminal status and return the last state.
+
+    A status this release does not know is shown and polled again, never an error: the
+    service adds statuses over time.
+    """
+    with open_view(ctx.stdout) as view:
+        while True:
+            batch = get_batch(ctx.omics(), batch_id)
+            view.update(batch)
+            if is_terminal(batch.get("status")):
+                return batch
+            ctx.sleep(interval)
+
+
+def cmd_runs(args: argparse.Namespace, ctx: Context) -> int:
+    """List every run of the batch (all pages) as a table, CSV or JSON."""
+    RUN_WRITERS[args.format](list_runs_in_batch(ctx.omics(), args.batch_id), ctx.stdout)
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
+    """Write the original settings of the failed runs as a new s3UriSettings file.
+
+    Exit status 1 (the file is still written) when some submitted runs' status could not
+    be read, since they may have failed too and are not in the file.
+    """
+    settings = load_settings(args.settings, lambda: ctx.clients("s3"))
+    batch = get_batch(ctx.omics(), args.batch_id)
+    if not is_terminal(batch.get("status")):
+        ctx.say(f"warning: batch {args.batch_id} is {printable(batch.get('status'))}: runs may still fail after this")
+    failed = find_failed_runs(ctx.omics(), args.batch_id, max_get_run=args.max_get_run)
+    chosen = select_settings(settings, failed.run_setting_ids)
+    write_settings(chosen, args.output, ctx.stdout)
+    ctx.say(
+        f"wrote {len(chosen)} run setting(s) to {args.output}: "
+        f"{len(failed.submission_failed)} failed to submit, {len(failed.run_failed)} run(s) failed"
+    )
+    never_submitted = len({s["runSettingId"] for s in settings} - failed.listed)
+    if never_submitted:
+        ctx.say(f"note: {never_submitted} setting(s) have no run in the batch (never submitted); not included")
+    if failed.unknown:
+        shown = ", ".join(failed.unknown[:5]) + (", ..." if len(failed.unknown) > 5 else "")
+        ctx.say(
+            f"warning: the run status of {len(failed.unknown)} submitted run(s) could not be read "
+            f"(not listed, not found, or over --max-get-run); not included: {shown}"
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+# --- arguments -------------------------------------------------------------------------
+
+
+def batch_id(value: str) -> str:
+    """argparse type: a batch id as the model defines it, checked before any call."""
+    if not BATCH_ID_PATTERN.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a batch id (1 to 18 digits)")
+    return value
+
+
+def seconds(value: str) -> float:
+    """argparse type: a non-negative number of seconds (0 polls without pausing)."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds >= 0")
+    return number
+
+
+def positive_int(value: str) -> int:
+    """argparse type: a whole number >= 0."""
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 0")
+    return int(value)
+
+
+def _add_connection_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """--region/--profile/--endpoint-url, accepted before or after the command.
+
+    On the subcommands the default is SUPPRESS, so an option given before the command is
+    not overwritten by the subcommand's own default.
+    """
+    group = parser.add_argument_group("AWS options (otherwise the standard AWS configuration)")
+    group.add_argument("--region", default=default, help="AWS Region of the batch")
+    group.add_argument("--profile", default=default, help="named profile from the AWS config files")
+    group.add_argument(
+        "--endpoint-url", default=default, help="HealthOmics endpoint to call as given (no 'workflows-' host prefix)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: status, runs and retry, each taking a batch id."""
+    parser = argparse.ArgumentParser(
+        prog="omics-batch",
+        description="Follow an AWS HealthOmics run batch, list its runs, and rerun the ones that failed.",
+        epilog="Exit status: 0 ok; 1 batch not clean, AWS or file error; 2 usage error; 130 interrupted.",
+    )
+    _add_connection_options(parser, None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace, Context], int], help_text: str) -> Any:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("batch_id", type=batch_id, metavar="BATCH_ID", help="the batch id (digits)")
+        _add_connection_options(sub, argparse.SUPPRESS)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    status = command("status", cmd_status, "Show a batch's status, submission counts and run counts.")
+    status.add_argument(
+        "--watch", action="store_true", help="follow until a terminal status; exit 0 only if PROCESSED with no failure"
+    )
+    status.add_argument(
+        "--interval",
+        type=seconds,
+        default=DEFAULT_INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help=f"time between polls with --watch (default {DEFAULT_INTERVAL_SECONDS:g})",
+    )
+
+    runs = command("runs", cmd_runs, "List every run: runSettingId, runId, submission status, failure reason.")
+    output = runs.add_mutually_exclusive_group()
+    output.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV with the API's names")
+    output.add_argument("--json", dest="format", action="store_const", const="json", help="the API's items as JSON")
+    runs.set_defaults(format="table")
+
+    retry = command(
+        "retry", cmd_retry, "Write the settings of the runs that failed to submit or failed, for a new batch."
+    )
+    retry.add_argument(
+        "--settings",
+        required=True,
+        metavar="FILE_OR_S3_URI",
+        help="the batch's settings: a JSON file or s3://bucket/key",
+    )
+    retry.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="where to write the JSON array ('-': stdout)"
+    )
+    retry.add_argument(
+        "--max-get-run",
+        type=positive_int,
+        default=DEFAULT_MAX_GET_RUN,
+        metavar="N",
+        help=f"GetRun calls allowed for runs ListRuns no longer lists (default {DEFAULT_MAX_GET_RUN})",
+    )
+    return parser
+
+
+# --- entry point -----------------------------------------------------------------------
+
+
+def _error_message(error: Exception) -> str:
+    """The service's own words for a ClientError; botocore's message otherwise."""
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code", "Error")
+        return f"{code}: {details.get('Message') or error}"
+    return str(error)
+
+
+def _quiet_broken_pipe(stream: IO[str]) -> None:
+    """After `omics-batch runs ... | head`: stop writing to the closed pipe, quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
+        pass
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    clients: ClientFactory | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Run one command and return its exit status (argparse exits 2 itself on bad usage)."""
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    args = build_parser().parse_args(argv)
+    ctx = Context(
+        clients=clients or session_clients(args.region, args.profile, args.endpoint_url),
+        sleep=sleep,
+        stdout=stdout,
+        stderr=stderr,
+    )
+    handler: Callable[[argparse.Namespace, Context], int] = args.handler
+    try:
+        return handler(args, ctx)
+    except KeyboardInterrupt:
+        ctx.say("interrupted (the batch itself is not affected)")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_broken_pipe(stdout)
+        return EXIT_FAILED
+    except (ClientError, BotoCoreError, SettingsError, OSError) as error:
+        ctx.say(f"error: {printable(_error_message(error))}")
+        return EXIT_FAILED

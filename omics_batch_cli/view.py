@@ -1,0 +1,261 @@
+"""How the ``omics-batch`` CLI shows a batch and its runs.
+
+Plain text goes to pipes and files (no colour, no cursor movement, one line per change,
+so a CI log stays readable); a terminal gets rich's live progress bars. rich is imported
+only for the terminal view, so listing runs or writing a retry file never loads it.
+Text that comes from the service (names, failure reasons) is stripped of control
+characters before it is printed, so it cannot move the cursor or recolour a terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import IO, Any, Protocol
+
+from .batches import count
+
+Batch = Mapping[str, Any]
+
+# (label, key) pairs in the order an operator reads them: the life of a run.
+SUBMISSION_COUNTS = (
+    ("succeeded", "successfulStartSubmissionCount"),
+    ("failed", "failedStartSubmissionCount"),
+    ("pending", "pendingStartSubmissionCount"),
+)
+# Cancel and delete submissions exist only after a cancel or delete: shown when non-zero.
+LATER_SUBMISSION_COUNTS = (
+    ("cancel succeeded", "successfulCancelSubmissionCount"),
+    ("cancel failed", "failedCancelSubmissionCount"),
+    ("delete succeeded", "successfulDeleteSubmissionCount"),
+    ("delete failed", "failedDeleteSubmissionCount"),
+)
+RUN_COUNTS = (
+    ("pending", "pendingRunCount"),
+    ("starting", "startingRunCount"),
+    ("running", "runningRunCount"),
+    ("stopping", "stoppingRunCount"),
+    ("completed", "completedRunCount"),
+    ("failed", "failedRunCount"),
+    ("cancelled", "cancelledRunCount"),
+    ("deleted", "deletedRunCount"),
+)
+FINISHED_RUN_KEYS = ("completedRunCount", "failedRunCount", "cancelledRunCount", "deletedRunCount")
+
+# ListRunsInBatch members, in the columns of the CSV output (the API's own names).
+RUN_COLUMNS = ("runSettingId", "runId", "submissionStatus", "submissionFailureReason", "submissionFailureMessage")
+
+
+def printable(text: object) -> str:
+    """The text with control characters (escape, carriage return, ...) replaced by '?'."""
+    return "".join("?" if unicodedata.category(c) == "Cc" else c for c in str(text))
+
+
+def timestamp() -> str:
+    """Local wall-clock time for progress lines: watches last hours, logs need a time."""
+    return datetime.now().strftime("%H:%M:%S")
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """Where a batch stands, in the two numbers an operator watches fill up."""
+
+    status: str
+    total: int | None  # totalRuns is unknown until the settings are validated
+    submitted: int  # start submissions made, successful or not
+    submission_failed: int
+    finished: int  # runs that will not change any more, refused submissions included
+    failed: int  # refused submissions plus failed runs
+
+    @classmethod
+    def of(cls, batch: Batch) -> BatchProgress:
+        submission_failed = count(batch, "submissionSummary", "failedStartSubmissionCount")
+        run_failed = count(batch, "runSummary", "failedRunCount")
+        total = batch.get("totalRuns")
+        return cls(
+            status=printable(batch.get("status", "?")),
+            total=int(total) if total is not None else None,
+            submitted=count(batch, "submissionSummary", "successfulStartSubmissionCount") + submission_failed,
+            submission_failed=submission_failed,
+            finished=sum(count(batch, "runSummary", key) for key in FINISHED_RUN_KEYS) + submission_failed,
+            failed=submission_failed + run_failed,
+        )
+
+    def line(self) -> str:
+        """One plain progress line: status, submitted and finished out of the total."""
+        total = "?" if self.total is None else str(self.total)
+        return (
+            f"{self.status}: submitted {self.submitted}/{total} ({self.submission_failed} failed), "
+            f"finished {self.finished}/{total} ({self.failed} failed)"
+        )
+
+
+def _counts(batch: Batch, summary: str, pairs: Sequence[tuple[str, str]], *, nonzero_only: bool = False) -> list[str]:
+    values = ((label, count(batch, summary, key)) for label, key in pairs)
+    return [f"{label} {value}" for label, value in values if value or not nonzero_only]
+
+
+def summary_lines(batch: Batch) -> list[str]:
+    """The batch's status, submission counts, run counts and failure reason."""
+    name = f" ({printable(batch['name'])})" if batch.get("name") else ""
+    total = batch.get("totalRuns")
+    submissions = _counts(batch, "submissionSummary", SUBMISSION_COUNTS) + _counts(
+        batch, "submissionSummary", LATER_SUBMISSION_COUNTS, nonzero_only=True
+    )
+    lines = [
+        f"Batch {printable(batch.get('id', '?'))}{name}: {printable(batch.get('status', '?'))}",
+        f"  total runs:  {'not known yet' if total is None else total}",
+        f"  submissions: {', '.join(submissions)}",
+        f"  runs:        {', '.join(_counts(batch, 'runSummary', RUN_COUNTS))}",
+    ]
+    if batch.get("failureReason"):
+        lines.append(f"  failure:     {printable(batch['failureReason'])}")
+    return lines
+
+
+class WatchView(Protocol):
+    """Shows each polled state of a batch while ``--watch`` follows it."""
+
+    def __enter__(self) -> WatchView: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None: ...
+
+    def update(self, batch: Batch) -> None: ...
+
+
+class PlainView:
+    """One timestamped line whenever the progress changes; text only, for pipes and logs."""
+
+    def __init__(self, stream: IO[str], clock: Callable[[], str] = timestamp) -> None:
+        self._stream = stream
+        self._clock = clock
+        self._last = ""
+
+    def __enter__(self) -> PlainView:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def update(self, batch: Batch) -> None:
+        line = BatchProgress.of(batch).line()
+        if line != self._last:
+            print(f"{self._clock()} {line}", file=self._stream, flush=True)
+            self._last = line
+
+
+class LiveView:
+    """rich progress bars (submitted, finished) redrawn in place, for a terminal.
+
+    Status changes are printed above the bars as lines, so the history of the batch stays
+    on screen after the bars are gone.
+    """
+
+    def __init__(self, stream: IO[str], clock: Callable[[], str] = timestamp) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        console = Console(file=stream, force_terminal=True, highlight=False)
+        self._progress = Progress(
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            refresh_per_second=4,
+        )
+        self._clock = clock
+        self._status: str | None = None
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> LiveView:
+        self._progress.start()
+        for name in ("submitted", "finished"):
+            self._tasks[name] = self._progress.add_task(name, total=None, note="")
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._progress.stop()
+
+    def update(self, batch: Batch) -> None:
+        progress = BatchProgress.of(batch)
+        if progress.status != self._status:
+            self._progress.console.print(f"{self._clock()} {progress.status}", markup=False)
+            self._status = progress.status
+        self._progress.update(
+            self._tasks["submitted"],
+            total=progress.total,
+            completed=progress.submitted,
+            note=f"{progress.submission_failed} failed",
+        )
+        self._progress.update(
+            self._tasks["finished"], total=progress.total, completed=progress.finished, note=f"{progress.failed} failed"
+        )
+
+
+def open_view(stream: IO[str]) -> WatchView:
+    """Live bars on a terminal, plain lines anywhere else (pipe, file, CI log)."""
+    is_tty = getattr(stream, "isatty", None)
+    return LiveView(stream) if is_tty and is_tty() else PlainView(stream)
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+def _failure(run: Mapping[str, Any]) -> str:
+    parts = [run.get("submissionFailureReason"), run.get("submissionFailureMessage")]
+    return ": ".join(printable(p) for p in parts if p)
+
+
+def write_runs_table(runs: Iterable[Mapping[str, Any]], stream: IO[str]) -> None:
+    """Aligned columns for reading: sample (runSettingId), run id, submission, failure."""
+    rows = [("RUN SETTING ID", "RUN ID", "SUBMISSION", "FAILURE")]
+    rows += [
+        (
+            printable(run.get("runSettingId", "")),
+            printable(run.get("runId", "-")),
+            printable(run.get("submissionStatus", "-")),
+            _failure(run),
+        )
+        for run in runs
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[3]]).rstrip(), file=stream)
+
+
+def write_runs_csv(runs: Iterable[Mapping[str, Any]], stream: IO[str]) -> None:
+    """CSV with the API's member names as the header, for spreadsheets and joins."""
+    writer = csv.DictWriter(stream, fieldnames=RUN_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(runs)
+
+
+def write_runs_json(runs: Iterable[Mapping[str, Any]], stream: IO[str]) -> None:
+    """The ListRunsInBatch items as returned (runArn and the run's uuid included)."""
+    json.dump(list(runs), stream, indent=2, ensure_ascii=False)
+    stream.write("\n")
+
+
+RUN_WRITERS: dict[str, Callable[[Iterable[Mapping[str, Any]], IO[str]], None]] = {
+    "table": write_runs_table,
+    "csv": write_runs_csv,
+    "json": write_runs_json,
+}

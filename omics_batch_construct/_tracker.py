@@ -1,0 +1,404 @@
+"""Completion tracking: a Standard state machine that follows one batch to its end.
+
+The design is event driven with a slow poll as the backstop, because pure polling cannot
+be both quick and cheap: polling every 5 minutes costs about 900 state transitions a day
+and passes Standard's 25,000 history events within a month.
+
+    Check ──terminal──▶ Report ──clean──▶ Succeed
+      ▲  └─not yet──▶ WaitForEvent ─┐     └─not clean──▶ Fail (BatchNotClean)
+      └──── event, or backstop ─────┘
+    Check ──batch gone──▶ Fail (BatchNotFound)
+
+``WaitForEvent`` parks the execution on a task token, with the backstop interval as its
+timeout. HealthOmics' "RunBatch Status Change" event for a terminal status reaches the
+tracker function through an EventBridge rule; the function finds the parked token in the
+execution's history and resumes it at once. When the event is lost (delivery is best
+effort), the timeout brings the execution back to ``Check`` anyway. A backstop cycle is
+three state transitions, so a day at the default hour costs 72.
+
+``Check`` calls GetBatch through the tracker function, which ships the handlers' botocore
+model, so it works whatever Step Functions' own SDK integrations know.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from omics_common import contract
+
+from ._compliance import (
+    HIPAA_AND_NIST,
+    acknowledge,
+    acknowledge_cdk_grants,
+    acknowledge_finding,
+    acknowledge_function,
+    acknowledge_own_policy,
+    acknowledge_vpc_access_policy,
+    add_statement,
+    flatten_cfn_reference,
+)
+from ._factories import Placement, handler_function, log_group
+from ._provider import WHY_BATCH_ARNS, WHY_XRAY
+from ._runs import BatchRuns
+
+# Errors worth retrying with backoff: the tracker's own, and Lambda's when it cannot run it.
+TRANSIENT_ERRORS = [
+    contract.TRACKER_ERROR_THROTTLED,
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+
+WHY_EXECUTIONS = (
+    "The tracker reads the history of this state machine's executions (one per batch, named "
+    "after the batch id) to find the task token to resume."
+)
+WHY_REPORT_OBJECTS = "The report files are named by batch id under the report prefix, known only at deploy time."
+WHY_LIST_RUNS = "omics:ListRuns has no resource-level permissions; the tracker filters it by batch id."
+
+
+class BatchTracker(Construct):
+    """The tracker function, its state machine and the event rule, for one batch."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        report_uri: str,
+        report_bucket: s3.IBucket | None,
+        runs: BatchRuns,
+        backstop: Duration,
+        topic: sns.ITopic | None,
+        tracing: bool,
+        placement: Placement,
+    ) -> None:
+        super().__init__(scope, id)
+        self._stack = Stack.of(self)
+        self.function = self._function(placement)
+        self._allow_reads_and_writes(report_bucket, runs, topic)
+
+        definition = self._definition(report_uri, runs, backstop, topic)
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            comment="Follows a HealthOmics run batch to its end, then reports per run",
+            logs=sfn.LogOptions(
+                destination=log_group(self, "StateMachineLogs", placement),
+                level=sfn.LogLevel.ALL,
+                # Execution data holds task tokens, which are bearer credentials.
+                include_execution_data=False,
+            ),
+            tracing_enabled=tracing,
+            encryption_configuration=(
+                sfn.CustomerManagedEncryptionConfiguration(placement.encryption_key)
+                if placement.encryption_key
+                else None
+            ),
+        )
+        self._allow_resume(placement.encryption_key)
+        self._acknowledge(in_vpc=placement.vpc is not None)
+        if not tracing:
+            machine = self.state_machine.node.default_child
+            assert machine is not None
+            acknowledge(
+                machine,
+                "SF2",
+                "X-Ray tracing of the tracking state machine was turned off with tracing=False; its "
+                "executions are still logged to CloudWatch Logs.",
+                packs=("AwsSolutions",),
+            )
+
+    # --- the event rule -----------------------------------------------------------------
+
+    def watch(self, batch_id: str) -> events.Rule:
+        """Resume the tracker when HealthOmics reports a terminal status of this batch."""
+        return events.Rule(
+            self,
+            "TerminalStatus",
+            description="A HealthOmics run batch tracked by OmicsRunBatch reached a terminal status",
+            event_pattern=events.EventPattern(
+                source=[contract.OMICS_EVENT_SOURCE],
+                detail_type=[contract.OMICS_BATCH_EVENT_DETAIL_TYPE],
+                detail={"batchId": [batch_id], "status": sorted(contract.TERMINAL_STATUSES)},
+            ),
+            targets=[
+                targets.LambdaFunction(
+                    self.function,
+                    event=events.RuleTargetInput.from_object(
+                        {
+                            "action": contract.TRACKER_ACTION_RESUME,
+                            "stateMachineArn": self.state_machine.state_machine_arn,
+                            "detail-type": events.EventField.detail_type,
+                            "source": events.EventField.source,
+                            "detail": events.EventField.from_path("$.detail"),
+                        }
+                    ),
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(1),
+                )
+            ],
+        )
+
+    # --- the parts ----------------------------------------------------------------------
+
+    def _function(self, placement: Placement) -> lambda_.Function:
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Tracks a HealthOmics run batch and writes its report",
+        )
+        return handler_function(
+            self,
+            "Function",
+            handler=contract.HANDLER_TRACKER,
+            role=role,
+            # The report pages through up to 100,000 runs (see benchmarks/tracker_report.py).
+            timeout=Duration.minutes(15),
+            memory_size=1024,  # the 100,000-run report peaks near 200 MB resident
+            description="OmicsRunBatch completion tracker",
+            placement=placement,
+        )
+
+    def _allow_reads_and_writes(
+        self, report_bucket: s3.IBucket | None, runs: BatchRuns, topic: sns.ITopic | None
+    ) -> None:
+        role = self.function.role
+        assert role is not None
+        stack = self._stack
+        add_statement(
+            role,
+            iam.PolicyStatement(
+                sid="ReadBatch",
+                actions=["omics:GetBatch", "omics:ListRunsInBatch"],
+                resources=[f"arn:{stack.partition}:omics:{stack.region}:{stack.account}:runBatch/*"],
+            ),
+            WHY_BATCH_ARNS,
+        )
+        add_statement(
+            role,
+            iam.PolicyStatement(sid="ReadRuns", actions=["omics:ListRuns"], resources=["*"]),
+            WHY_LIST_RUNS,
+        )
+        if runs.file_object_arn is not None:
+            add_statement(
+                role,
+                iam.PolicyStatement(sid="ReadSettings", actions=["s3:GetObject"], resources=[runs.file_object_arn]),
+            )
+        if report_bucket is not None:
+            add_statement(
+                role,
+                iam.PolicyStatement(
+                    sid="WriteReport", actions=["s3:PutObject"], resources=[f"{report_bucket.bucket_arn}/*"]
+                ),
+                WHY_REPORT_OBJECTS,
+            )
+            if report_bucket.encryption_key is not None:
+                add_statement(
+                    role,
+                    iam.PolicyStatement(
+                        sid="WriteReportKey",
+                        actions=["kms:GenerateDataKey"],
+                        resources=[report_bucket.encryption_key.key_arn],
+                    ),
+                )
+        add_statement(
+            role,
+            iam.PolicyStatement(
+                sid="PublishCompletion",
+                actions=["events:PutEvents"],
+                resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+            ),
+        )
+        if topic is not None:
+            add_statement(role, iam.PolicyStatement(sid="Notify", actions=["sns:Publish"], resources=[topic.topic_arn]))
+            if topic.master_key is not None:
+                add_statement(
+                    role,
+                    iam.PolicyStatement(
+                        sid="NotifyKey",
+                        actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                        resources=[topic.master_key.key_arn],
+                    ),
+                )
+
+    def _allow_resume(self, encryption_key: kms.IKey | None) -> None:
+        """History and SendTaskSuccess, in a policy of their own.
+
+        The function's default policy is a dependency of the function, which the state
+        machine references: naming the state machine there would close a cycle.
+        """
+        machine = self.state_machine
+        executions = self._stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        policy = iam.Policy(
+            self,
+            "ResumePolicy",
+            statements=[
+                iam.PolicyStatement(actions=["states:GetExecutionHistory"], resources=[executions]),
+                iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[machine.state_machine_arn]),
+                # An encrypted state machine's history is read back through its key.
+                *(
+                    [iam.PolicyStatement(actions=["kms:Decrypt"], resources=[encryption_key.key_arn])]
+                    if encryption_key
+                    else []
+                ),
+            ],
+        )
+        assert self.function.role is not None
+        policy.attach_to_role(self.function.role)
+        finding = flatten_cfn_reference(self._stack.resolve(executions))
+        acknowledge_finding(policy, "IAM5", f"Resource::{finding}", WHY_EXECUTIONS)
+        acknowledge(
+            policy,
+            "IAMNoInlinePolicy",
+            "An AWS::IAM::Policy attached to the tracker's role only, kept apart from its default "
+            "policy so that the state machine and the function do not depend on each other.",
+            packs=HIPAA_AND_NIST,
+        )
+
+    def _definition(
+        self, report_uri: str, runs: BatchRuns, backstop: Duration, topic: sns.ITopic | None
+    ) -> sfn.IChainable:
+        vanished = sfn.Fail(
+            self,
+            "BatchVanished",
+            error=contract.TRACKER_ERROR_BATCH_NOT_FOUND,
+            cause_path=sfn.JsonPath.format(
+                "Batch {} no longer exists: it was deleted before it finished", sfn.JsonPath.string_at("$.batchId")
+            ),
+        )
+        check = tasks.LambdaInvoke(
+            self,
+            "Check",
+            lambda_function=self.function,
+            payload=sfn.TaskInput.from_object(
+                {"action": contract.TRACKER_ACTION_CHECK, "batchId": sfn.JsonPath.string_at("$.batchId")}
+            ),
+            result_selector={"status.$": "$.Payload.status"},
+            result_path="$.check",
+            retry_on_service_exceptions=False,  # TRANSIENT_ERRORS covers them, with one backoff
+        )
+        check.add_retry(
+            errors=TRANSIENT_ERRORS,
+            interval=Duration.seconds(5),
+            backoff_rate=2,
+            max_attempts=8,
+            max_delay=Duration.minutes(5),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        check.add_catch(vanished, errors=[contract.TRACKER_ERROR_BATCH_NOT_FOUND], result_path="$.error")
+
+        park = tasks.LambdaInvoke(
+            self,
+            "WaitForEvent",
+            lambda_function=self.function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "action": contract.TRACKER_ACTION_PARK,
+                    "batchId": sfn.JsonPath.string_at("$.batchId"),
+                    "taskToken": sfn.JsonPath.task_token,
+                }
+            ),
+            task_timeout=sfn.Timeout.duration(backstop),
+            result_path=sfn.JsonPath.DISCARD,
+            retry_on_service_exceptions=True,
+        )
+        park.add_catch(check, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+
+        report = tasks.LambdaInvoke(
+            self,
+            "Report",
+            lambda_function=self.function,
+            payload=sfn.TaskInput.from_object(
+                {
+                    "action": contract.TRACKER_ACTION_REPORT,
+                    "batchId": sfn.JsonPath.string_at("$.batchId"),
+                    "status": sfn.JsonPath.string_at("$.check.status"),
+                    # The original run settings, for the retry file: the settings file, or
+                    # the runs themselves (JSON text, or a list holding tokens).
+                    "settingsUri": runs.file_uri,
+                    "settings": runs.inline_settings(),
+                    "reportUri": report_uri,
+                    "topicArn": topic.topic_arn if topic else None,
+                }
+            ),
+            result_selector={
+                "succeeded.$": "$.Payload.succeeded",
+                "status.$": "$.Payload.status",
+                "reportJsonUri.$": "$.Payload.reportJsonUri",
+            },
+            result_path="$.report",
+            retry_on_service_exceptions=True,
+        )
+        report.add_retry(
+            errors=[contract.TRACKER_ERROR_THROTTLED],
+            interval=Duration.seconds(30),
+            backoff_rate=2,
+            max_attempts=6,
+            max_delay=Duration.minutes(10),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        outcome = (
+            sfn.Choice(self, "Clean?")
+            .when(sfn.Condition.boolean_equals("$.report.succeeded", True), sfn.Succeed(self, "BatchProcessed"))
+            .otherwise(
+                sfn.Fail(
+                    self,
+                    "BatchNotClean",
+                    error="BatchNotClean",
+                    cause_path=sfn.JsonPath.format(
+                        "Batch {} ended {} with failures: see {}",
+                        sfn.JsonPath.string_at("$.batchId"),
+                        sfn.JsonPath.string_at("$.report.status"),
+                        sfn.JsonPath.string_at("$.report.reportJsonUri"),
+                    ),
+                )
+            )
+        )
+        done = sfn.Choice(self, "Finished?")
+        terminal = [sfn.Condition.string_equals("$.check.status", s) for s in sorted(contract.TERMINAL_STATUSES)]
+        # Anything else, a status this release does not know included, means "not finished yet".
+        done.when(sfn.Condition.or_(*terminal), report.next(outcome)).otherwise(park.next(check))
+        return check.next(done)
+
+    def _acknowledge(self, *, in_vpc: bool) -> None:
+        role = self.function.role
+        assert role is not None
+        acknowledge_cdk_grants(
+            self.state_machine.role.node.find_child("DefaultPolicy"),
+            {
+                "lambda:InvokeFunction": "Step Functions invokes the tracker function by ARN and by version "
+                "or alias (<arn>:*); the function is this batch's own.",
+                "xray:": WHY_XRAY,
+            },
+        )
+        for policy_owner in (role, self.state_machine.role):
+            acknowledge_own_policy(policy_owner)
+        acknowledge_function(
+            self.function,
+            why_no_dlq="Invoked by Step Functions, which retries and records every failure in the execution, "
+            "and by EventBridge with retries; a lost resume is caught by the state machine's backstop poll.",
+            in_vpc=in_vpc,
+        )
+        if in_vpc:
+            acknowledge_vpc_access_policy(role)

@@ -1,0 +1,71 @@
+"""What the command line accepts before any AWS call is made."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+
+from omics_batch_cli import main as cli
+
+from .clikit import BATCH_ID, GET_BATCH, FakeClients, Run, batch
+
+
+@pytest.mark.parametrize("bad_id", ["abc", "12a", "", "1234567890123456789", "-1", "run/123"])
+@pytest.mark.parametrize(
+    "command", [["status"], ["status", "--watch"], ["runs"], ["retry", "--settings", "s.json", "-o", "r.json"]]
+)
+def test_a_malformed_batch_id_exits_2_before_any_client_is_made(
+    capsys: pytest.CaptureFixture[str], command: list[str], bad_id: str
+) -> None:
+    argv = [command[0], bad_id, *command[1:]]
+    made: list[str] = []
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv, clients=made.append)
+
+    assert exit_info.value.code == cli.EXIT_USAGE
+    assert f"argument BATCH_ID: {bad_id!r} is not a batch id (1 to 18 digits)" in capsys.readouterr().err
+    assert made == []
+
+
+@pytest.mark.parametrize("interval", ["-1", "soon", "nan", "inf"])
+def test_interval_must_be_a_number_of_seconds(capsys: pytest.CaptureFixture[str], interval: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["status", BATCH_ID, "--watch", "--interval", interval], clients=lambda _: None)
+
+    assert exit_info.value.code == cli.EXIT_USAGE
+    assert "is not a number of seconds >= 0" in capsys.readouterr().err
+
+
+def test_the_default_interval_is_used_between_polls(omics: Stubber, run_cli: Run) -> None:
+    omics.add_response("get_batch", batch("SUBMITTING"), GET_BATCH)
+    omics.add_response("get_batch", batch("PROCESSED"), GET_BATCH)
+
+    assert run_cli("status", BATCH_ID, "--watch").sleeps == [cli.DEFAULT_INTERVAL_SECONDS]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--region", "eu-west-2", "--profile", "lab", "--endpoint-url", "http://localhost:4566", "status", BATCH_ID],
+        ["status", BATCH_ID, "--region", "eu-west-2", "--profile", "lab", "--endpoint-url", "http://localhost:4566"],
+        ["--region", "eu-west-2", "status", BATCH_ID, "--profile", "lab", "--endpoint-url", "http://localhost:4566"],
+    ],
+)
+def test_aws_options_reach_the_client_factory_before_or_after_the_command(
+    monkeypatch: pytest.MonkeyPatch, omics: Stubber, omics_client: Any, argv: list[str]
+) -> None:
+    seen: list[tuple[Any, ...]] = []
+
+    def factory(*options: Any) -> FakeClients:
+        seen.append(options)
+        return FakeClients({"omics": omics_client})
+
+    monkeypatch.setattr(cli, "session_clients", factory)
+    omics.add_response("get_batch", batch("PROCESSED"), GET_BATCH)
+
+    assert cli.main(argv, stdout=io.StringIO(), stderr=io.StringIO()) == cli.EXIT_OK
+    assert seen == [("eu-west-2", "lab", "http://localhost:4566")]

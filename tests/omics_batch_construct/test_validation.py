@@ -1,0 +1,180 @@
+"""Bad input fails at synth with one error that names the argument and the run."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_iam as iam
+
+from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RunSetting, WorkflowType
+from tests.omics_batch_construct.conftest import new_stack, runs
+
+OK = DefaultRunSetting(workflow_id="1234567")
+
+
+def build(default: DefaultRunSetting = OK, run_list: list[Any] | None = None, **kwargs: Any) -> OmicsRunBatch:
+    return OmicsRunBatch(new_stack(), "Cohort", default_run_setting=default, runs=run_list or runs(2), **kwargs)
+
+
+def problems_of(**kwargs: Any) -> list[str]:
+    with pytest.raises(BatchValidationError) as info:
+        build(**kwargs)
+    assert str(info.value).startswith("OmicsRunBatch Test/Cohort: ")
+    return info.value.problems
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        # required
+        ({"default": DefaultRunSetting(workflow_id=None)}, "default_run_setting.workflow_id: required"),  # type: ignore[arg-type]
+        # enum
+        (
+            {"default": DefaultRunSetting(workflow_id="1", storage_type="FAST")},
+            "default_run_setting.storage_type: 'FAST' is not one of DYNAMIC, STATIC",
+        ),
+        # length
+        ({"batch_name": "x" * 65}, "batch_name: 65 characters, more than the maximum 64"),
+        ({"tags": {"k" * 129: "v"}}, "tags key 'kkkkk"),
+        # numeric range
+        (
+            {"default": DefaultRunSetting(workflow_id="1", storage_capacity=100001)},
+            "default_run_setting.storage_capacity: 100001 is above the maximum 100000",
+        ),
+        # id pattern
+        (
+            {"default": DefaultRunSetting(workflow_id="wf-12")},
+            "default_run_setting.workflow_id: 'wf-12' does not match the pattern [0-9]+",
+        ),
+        (
+            {"default": DefaultRunSetting(workflow_id="1", workflow_owner_id="12345")},
+            "default_run_setting.workflow_owner_id: '12345' does not match the pattern [0-9]{12}",
+        ),
+        # types
+        (
+            {"default": DefaultRunSetting(workflow_id="1", priority="high")},  # type: ignore[arg-type]
+            "default_run_setting.priority: expected a whole number, got 'high'",
+        ),
+        (
+            {"default": DefaultRunSetting(workflow_id="1", parameters={"x": object()})},
+            "default_run_setting.parameters['x']: <object object",
+        ),
+        # per run, named by index and id
+        (
+            {"run_list": [RunSetting(run_setting_id="NA12878", priority=-1)]},
+            "runs[0] (run_setting_id 'NA12878').priority: -1 is below the minimum 0",
+        ),
+        (
+            {"run_list": [RunSetting(run_setting_id="a"), RunSetting(run_setting_id="b\x07")]},
+            "runs[1] (run_setting_id 'b\\x07').run_setting_id: 'b\\x07' contains a character the service does not",
+        ),
+        (
+            {"run_list": [RunSetting(run_setting_id="a", output_bucket_owner_id="1234")]},
+            "runs[0] (run_setting_id 'a').output_bucket_owner_id: '1234' is shorter than 12 characters",
+        ),
+        # batch-level rules
+        (
+            {
+                "run_list": [
+                    RunSetting(run_setting_id="a"),
+                    RunSetting(run_setting_id="b"),
+                    RunSetting(run_setting_id="a"),
+                ]
+            },
+            "runs[2] (run_setting_id 'a'): duplicate run_setting_id, first used by runs[0]",
+        ),
+        ({"run_list": ["NA12878"]}, "runs[0]: expected a RunSetting, got 'NA12878'"),
+        ({"timeout": cdk.Duration.minutes(61)}, "timeout: 1 hour 1 minute; must be whole minutes from 1 to 60"),
+        ({"timeout": cdk.Duration.seconds(90)}, "timeout: 1 minute 30 seconds; must be whole minutes from 1 to 60"),
+        ({"on_delete": "DELETE"}, "on_delete: expected an OnDelete, got 'DELETE'"),
+    ],
+)
+def test_each_class_of_constraint_is_reported(kwargs: dict[str, Any], expected: str) -> None:
+    problems = problems_of(**kwargs)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    problems = problems_of(
+        default=DefaultRunSetting(workflow_id="x", priority=-5, log_level="LOUD"),
+        run_list=[RunSetting(run_setting_id=""), RunSetting(run_setting_id="ok", priority=10**6)],
+        batch_name="",
+    )
+    assert len(problems) == 6, problems
+    joined = "\n".join(problems)
+    for fragment in (
+        "workflow_id",
+        "priority: -5",
+        "log_level",
+        "batch_name",
+        "runs[0] (run_setting_id '')",
+        "runs[1] (run_setting_id 'ok')",
+    ):
+        assert fragment in joined
+
+
+def test_no_runs() -> None:
+    with pytest.raises(BatchValidationError, match=re.escape("runs: at least one run is required")):
+        OmicsRunBatch(new_stack(), "Cohort", default_run_setting=OK, runs=[])
+
+
+def test_more_than_100000_runs() -> None:
+    with pytest.raises(BatchValidationError, match=re.escape("runs: 100,001 runs, more than the maximum 100,000")):
+        OmicsRunBatch(
+            new_stack(),
+            "Cohort",
+            default_run_setting=OK,
+            runs=[RunSetting(run_setting_id=str(i)) for i in range(100_001)],
+        )
+
+
+def test_role_given_twice() -> None:
+    stack = new_stack()
+    role = iam.Role(stack, "R", assumed_by=iam.ServicePrincipal("omics.amazonaws.com"))
+    with pytest.raises(
+        BatchValidationError, match=re.escape("run_role: give either run_role or default_run_setting.role_arn")
+    ):
+        OmicsRunBatch(
+            stack,
+            "Cohort",
+            default_run_setting=DefaultRunSetting(workflow_id="1", role_arn="arn:aws:iam::1:role/x"),
+            runs=runs(1),
+            run_role=role,
+        )
+
+
+def test_tokens_cannot_go_into_the_settings_file() -> None:
+    stack = new_stack()
+    many = [*runs(100), RunSetting(run_setting_id="late", output_uri=f"s3://{cdk.Aws.ACCOUNT_ID}-out/")]
+    with pytest.raises(
+        BatchValidationError, match=re.escape("runs[100] (run_setting_id 'late').output_uri: a deploy-time value")
+    ):
+        OmicsRunBatch(stack, "Cohort", default_run_setting=OK, runs=many)
+
+
+def test_long_lists_are_cut_but_counted() -> None:
+    with pytest.raises(BatchValidationError) as info:
+        build(run_list=[RunSetting(run_setting_id="x", priority=-1) for _ in range(60)])
+    assert len(info.value.problems) == 60 + 59  # each bad priority, and each duplicate id after the first
+    assert str(info.value).endswith("... and 69 more")
+
+
+@pytest.mark.parametrize("workflow_type", [WorkflowType.READY2RUN, "READY2RUN"])
+def test_ready2run_is_refused_with_the_other_problems(workflow_type: Any) -> None:
+    """The user guide: "Batch runs are not supported with Ready2Run workflows"."""
+    found = problems_of(
+        default=DefaultRunSetting(workflow_id="1234567", workflow_type=workflow_type), batch_name="x" * 65
+    )
+
+    assert found == [
+        "default_run_setting.workflow_type: READY2RUN workflows cannot run in a batch (the HealthOmics user guide: "
+        '"Batch runs are not supported with Ready2Run workflows"); use a private workflow',
+        "batch_name: 65 characters, more than the maximum 64",
+    ]
+
+
+def test_private_workflows_are_accepted() -> None:
+    assert build(default=DefaultRunSetting(workflow_id="1234567", workflow_type=WorkflowType.PRIVATE)).run_count == 2

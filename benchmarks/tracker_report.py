@@ -37,8 +37,8 @@ import boto3
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
+from omics_common.clients import Clients
 from omics_common.omics import omics_client
-from tracker.clients import Clients
 from tracker.report import ReportRequest, report
 
 SIZES = (1_000, 10_000, 100_000)
@@ -190,13 +190,25 @@ def stub_client(service: str, method: str, response: dict[str, Any]) -> Any:
     return client
 
 
+def stub_events(details: list[dict[str, Any]]) -> Any:
+    """EventBridge taking the completion event, whose detail (the summary) is kept."""
+    client = stub_client("events", "put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]})
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        details.append(json.loads(params["Entries"][0]["Detail"]))
+
+    client.meta.events.register("provide-client-params.events.PutEvents", record)
+    return client
+
+
 def one_report(count: int, settings: bytes) -> tuple[dict[str, Any], dict[str, int], float]:
     sizes: dict[str, int] = {}
     stub_time = [0.0]
+    details: list[dict[str, Any]] = []
     clients = Clients(
         omics=stub_omics(count, stub_time),
         s3=stub_s3(settings, sizes),
-        events=stub_client("events", "put_events", {"FailedEntryCount": 0, "Entries": [{"EventId": "1"}]}),
+        events=stub_events(details),
         sns=stub_client("sns", "publish", {"MessageId": "1"}),
     )
     request = ReportRequest(
@@ -207,8 +219,8 @@ def one_report(count: int, settings: bytes) -> tuple[dict[str, Any], dict[str, i
         settings=None,
         topic_arn="arn:aws:sns:us-east-1:111122223333:news",
     )
-    result = report(clients, request)
-    return dict(result), sizes, stub_time[0]
+    report(clients, request)
+    return details[-1], sizes, stub_time[0]
 
 
 def measure(count: int) -> dict[str, Any]:

@@ -49,11 +49,11 @@ class Batch:
     def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
         action = payload["action"]
         if action == "check":
-            return {"Status": "PROCESSED" if self.ended_at is not None else "INPROGRESS"}
+            return {"status": "PROCESSED" if self.ended_at is not None else "INPROGRESS"}
         if action == "park":
             self.tokens.append(payload["taskToken"])
             return {}
-        return {"succeeded": True, "Status": payload["status"], "reportJsonUri": "s3://out/report.json"}
+        return {"succeeded": True, "status": payload["status"], "reportJsonUri": "s3://out/report.json"}
 
 
 def definition() -> dict[str, Any]:
@@ -91,7 +91,7 @@ def latency(asl: dict[str, Any], *, event: bool, trials: int) -> list[float]:
             time.sleep(SCALED_BACKSTOP * random.uniform(0.2, 0.9))
             batch.end()
             if event:  # HealthOmics' event: the tracker resumes the parked token at once
-                machine.sfn.send_task_success(taskToken=batch.tokens[-1], output='{"Status": "PROCESSED"}')
+                machine.sfn.send_task_success(taskToken=batch.tokens[-1], output='{"status": "PROCESSED"}')
             run = machine.wait(execution, timeout=SCALED_BACKSTOP * 4)
             done = time.monotonic()
         assert run.status == "SUCCEEDED" and batch.ended_at is not None, run

@@ -1,8 +1,8 @@
-"""The run settings file (s3UriSettings format): read it, pick runs from it, write it.
+"""The settings files the ``omics-batch`` command reads and writes (the s3UriSettings format).
 
-The file is a JSON array of the API's InlineSetting objects (runSettingId, name,
-outputUri, priority, parameters, outputBucketOwnerId, runTags, engineSettings). Picked
-entries are written back unchanged, in their original order, so a retry batch runs
+A settings file is a JSON array of the API's inline settings. It is read with the tracker's
+own reader (``omics_common.outcome``), so both accept and refuse the same files; the retry
+file is written back with each entry unchanged, in the original order, so a retry batch runs
 exactly what the first one was asked to run.
 """
 
@@ -12,74 +12,46 @@ import json
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlparse
 
-RunSetting = dict[str, Any]
+from omics_common import outcome
+from omics_common.outcome import SettingsError
+
+__all__ = ["SettingsError", "load_settings", "select_settings", "write_settings"]
+
+SettingsEntry = dict[str, Any]  # one inline setting of the API, as the file holds it
 S3ClientFactory = Callable[[], Any]
 
 
-class SettingsError(Exception):
-    """The settings file cannot be used; the message says which file and why."""
+def load_settings(source: str, s3_client: S3ClientFactory) -> list[SettingsEntry]:
+    """The checked entries of a local file or of an ``s3://bucket/key`` object.
 
-
-def read_settings_text(source: str, s3_client: S3ClientFactory) -> str:
-    """The text of a local file or of an ``s3://bucket/key`` object.
-
-    The S3 client is asked for only when the source is an S3 URI, so a local file needs
-    no AWS configuration for S3.
+    The S3 client is asked for only when the source is an S3 URI, so a local file needs no
+    AWS configuration for S3.
     """
-    if not source.startswith("s3://"):
-        return Path(source).read_text(encoding="utf-8")
-    uri = urlparse(source)
-    key = uri.path.lstrip("/")
-    if not uri.netloc or not key:
-        raise SettingsError(f"{source}: not an s3://bucket/key URI")
-    body = s3_client().get_object(Bucket=uri.netloc, Key=key)["Body"]
-    return str(body.read().decode("utf-8"))
+    if source.startswith("s3://"):
+        bucket, key = outcome.split_s3_uri(source)  # before any call
+        return list(outcome.s3_settings(s3_client(), f"s3://{bucket}/{key}", None))
+    with Path(source).open("rb") as f:
+        return list(outcome.read_settings(f.read, source))
 
 
-def parse_settings(text: str, source: str) -> list[RunSetting]:
-    """The run settings, checked for what the retry relies on: unique runSettingIds."""
-    try:
-        settings = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise SettingsError(f"{source}: not valid JSON ({error})") from None
-    if not isinstance(settings, list):
-        raise SettingsError(f"{source}: expected a JSON array of run settings")
-    seen: set[str] = set()
-    for index, setting in enumerate(settings):
-        run_setting_id = setting.get("runSettingId") if isinstance(setting, dict) else None
-        if not isinstance(run_setting_id, str):
-            raise SettingsError(f"{source}: entry {index} has no runSettingId")
-        if run_setting_id in seen:
-            raise SettingsError(f"{source}: runSettingId {run_setting_id!r} appears more than once")
-        seen.add(run_setting_id)
-    return settings
-
-
-def load_settings(source: str, s3_client: S3ClientFactory) -> list[RunSetting]:
-    """The settings array from a local path or an S3 URI."""
-    return parse_settings(read_settings_text(source, s3_client), source)
-
-
-def select_settings(settings: list[RunSetting], run_setting_ids: Collection[str]) -> list[RunSetting]:
+def select_settings(settings: list[SettingsEntry], run_setting_ids: Collection[str]) -> list[SettingsEntry]:
     """The settings of the given runs, in file order; every id must be in the file.
 
-    An id missing from the file means the file is not the one the batch ran: writing
-    the others would silently drop a run, so this refuses instead.
+    An id missing from the file means the file is not the one the batch ran: writing the
+    others would silently drop a run, so the command refuses (the tracker, which has no one
+    to ask, writes what it has and says what is missing).
     """
-    known = {setting["runSettingId"] for setting in settings}
-    missing = sorted(set(run_setting_ids) - known)
-    if missing:
-        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+    found = outcome.select(settings, run_setting_ids)
+    if found.missing:
+        shown = ", ".join(found.missing[:5]) + (", ..." if len(found.missing) > 5 else "")
         raise SettingsError(
-            f"{len(missing)} failed run(s) are not in the settings file (is it the batch's file?): {shown}"
+            f"{len(found.missing)} failed run(s) are not in the settings file (is it the batch's file?): {shown}"
         )
-    wanted = set(run_setting_ids)
-    return [setting for setting in settings if setting["runSettingId"] in wanted]
+    return found.entries
 
 
-def write_settings(settings: list[RunSetting], destination: str, stdout: IO[str]) -> None:
+def write_settings(settings: list[SettingsEntry], destination: str, stdout: IO[str]) -> None:
     """Write the array to a file, or to stdout for ``-`` (to pipe it on)."""
     text = json.dumps(settings, indent=2, ensure_ascii=False) + "\n"
     if destination == "-":

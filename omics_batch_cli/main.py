@@ -26,14 +26,10 @@ from typing import IO, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .batches import (
-    BATCH_ID_PATTERN,
-    batch_succeeded,
-    find_failed_runs,
-    get_batch,
-    is_terminal,
-    list_runs_in_batch,
-)
+from omics_common import outcome
+from omics_common.errors import ApiError
+
+from .batches import batch_succeeded, get_batch, is_terminal
 from .files import SettingsError, load_settings, select_settings, write_settings
 from .view import RUN_WRITERS, open_view, printable, summary_lines
 
@@ -43,7 +39,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 DEFAULT_INTERVAL_SECONDS = 30.0
-DEFAULT_MAX_GET_RUN = 100
+DEFAULT_MAX_GET_RUN = outcome.MAX_GET_RUN
 
 # Throttling and transient 5xx are retried with backoff by botocore's standard mode; a
 # watch that lasts hours should ride out a burst of throttling rather than stop.
@@ -128,7 +124,7 @@ def watch(ctx: Context, batch_id: str, interval: float) -> dict[str, Any]:
 
 def cmd_runs(args: argparse.Namespace, ctx: Context) -> int:
     """List every run of the batch (all pages) as a table, CSV or JSON."""
-    RUN_WRITERS[args.format](list_runs_in_batch(ctx.omics(), args.batch_id), ctx.stdout)
+    RUN_WRITERS[args.format](outcome.runs_in_batch(ctx.omics(), args.batch_id), ctx.stdout)
     return EXIT_OK
 
 
@@ -142,20 +138,23 @@ def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
     batch = get_batch(ctx.omics(), args.batch_id)
     if not is_terminal(batch.get("status")):
         ctx.say(f"warning: batch {args.batch_id} is {printable(batch.get('status'))}: runs may still fail after this")
-    failed = find_failed_runs(ctx.omics(), args.batch_id, max_get_run=args.max_get_run)
-    chosen = select_settings(settings, failed.run_setting_ids)
+    rows = outcome.batch_rows(ctx.omics(), args.batch_id, max_get_run=args.max_get_run)
+    chosen = select_settings(settings, outcome.retry_ids(rows))
     write_settings(chosen, args.output, ctx.stdout)
+    submission_failed = sum(1 for row in rows if row.submissionStatus == outcome.FAILED)
+    run_failed = sum(1 for row in rows if row.runStatus == outcome.FAILED)
     ctx.say(
         f"wrote {len(chosen)} run setting(s) to {args.output}: "
-        f"{len(failed.submission_failed)} failed to submit, {len(failed.run_failed)} run(s) failed"
+        f"{submission_failed} failed to submit, {run_failed} run(s) failed"
     )
-    never_submitted = len({s["runSettingId"] for s in settings} - failed.listed)
+    never_submitted = len({s["runSettingId"] for s in settings} - {row.runSettingId for row in rows})
     if never_submitted:
         ctx.say(f"note: {never_submitted} setting(s) have no run in the batch (never submitted); not included")
-    if failed.unknown:
-        shown = ", ".join(failed.unknown[:5]) + (", ..." if len(failed.unknown) > 5 else "")
+    unknown = [row.runSettingId for row in rows if outcome.is_unknown(row)]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (", ..." if len(unknown) > 5 else "")
         ctx.say(
-            f"warning: the run status of {len(failed.unknown)} submitted run(s) could not be read "
+            f"warning: the run status of {len(unknown)} submitted run(s) could not be read "
             f"(not listed, not found, or over --max-get-run); not included: {shown}"
         )
         return EXIT_FAILED
@@ -167,7 +166,7 @@ def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
 
 def batch_id(value: str) -> str:
     """argparse type: a batch id as the model defines it, checked before any call."""
-    if not BATCH_ID_PATTERN.fullmatch(value):
+    if not outcome.is_batch_id(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a batch id (1 to 18 digits)")
     return value
 
@@ -270,6 +269,8 @@ def _error_message(error: Exception) -> str:
         details = error.response.get("Error", {})
         code = details.get("Code", "Error")
         return f"{code}: {details.get('Message') or error}"
+    if isinstance(error, ApiError):
+        return f"{error.code}: {error.message or error}"
     return str(error)
 
 
@@ -309,6 +310,6 @@ def main(
     except BrokenPipeError:
         _quiet_broken_pipe(stdout)
         return EXIT_FAILED
-    except (ClientError, BotoCoreError, SettingsError, OSError) as error:
+    except (ClientError, BotoCoreError, ApiError, SettingsError, OSError) as error:
         ctx.say(f"error: {printable(_error_message(error))}")
         return EXIT_FAILED

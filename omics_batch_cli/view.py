@@ -18,9 +18,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import IO, Any, Protocol
 
-from .batches import count
-
 Batch = Mapping[str, Any]
+
+
+def count(batch: Batch, summary: str, key: str) -> int:
+    """One of the batch's summary counts; absent (not reported yet) counts as 0."""
+    return int((batch.get(summary) or {}).get(key) or 0)
+
 
 # (label, key) pairs in the order an operator reads them: the life of a run.
 SUBMISSION_COUNTS = (

@@ -66,6 +66,10 @@ WHY_EXECUTIONS = (
 )
 WHY_REPORT_OBJECTS = "The report files are named by batch id under the report prefix, known only at deploy time."
 WHY_LIST_RUNS = "omics:ListRuns has no resource-level permissions; the tracker filters it by batch id."
+WHY_GET_RUN = (
+    "The report asks GetRun for runs ListRuns no longer lists (at most 100); their ids are assigned by "
+    "HealthOmics, so the tracker is scoped to this account's and Region's run/* ARNs."
+)
 
 
 class BatchTracker(Construct):
@@ -193,6 +197,15 @@ class BatchTracker(Construct):
             role,
             iam.PolicyStatement(sid="ReadRuns", actions=["omics:ListRuns"], resources=["*"]),
             WHY_LIST_RUNS,
+        )
+        add_statement(
+            role,
+            iam.PolicyStatement(
+                sid="ReadUnlistedRuns",
+                actions=["omics:GetRun"],
+                resources=[f"arn:{stack.partition}:omics:{stack.region}:{stack.account}:run/*"],
+            ),
+            WHY_GET_RUN,
         )
         if runs.file_object_arn is not None:
             add_statement(

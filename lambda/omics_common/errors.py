@@ -68,6 +68,7 @@ class ApiError(BatchError):
         super().__init__(f"{operation} failed{target}: {code}: {shorten(message, SERVICE_MESSAGE_LIMIT)}")
         self.operation = operation
         self.code = code
+        self.message = message  # the service's own words, whole
         self.batch_id = batch_id
         self.http_status = http_status
 

@@ -12,12 +12,9 @@ import enum
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
-
-import botocore.exceptions
 
 from omics_common import contract
 from omics_common.errors import CONFLICT, NOT_FOUND, ApiError, BatchError, OmicsClient, call, shorten
@@ -25,10 +22,6 @@ from omics_common.errors import CONFLICT, NOT_FOUND, ApiError, BatchError, Omics
 from .properties import BatchProperties
 
 logger = logging.getLogger(__name__)
-
-# HealthOmics batch ids are numeric; anything else (the Provider framework's
-# create-failed marker, a request id) never named a batch.
-_BATCH_ID = re.compile(r"[0-9]{1,18}")
 
 # The life cycle, in the groups the handler acts on. A status in none of them is one
 # the service added after this release: treated as "not finished yet", never a crash.
@@ -77,11 +70,6 @@ class DeleteStep(enum.Enum):
     CANCEL = "CancelRunBatch"
     DELETE_RUNS = "DeleteRunBatch"
     DELETE_BATCH = "DeleteBatch"
-
-
-def is_batch_id(value: str | None) -> bool:
-    """Whether ``value`` can be a HealthOmics batch id (and so is worth a call)."""
-    return _BATCH_ID.fullmatch(value or "") is not None
 
 
 def definition_token(event: Mapping[str, Any]) -> str:
@@ -315,18 +303,24 @@ def start_tracking(states: Any, state_machine_arn: str, batch_id: str) -> bool:
     """
     name = contract.execution_name(batch_id)
     try:
-        states.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps({"batchId": batch_id}))
-    except botocore.exceptions.ClientError as err:
-        code = err.response.get("Error", {}).get("Code", "")
-        if code == "ExecutionAlreadyExists":
+        call(
+            states,
+            "StartExecution",
+            batch_id,
+            stateMachineArn=state_machine_arn,
+            name=name,
+            input=json.dumps({"batchId": batch_id}),
+        )
+    except ApiError as err:
+        if err.code == "ExecutionAlreadyExists":
             logger.info("Tracking execution %s of batch %s is already there", name, batch_id)
             return True
-        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code == "ThrottlingException" or status >= 500:
-            logger.warning("Could not start tracking batch %s yet: %s", batch_id, code)
+        if err.transient:
+            logger.warning("Could not start tracking batch %s yet: %s", batch_id, err.code)
             return False
-        message = shorten(str(err.response.get("Error", {}).get("Message", "")), 120)
-        raise BatchError(f"StartExecution of {name} failed for batch {batch_id}: {code}: {message}") from err
+        raise BatchError(
+            f"StartExecution of {name} failed for batch {batch_id}: {err.code}: {shorten(err.message, 120)}"
+        ) from err
     logger.info("Started tracking execution %s of batch %s", name, batch_id)
     return True
 

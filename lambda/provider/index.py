@@ -3,11 +3,11 @@
 ``on_event`` starts, updates or begins deleting the batch; ``is_complete`` is polled by
 the framework until the batch has passed validation or the delete has finished. Both
 read the event, pick the work, and leave it to the client-taking functions in
-``run_batch.batch``. Every failure leaves as one RunBatchResourceError whose message is
+``provider.batch``. Every failure leaves as one RunBatchResourceError whose message is
 the CloudFormation reason, naming the batch and this invocation's log.
 
-Tests pass ``client=``; in Lambda the client is made on first use and kept for the
-container's life.
+The AWS clients are held as the tracker holds them (``omics_common.clients``): made on
+first use and kept for the container's life; tests pass their own ``clients=``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from omics_common import contract
+from omics_common.clients import Clients
 from omics_common.errors import BatchError, OmicsClient, RunBatchResourceError, failure_reason
-from omics_common.omics import RETRY_CONFIG, omics_client
+from omics_common.outcome import is_batch_id
 
 from . import batch
 from .batch import IsCompleteResult, OnEventResult
@@ -40,8 +41,7 @@ logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
 Event = Mapping[str, Any]
 _T = TypeVar("_T")
 
-_client: OmicsClient | None = None
-_states: Any = None
+_clients: Clients | None = None
 
 
 class LambdaContext(Protocol):
@@ -52,38 +52,26 @@ class LambdaContext(Protocol):
     invoked_function_arn: str
 
 
-def default_client() -> OmicsClient:
-    """The container's omics client, made on first use (not at import: cold starts)."""
-    global _client
-    if _client is None:
-        _client = omics_client()
-    return _client
+def container_clients() -> Clients:
+    """The container's clients, each made when first asked for (not at import: cold starts)."""
+    global _clients
+    if _clients is None:
+        _clients = Clients()
+    return _clients
 
 
-def default_states_client() -> Any:
-    """The container's Step Functions client, made on first use."""
-    global _states
-    if _states is None:
-        import boto3
-
-        _states = boto3.client("stepfunctions", config=RETRY_CONFIG)
-    return _states
-
-
-def on_event(event: Event, context: LambdaContext, client: OmicsClient | None = None) -> OnEventResult:
+def on_event(event: Event, context: LambdaContext, clients: Clients | None = None) -> OnEventResult:
     """Provider framework ``onEvent``: one step for a Create, Update or Delete."""
     _log_event("on_event", event)
-    omics = client if client is not None else default_client()
+    omics = (clients or container_clients()).omics
     return _reporting_failures(context, lambda: _dispatch_event(event, context, omics))
 
 
-def is_complete(
-    event: Event, context: LambdaContext, client: OmicsClient | None = None, states: Any = None
-) -> IsCompleteResult:
+def is_complete(event: Event, context: LambdaContext, clients: Clients | None = None) -> IsCompleteResult:
     """Provider framework ``isComplete``: whether the request's work is finished."""
     _log_event("is_complete", event)
-    omics = client if client is not None else default_client()
-    result = _reporting_failures(context, lambda: _check_event(event, omics, states))
+    given = clients or container_clients()
+    result = _reporting_failures(context, lambda: _check_event(event, given))
     logger.info("is_complete: %s", json.dumps(result))
     return result
 
@@ -135,7 +123,8 @@ def delete(event: Event, client: OmicsClient) -> OnEventResult:
 # --- is_complete ---------------------------------------------------------------------
 
 
-def _check_event(event: Event, client: OmicsClient, states: Any) -> IsCompleteResult:
+def _check_event(event: Event, clients: Clients) -> IsCompleteResult:
+    client = clients.omics
     request_type = event["RequestType"]
     batch_id = str(event["PhysicalResourceId"])
     if request_type == "Delete":
@@ -148,18 +137,16 @@ def _check_event(event: Event, client: OmicsClient, states: Any) -> IsCompleteRe
         # An Update in place: on_event did the rest. Tracking switched on (or moved) starts now.
         old_tracker = event.get("OldResourceProperties", {}).get(contract.PROP_TRACKER_ARN)
         if tracker and tracker != old_tracker:
-            return {"IsComplete": _start_tracking(states, tracker, batch_id)}
+            return {"IsComplete": batch.start_tracking(clients.stepfunctions, tracker, batch_id)}
         return {"IsComplete": True}
     props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
     walk = batch.Walk.of(props, batch.definition_token(event), data)
     result = batch.check_started(client, walk, batch_id, time.time())
-    if result["IsComplete"] and tracker and not _start_tracking(states, tracker, result["PhysicalResourceId"]):
+    if result["IsComplete"] and tracker and not batch.start_tracking(
+        clients.stepfunctions, tracker, result["PhysicalResourceId"]
+    ):
         return {"IsComplete": False}  # a transient failure: the next poll starts it
     return result
-
-
-def _start_tracking(states: Any, tracker: str, batch_id: str) -> bool:
-    return batch.start_tracking(states if states is not None else default_states_client(), tracker, batch_id)
 
 
 # --- shared ----------------------------------------------------------------------------
@@ -168,7 +155,8 @@ def _start_tracking(states: Any, tracker: str, batch_id: str) -> bool:
 def _delete_action(event: Event) -> str | None:
     """The OnDelete policy to carry out, or None when Delete needs no API call."""
     batch_id = str(event.get("PhysicalResourceId", ""))
-    if not batch.is_batch_id(batch_id):
+    # Anything but a batch id (the Provider framework's create-failed marker) never named a batch.
+    if not is_batch_id(batch_id):
         logger.info("%r is not a batch id (a create that failed?): nothing to delete", batch_id)
         return None
     on_delete = on_delete_policy(event.get("ResourceProperties", {}))

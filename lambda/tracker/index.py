@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from omics_common import contract
+from omics_common.clients import Clients
 
 from . import report, status, waiting
-from .clients import Clients
 from .errors import BadEvent, token_hint, transient_as_throttled
 
 logger = logging.getLogger(__name__)
@@ -39,10 +39,10 @@ def handler(event: Event, context: object) -> Result:
     global _clients
     if _clients is None:
         _clients = Clients()
-    return handle(event, _clients, os.environ)
+    return handle(event, _clients)
 
 
-def handle(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+def handle(event: Event, clients: Clients) -> Result:
     """Run the event's action; transient failures leave as ``Throttled``."""
     action = action_of(event)
     logger.info("%s: %s", action, json.dumps(loggable(event), default=str))
@@ -50,7 +50,7 @@ def handle(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result
     if act is None:
         raise BadEvent(f"Unknown action {action!r}")
     with transient_as_throttled():
-        return act(event, clients, environ)
+        return act(event, clients)
 
 
 def action_of(event: Event) -> str:
@@ -63,15 +63,15 @@ def action_of(event: Event) -> str:
 # --- the actions -------------------------------------------------------------------------
 
 
-def _check(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+def _check(event: Event, clients: Clients) -> Result:
     return status.check(clients.omics, batch_id_of(event))
 
 
-def _park(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+def _park(event: Event, clients: Clients) -> Result:
     return waiting.park(batch_id_of(event), str(event.get("taskToken") or ""))
 
 
-def _resume(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+def _resume(event: Event, clients: Clients) -> Result:
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise BadEvent("resume: the event has no detail")
@@ -82,11 +82,11 @@ def _resume(event: Event, clients: Clients, environ: Mapping[str, str]) -> Resul
     return waiting.resume(clients.stepfunctions, str(machine), batch_id, str(detail.get("status", "")))
 
 
-def _report(event: Event, clients: Clients, environ: Mapping[str, str]) -> Result:
+def _report(event: Event, clients: Clients) -> Result:
     return report.report(clients, report.ReportRequest.from_event(event, batch_id_of(event)))
 
 
-_ACTIONS: dict[str, Callable[[Event, Clients, Mapping[str, str]], Result]] = {
+_ACTIONS: dict[str, Callable[[Event, Clients], Result]] = {
     contract.TRACKER_ACTION_CHECK: _check,
     contract.TRACKER_ACTION_PARK: _park,
     contract.TRACKER_ACTION_RESUME: _resume,

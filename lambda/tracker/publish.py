@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from omics_common import contract
+from omics_common.clients import Client
 from omics_common.errors import ApiError, call, shorten
-
-from .clients import Client
 
 logger = logging.getLogger(__name__)
 

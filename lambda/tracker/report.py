@@ -26,13 +26,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from omics_common import outcome
+from omics_common.clients import Client, Clients
 from omics_common.errors import call, shorten
+from omics_common.outcome import RunRow, Selection, SettingsError
 
-from . import publish, runs, settings
-from .clients import Client, Clients
+from . import publish
 from .errors import BadEvent
-from .runs import RunRow
-from .settings import SettingsError, SettingsScan
 from .status import get_batch
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,6 @@ CONTENT_TYPES = {
     RETRY_SETTINGS: "application/json",
 }
 FAILURE_REASON_LIMIT = 1000
-SUCCEEDED_STATUS = "PROCESSED"
 
 
 @dataclass(frozen=True)
@@ -101,11 +100,10 @@ class ReportResult(TypedDict):
 def report(clients: Clients, request: ReportRequest) -> ReportResult:
     """List every run, write the files, publish the summary; return the summary."""
     batch = get_batch(clients.omics, request.batch_id)
-    rows = runs.batch_runs(clients.omics, request.batch_id)
-    failed_ids = frozenset(row.runSettingId for row in rows if runs.is_failed(row))
-    found, settings_error = read_settings(clients.s3, request, failed_ids)
+    rows = outcome.batch_rows(clients.omics, request.batch_id)
+    found, settings_error = read_settings(clients.s3, request, outcome.retry_ids(rows))
     retry_uri = write_files(clients.s3, request, batch, rows, found)
-    detail = summary(request, batch, rows, len(found.retry), retry_uri, settings_error)
+    detail = summary(request, batch, rows, len(found.entries), retry_uri, settings_error)
     logger.info("Batch %s report: %s", request.batch_id, json.dumps(detail))
     publish.put_event(clients.events, request.batch_id, detail["batchArn"], detail)
     if request.topic_arn:
@@ -114,13 +112,13 @@ def report(clients: Clients, request: ReportRequest) -> ReportResult:
 
 
 def write_files(
-    s3: Client, request: ReportRequest, batch: Mapping[str, Any], rows: list[RunRow], found: SettingsScan
+    s3: Client, request: ReportRequest, batch: Mapping[str, Any], rows: list[RunRow], found: Selection
 ) -> str | None:
     """Write report.json, report.csv and (if any run failed) the retry file; its URI or None."""
     default_output = str((batch.get("defaultRunSetting") or {}).get("outputUri") or "")
     put(s3, request, REPORT_JSON, json_array(records(rows, found.output_uris, default_output)))
     put(s3, request, REPORT_CSV, csv_table(records(rows, found.output_uris, default_output)))
-    return put(s3, request, RETRY_SETTINGS, json_array(found.retry)) if found.retry else None
+    return put(s3, request, RETRY_SETTINGS, json_array(found.entries)) if found.entries else None
 
 
 def summary(
@@ -133,13 +131,13 @@ def summary(
 ) -> dict[str, Any]:
     """The completion event's detail: how the batch ended, in counts, and where the files are."""
     status = request.status or str(batch.get("status", ""))
-    counts = {**runs.counts(rows), "retry": retries, "totalRuns": int(batch.get("totalRuns") or 0)}
+    counts = {**outcome.counts(rows), "retry": retries, "totalRuns": int(batch.get("totalRuns") or 0)}
     return {
         "batchId": request.batch_id,
         "batchArn": str(batch.get("arn", "")),
         "batchName": str(batch.get("name", "")),
         "status": status,
-        "succeeded": status == SUCCEEDED_STATUS and counts["submissionFailed"] == 0 and counts["failed"] == 0,
+        "succeeded": outcome.is_clean(status, counts),
         "counts": counts,
         "reportJsonUri": request.uri(REPORT_JSON),
         "reportCsvUri": request.uri(REPORT_CSV),
@@ -157,24 +155,24 @@ def result(detail: Mapping[str, Any]) -> ReportResult:
 # --- the original run settings -----------------------------------------------------------
 
 
-def read_settings(s3: Client, request: ReportRequest, failed_ids: frozenset[str]) -> tuple[SettingsScan, str | None]:
-    """What the report needs of the run settings, and why some of it is missing (if so)."""
-    entries: Iterable[Any]
+def read_settings(s3: Client, request: ReportRequest, failed_ids: frozenset[str]) -> tuple[Selection, str | None]:
+    """The failed runs' settings and the output URIs runs set, and why a retry file is missing or
+    partial (if so). A settings file that cannot be read does not stop the report."""
+    entries: Iterable[dict[str, Any]]
     if request.settings is not None:
-        entries = request.settings
+        entries = outcome.settings_entries(request.settings, "the inline run settings")
     elif request.settings_uri:
-        entries = settings.s3_entries(s3, request.settings_uri, request.batch_id)
+        entries = outcome.s3_settings(s3, request.settings_uri, request.batch_id)
     else:
-        return SettingsScan(), "no run settings were given" if failed_ids else None
+        return Selection(), "no run settings were given" if failed_ids else None
     try:
-        found = settings.scan(entries, failed_ids)
+        found = outcome.select(entries, failed_ids)
     except SettingsError as err:
         logger.warning("Batch %s: %s; the report has no retry file", request.batch_id, err)
-        return SettingsScan(), str(err)
-    missing = len(failed_ids) - len(found.retry)
-    if missing:
-        logger.warning("Batch %s: %d failed runs are not in the run settings", request.batch_id, missing)
-        return found, f"{missing} failed runs are not in the run settings"
+        return Selection(), str(err)
+    if found.missing:
+        logger.warning("Batch %s: %d failed runs are not in the run settings", request.batch_id, len(found.missing))
+        return found, f"{len(found.missing)} failed runs are not in the run settings"
     return found, None
 
 
@@ -224,7 +222,7 @@ def csv_table(items: Iterable[Mapping[str, str]]) -> io.BytesIO:
 def put(s3: Client, request: ReportRequest, name: str, body: io.BytesIO) -> str:
     """Upload ``body`` as the report file ``name`` (overwriting a previous attempt's)."""
     uri = request.uri(name)
-    bucket, key = settings.split_s3_uri(uri)
+    bucket, key = outcome.split_s3_uri(uri)
     size = body.tell()
     body.seek(0)
     call(s3, "PutObject", request.batch_id, Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPES[name])

@@ -10,9 +10,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
+from omics_common.clients import Client
 from omics_common.errors import NOT_FOUND, ApiError, call
 
-from .clients import Client
 from .errors import BatchNotFound
 
 logger = logging.getLogger(__name__)

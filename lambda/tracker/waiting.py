@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 
 from omics_common import contract
+from omics_common.clients import Client
 from omics_common.errors import ApiError, call
 
-from .clients import Client
 from .errors import BadEvent, token_hint
 
 logger = logging.getLogger(__name__)

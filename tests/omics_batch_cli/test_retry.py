@@ -55,12 +55,12 @@ def settings_file(tmp_path: Path) -> Path:
 
 
 def expect_batch_and_runs(omics: Stubber, status: str = "PROCESSED") -> None:
-    """GetBatch, then ListRunsInBatch (two pages), then ListRuns for the run statuses."""
+    """GetBatch, then ListRuns for the run statuses, then ListRunsInBatch (two pages)."""
     omics.add_response("get_batch", batch(status, total=6), GET_BATCH)
+    omics.add_response("list_runs", {"items": LISTED_RUNS}, {"batchId": BATCH_ID, "maxResults": 100})
     page = {"batchId": BATCH_ID, "maxItems": 100}
     omics.add_response("list_runs_in_batch", {"runs": RUNS_IN_BATCH[:3], "nextToken": "t1"}, page)
     omics.add_response("list_runs_in_batch", {"runs": RUNS_IN_BATCH[3:]}, {**page, "startingToken": "t1"})
-    omics.add_response("list_runs", {"items": LISTED_RUNS}, {"batchId": BATCH_ID, "maxResults": 100})
 
 
 def expect_get_run(omics: Stubber, status: str = "FAILED") -> None:
@@ -168,7 +168,7 @@ def test_a_failed_run_missing_from_the_settings_file_is_an_error(omics: Stubber,
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("{not json", "not valid JSON"),
+        ("[not json", "not valid JSON"),
         ('{"runSettingId": "S001"}', "expected a JSON array of run settings"),
         ('[{"name": "x"}]', "entry 0 has no runSettingId"),
         ('[{"runSettingId": "S1"}, {"runSettingId": "S1"}]', "runSettingId 'S1' appears more than once"),

@@ -16,10 +16,10 @@ from botocore.config import Config
 from botocore.stub import Stubber
 from tracker_testkit import batch, expect_listings, runs
 
+from omics_common.clients import Clients
 from omics_common.omics import omics_client
 from tests.tracking.harness import REGION, definition_of, moto_machine
 from tests.tracking.test_state_machine import synth
-from tracker.clients import Clients
 from tracker.index import handle
 
 BATCH = "4455667"  # tracker_testkit's BATCH_ID
@@ -57,7 +57,7 @@ def test_batch_with_a_failed_run_is_tracked_reported_and_retried(template: dict[
         expect_listings(_Recorder(stubbed), batch_runs, page_size=2)
 
         def tracker(payload: dict[str, Any]) -> Any:
-            return handle(payload, clients, {})
+            return handle(payload, clients)
 
         definition = definition_of(template, backstop_seconds=30 if deliver_event else 1)
         with moto_machine(definition, tracker) as machine:
@@ -81,7 +81,6 @@ def test_batch_with_a_failed_run_is_tracked_reported_and_retried(template: dict[
                             "detail": {"batchId": BATCH, "status": "PROCESSED"},
                         },
                         clients,
-                        {},
                     ),
                 ).join(20)
             result = machine.wait(execution)

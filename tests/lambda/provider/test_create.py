@@ -22,7 +22,9 @@ from provider_testkit import (
     started_event,
 )
 
+import omics_common.clients
 from omics_common import contract
+from omics_common.clients import Clients
 from omics_common.errors import RunBatchResourceError
 from provider import batch, index
 
@@ -46,7 +48,7 @@ def test_create_starts_one_typed_batch(omics: StubbedOmics, context: FakeContext
     omics.get("PENDING")
 
     before = time.time()
-    result = index.on_event(event, context, client=omics.client)
+    result = index.on_event(event, context, clients=Clients(omics=omics.client))
 
     started_at = float(result["Data"].pop(contract.DATA_STARTED_AT))
     assert result == {
@@ -72,7 +74,7 @@ def test_create_from_s3_settings_without_name_or_tags(omics: StubbedOmics, conte
     omics.start(params)
     omics.get("PENDING")
 
-    assert index.on_event(event, context, client=omics.client)["PhysicalResourceId"] == BATCH_ID
+    assert index.on_event(event, context, clients=Clients(omics=omics.client))["PhysicalResourceId"] == BATCH_ID
 
 
 def test_redelivered_create_reuses_the_request_id(omics: StubbedOmics, context: FakeContext) -> None:
@@ -84,8 +86,8 @@ def test_redelivered_create_reuses_the_request_id(omics: StubbedOmics, context: 
     omics.start(start_params(event))
     omics.get("PENDING")
 
-    first = index.on_event(event, context, client=omics.client)
-    second = index.on_event(redelivered, context, client=omics.client)
+    first = index.on_event(event, context, clients=Clients(omics=omics.client))
+    second = index.on_event(redelivered, context, clients=Clients(omics=omics.client))
 
     assert first["PhysicalResourceId"] == second["PhysicalResourceId"] == BATCH_ID
 
@@ -126,7 +128,7 @@ def test_create_failure_reason_names_operation_code_message_and_log(
     )
 
     with pytest.raises(RunBatchResourceError) as raised:
-        index.on_event(event, context, client=omics.client)
+        index.on_event(event, context, clients=Clients(omics=omics.client))
 
     reason = str(raised.value)
     assert reason.startswith(f"StartRunBatch failed: {code}: Workflow 9876543 is not ACTIVE")
@@ -138,7 +140,7 @@ def test_long_service_messages_are_cut_to_fit(omics: StubbedOmics, context: Fake
     omics.error("start_run_batch", "ValidationException", start_params(event), message="x" * 2000)
 
     with pytest.raises(RunBatchResourceError) as raised:
-        index.on_event(event, context, client=omics.client)
+        index.on_event(event, context, clients=Clients(omics=omics.client))
 
     reason = str(raised.value)
     assert "x..." in reason
@@ -150,7 +152,7 @@ def test_unsupported_schema_version_fails_without_a_call(omics: StubbedOmics, co
     event = make_event("Create", cfn_properties(SchemaVersion="9"))
 
     with pytest.raises(RunBatchResourceError, match=r"SchemaVersion '9' is not supported"):
-        index.on_event(event, context, client=omics.client)
+        index.on_event(event, context, clients=Clients(omics=omics.client))
 
 
 def test_unknown_member_is_rejected_by_botocore_before_any_call(client: Any, context: FakeContext) -> None:
@@ -164,7 +166,7 @@ def test_unknown_member_is_rejected_by_botocore_before_any_call(client: Any, con
     client.meta.events.register("before-send.omics.StartRunBatch", no_request_may_leave)
     try:
         with pytest.raises(RunBatchResourceError, match=r"ParamValidationError: .*workflowID"):
-            index.on_event(make_event("Create", properties), context, client=client)
+            index.on_event(make_event("Create", properties), context, clients=Clients(omics=client))
     finally:
         client.meta.events.unregister("before-send.omics.StartRunBatch", no_request_may_leave)
 
@@ -177,24 +179,26 @@ def test_response_url_is_never_logged(
     omics.get("PENDING")
 
     with caplog.at_level(logging.INFO):
-        index.on_event(event, context, client=omics.client)
+        index.on_event(event, context, clients=Clients(omics=omics.client))
 
     assert "cohort-a" in caplog.text  # the event is logged...
     assert RESPONSE_URL not in caplog.text and "SECRET-SIGNATURE" not in caplog.text  # ...without it
 
 
-def test_the_lambda_client_is_made_once(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
+def test_the_container_makes_its_clients_once(monkeypatch: pytest.MonkeyPatch, client: Any) -> None:
+    """As the tracker does: one Clients per container, each client made when first asked for."""
     made: list[Any] = []
 
     def make() -> Any:
         made.append(client)
         return client
 
-    monkeypatch.setattr(index, "_client", None)
-    monkeypatch.setattr(index, "omics_client", make)
+    monkeypatch.setattr(index, "_clients", None)
+    monkeypatch.setitem(omics_common.clients._FACTORIES, "omics", make)
 
-    assert index.default_client() is client
-    assert index.default_client() is client
+    first = index.container_clients()
+    assert first is index.container_clients()
+    assert first.omics is client and first.omics is client
     assert made == [client]
 
 
@@ -203,12 +207,12 @@ def test_deploy_fails_when_the_batchs_own_timeout_runs_out(omics: StubbedOmics, 
     event = make_event("Create", cfn_properties(TimeoutSeconds="120"))
     omics.start(start_params(event))
     omics.get("PENDING")
-    started = index.on_event(event, context, client=omics.client)
+    started = index.on_event(event, context, clients=Clients(omics=omics.client))
     omics.get("PENDING")
     omics.get("PENDING")
 
     waiting = {**event, **started}
-    assert index.is_complete(waiting, context, client=omics.client) == {"IsComplete": False}
+    assert index.is_complete(waiting, context, clients=Clients(omics=omics.client)) == {"IsComplete": False}
     late = started_event(event, seconds_ago=121)
     with pytest.raises(RunBatchResourceError, match=f"Batch {BATCH_ID} was still validating when the deploy's timeout"):
-        index.is_complete(late, context, client=omics.client)
+        index.is_complete(late, context, clients=Clients(omics=omics.client))

@@ -8,6 +8,7 @@ import pytest
 from provider_testkit import BATCH_ID, FakeContext, StubbedOmics, cfn_properties, is_complete_event, make_event
 
 from omics_common import contract
+from omics_common.clients import Clients
 from omics_common.errors import RunBatchResourceError
 from provider import batch, index
 from provider.batch import DeleteStep, next_delete_step
@@ -25,11 +26,11 @@ class DeleteDriver:
         self.context = context
 
     def on_event(self) -> dict[str, Any]:
-        return dict(index.on_event(self.event, self.context, client=self.omics.client))
+        return dict(index.on_event(self.event, self.context, clients=Clients(omics=self.omics.client)))
 
     def poll(self) -> bool:
         waiting = is_complete_event(self.event, {"PhysicalResourceId": BATCH_ID})
-        result = index.is_complete(waiting, self.context, client=self.omics.client)
+        result = index.is_complete(waiting, self.context, clients=Clients(omics=self.omics.client))
         assert set(result) == {"IsComplete"}
         return result["IsComplete"]
 
@@ -43,8 +44,8 @@ def test_delete_of_something_that_is_no_batch_makes_no_call(
 ) -> None:
     event = make_event("Delete", cfn_properties(OnDelete="DELETE_RUNS_AND_BATCH"), physical_id=physical_id)
 
-    assert index.on_event(event, context, client=omics.client) == {"PhysicalResourceId": physical_id}
-    assert index.is_complete(event, context, client=omics.client) == {"IsComplete": True}
+    assert index.on_event(event, context, clients=Clients(omics=omics.client)) == {"PhysicalResourceId": physical_id}
+    assert index.is_complete(event, context, clients=Clients(omics=omics.client)) == {"IsComplete": True}
 
 
 @pytest.mark.parametrize("on_delete", [None, contract.ON_DELETE_RETAIN])
@@ -163,7 +164,7 @@ def test_unknown_on_delete_fails_the_delete(omics: StubbedOmics, context: FakeCo
     event = make_event("Delete", cfn_properties(OnDelete="SHRED"), physical_id=BATCH_ID)
 
     with pytest.raises(RunBatchResourceError, match="OnDelete 'SHRED' is not one of"):
-        index.on_event(event, context, client=omics.client)
+        index.on_event(event, context, clients=Clients(omics=omics.client))
 
 
 EXPECTED_STEPS = {

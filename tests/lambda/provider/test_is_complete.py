@@ -19,6 +19,7 @@ from provider_testkit import (
 )
 
 from omics_common import contract
+from omics_common.clients import Clients
 from omics_common.errors import RunBatchResourceError
 from provider import batch, index
 
@@ -49,7 +50,7 @@ def test_validating_batch_is_not_complete(omics: StubbedOmics, context: FakeCont
     omics.get(status)
 
     # No Data while not complete: the framework refuses it.
-    assert index.is_complete(created_event(), context, client=omics.client) == {"IsComplete": False}
+    assert index.is_complete(created_event(), context, clients=Clients(omics=omics.client)) == {"IsComplete": False}
 
 
 @pytest.mark.parametrize("status", ["SUBMITTING", "INPROGRESS", "PROCESSED"])
@@ -59,7 +60,7 @@ def test_batch_past_validation_is_complete_with_fresh_attributes(
     omics.get(status)
     event = created_event()
 
-    assert index.is_complete(event, context, client=omics.client) == complete(event, status)
+    assert index.is_complete(event, context, clients=Clients(omics=omics.client)) == complete(event, status)
 
 
 @pytest.mark.parametrize("status", sorted(contract.DEAD_STATUSES - {"FAILED"}))
@@ -70,14 +71,14 @@ def test_batch_stopped_while_the_deploy_waits_fails_the_deploy(
     omics.get(status)
 
     with pytest.raises(RunBatchResourceError, match=f"^Batch {BATCH_ID} is {status}: it was stopped while the deploy"):
-        index.is_complete(created_event(), context, client=omics.client)
+        index.is_complete(created_event(), context, clients=Clients(omics=omics.client))
 
 
 def test_failed_batch_fails_the_deploy_with_the_service_reason(omics: StubbedOmics, context: FakeContext) -> None:
     omics.get("FAILED", failureReason="Expected 50 unique runSettingIds but there were 49")
 
     with pytest.raises(RunBatchResourceError) as raised:
-        index.is_complete(created_event(), context, client=omics.client)
+        index.is_complete(created_event(), context, clients=Clients(omics=omics.client))
 
     reason = str(raised.value)
     assert reason.startswith(f"Batch {BATCH_ID} FAILED: Expected 50 unique runSettingIds but there were 49")
@@ -90,7 +91,7 @@ def test_unknown_status_waits_with_a_warning(
     omics.get("QUEUED_FOR_SOMETHING_NEW")
 
     with caplog.at_level(logging.WARNING):
-        result = index.is_complete(created_event(), context, client=omics.client)
+        result = index.is_complete(created_event(), context, clients=Clients(omics=omics.client))
 
     assert result == {"IsComplete": False}
     assert "QUEUED_FOR_SOMETHING_NEW" in caplog.text
@@ -105,7 +106,7 @@ def test_transient_errors_and_a_not_yet_visible_batch_mean_poll_again(
 ) -> None:
     omics.error("get_batch", code, http_status=status)
 
-    assert index.is_complete(created_event(), context, client=omics.client) == {"IsComplete": False}
+    assert index.is_complete(created_event(), context, clients=Clients(omics=omics.client)) == {"IsComplete": False}
 
 
 def test_access_denied_fails_with_operation_and_batch(omics: StubbedOmics, context: FakeContext) -> None:
@@ -115,7 +116,7 @@ def test_access_denied_fails_with_operation_and_batch(omics: StubbedOmics, conte
         RunBatchResourceError,
         match=rf"^GetBatch failed for batch {BATCH_ID}: AccessDeniedException: not authorized to omics:GetBatch",
     ):
-        index.is_complete(created_event(), context, client=omics.client)
+        index.is_complete(created_event(), context, clients=Clients(omics=omics.client))
 
 
 def test_every_status_in_the_model_is_classified(client: Any) -> None:
@@ -134,6 +135,6 @@ def test_network_failure_means_poll_again(client: Any, context: FakeContext) -> 
 
     client.meta.events.register("before-send.omics.GetBatch", unreachable)
     try:
-        assert index.is_complete(created_event(), context, client=client) == {"IsComplete": False}
+        assert index.is_complete(created_event(), context, clients=Clients(omics=client)) == {"IsComplete": False}
     finally:
         client.meta.events.unregister("before-send.omics.GetBatch", unreachable)

@@ -32,6 +32,7 @@ assert botocore.__version__ == "1.42.70", botocore.__version__
 plain = boto3.client("omics", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
 assert not hasattr(plain, "start_run_batch"), "this botocore already knows run batches: the test proves nothing"
 
+from omics_common.clients import Clients
 from omics_common.omics import omics_client
 from provider import batch, index
 
@@ -84,8 +85,8 @@ with Stubber(client) as stubber:
     })
     stubber.add_response("get_batch", {**batch_json, "status": "PENDING"}, {"batchId": "4455667"})
     stubber.add_response("get_batch", {**batch_json, "status": "SUBMITTING"}, {"batchId": "4455667"})
-    created = index.on_event(event, Context(), client=client)
-    complete = index.is_complete({**event, **created}, Context(), client=client)
+    created = index.on_event(event, Context(), clients=Clients(omics=client))
+    complete = index.is_complete({**event, **created}, Context(), clients=Clients(omics=client))
     stubber.assert_no_pending_responses()
 
 print(json.dumps({"botocore": botocore.__version__, "on_event": created, "is_complete": complete}))

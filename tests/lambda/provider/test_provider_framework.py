@@ -22,6 +22,7 @@ import pytest
 from provider_testkit import FakeContext, cfn_properties, make_event
 
 from omics_common import contract
+from omics_common.clients import Clients
 from provider import index
 from tests.standin.healthomics import HealthOmics
 
@@ -72,15 +73,17 @@ def test_the_framework_answers_cloudformation_with_the_batch_is_complete_names(
     service = HealthOmics()
     with service.serving(client):
         event = make_event("Create", cfn_properties(), request_id=str(uuid.uuid4()))
-        waiting = {**event, **index.on_event(event, context, client=client)}
+        waiting = {**event, **index.on_event(event, context, clients=Clients(omics=client))}
         # This definition's first batch is gone: it reads "not found" past the grace.
         service.batches[waiting["PhysicalResourceId"]].deleted = True
         data = dict(waiting["Data"], **{contract.DATA_STARTED_AT: repr(float(waiting["Data"]["StartedAt"]) - 130)})
         waiting = {**waiting, "Data": data}
-        assert not index.is_complete(waiting, context, client=client)["IsComplete"]  # the next one is asked for
+        assert not index.is_complete(waiting, context, clients=Clients(omics=client))[
+            "IsComplete"
+        ]  # the next one is asked for
         fresh = service.started()[-1]
         service.set_status(fresh.id, "SUBMITTING")
-        answer = index.is_complete(waiting, context, client=client)
+        answer = index.is_complete(waiting, context, clients=Clients(omics=client))
     assert answer["PhysicalResourceId"] == fresh.id != waiting["PhysicalResourceId"]
 
     runtime = framework_runtime(tmp_path / "runtime")

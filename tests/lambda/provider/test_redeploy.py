@@ -15,6 +15,7 @@ import pytest
 from provider_testkit import FakeContext, cfn_properties, make_event
 
 from omics_common import contract
+from omics_common.clients import Clients
 from omics_common.errors import RunBatchResourceError
 from provider import batch, index
 from provider.properties import parse_properties, start_run_batch_input
@@ -31,13 +32,13 @@ def request(request_type: str, properties: dict[str, Any] | None = None, **kwarg
 
 def start(event: dict[str, Any], client: Any, context: FakeContext) -> dict[str, Any]:
     """on_event, and the event the framework then hands is_complete."""
-    return {**event, **index.on_event(event, context, client=client)}
+    return {**event, **index.on_event(event, context, clients=Clients(omics=client))}
 
 
 def poll(waiting: dict[str, Any], client: Any, context: FakeContext, *, after: float = 0.0) -> dict[str, Any] | None:
     """One is_complete, ``after`` seconds past on_event; the CloudFormation response once complete."""
     event = later(waiting, after)
-    answer = index.is_complete(event, context, client=client)
+    answer = index.is_complete(event, context, clients=Clients(omics=client))
     if not answer["IsComplete"]:
         assert set(answer) == {"IsComplete"}, answer  # no Data, no id while not complete
         return None
@@ -156,10 +157,10 @@ def test_destroy_with_cancel_runs_then_deploy_starts_a_fresh_batch(
     service.set_status(earlier, "INPROGRESS")
 
     removal = {**request("Delete", properties), "PhysicalResourceId": earlier}
-    index.on_event(removal, context, client=client)
+    index.on_event(removal, context, clients=Clients(omics=client))
     assert service.batches[earlier].status == "STOPPING"
     service.set_status(earlier, "CANCELLED")
-    assert index.is_complete(removal, context, client=client) == {"IsComplete": True}
+    assert index.is_complete(removal, context, clients=Clients(omics=client)) == {"IsComplete": True}
     service.age(HOUR)
 
     response = deploy(request("Create", properties), service, client, context)
@@ -176,10 +177,10 @@ def test_destroy_with_delete_runs_and_batch_then_deploy_starts_a_fresh_batch(
     earlier = deploy(request("Create", properties), service, client, context)["PhysicalResourceId"]
     service.set_status(earlier, "PROCESSED")
     removal = {**request("Delete", properties), "PhysicalResourceId": earlier}
-    index.on_event(removal, context, client=client)  # DeleteRunBatch
+    index.on_event(removal, context, clients=Clients(omics=client))  # DeleteRunBatch
     service.set_status(earlier, "RUNS_DELETED")
-    assert index.is_complete(removal, context, client=client) == {"IsComplete": False}  # DeleteBatch
-    assert index.is_complete(removal, context, client=client) == {"IsComplete": True}  # gone
+    assert index.is_complete(removal, context, clients=Clients(omics=client)) == {"IsComplete": False}  # DeleteBatch
+    assert index.is_complete(removal, context, clients=Clients(omics=client)) == {"IsComplete": True}  # gone
     service.age(HOUR)
 
     waiting = start(request("Create", properties), client, context)
@@ -293,7 +294,7 @@ def test_too_many_dead_generations_ask_for_a_new_name(
     service.age(HOUR)
 
     with pytest.raises(RunBatchResourceError, match=r"3 batches of this definition in a row are dead or gone\. Change"):
-        index.on_event(event, context, client=client)
+        index.on_event(event, context, clients=Clients(omics=client))
     assert len(service.started()) == 3
 
 

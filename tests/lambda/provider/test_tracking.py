@@ -21,6 +21,7 @@ from provider_testkit import (
 )
 
 from omics_common import contract
+from omics_common.clients import Clients
 from omics_common.errors import RunBatchResourceError
 from provider import index
 
@@ -60,7 +61,9 @@ def test_started_batch_starts_its_tracker_named_after_it(
     omics.get("SUBMITTING")
     expect_start(states)
 
-    assert index.is_complete(tracked_event(), context, client=omics.client, states=states.client)["IsComplete"]
+    assert index.is_complete(
+        tracked_event(), context, clients=Clients(omics=omics.client, stepfunctions=states.client)
+    )["IsComplete"]
 
 
 def test_a_tracker_already_running_for_the_batch_is_fine(
@@ -69,16 +72,18 @@ def test_a_tracker_already_running_for_the_batch_is_fine(
     omics.get("INPROGRESS")
     states.add_client_error("start_execution", "ExecutionAlreadyExists", "exists")
 
-    assert index.is_complete(tracked_event(), context, client=omics.client, states=states.client)["IsComplete"]
+    assert index.is_complete(
+        tracked_event(), context, clients=Clients(omics=omics.client, stepfunctions=states.client)
+    )["IsComplete"]
 
 
 def test_throttled_start_polls_again(omics: StubbedOmics, states: Stubber, context: FakeContext) -> None:
     omics.get("SUBMITTING")
     states.add_client_error("start_execution", "ThrottlingException", "slow down", http_status_code=400)
 
-    assert index.is_complete(tracked_event(), context, client=omics.client, states=states.client) == {
-        "IsComplete": False
-    }
+    assert index.is_complete(
+        tracked_event(), context, clients=Clients(omics=omics.client, stepfunctions=states.client)
+    ) == {"IsComplete": False}
 
 
 def test_denied_start_fails_the_deploy_with_the_reason(
@@ -88,13 +93,15 @@ def test_denied_start_fails_the_deploy_with_the_reason(
     states.add_client_error("start_execution", "AccessDeniedException", "not allowed", http_status_code=400)
 
     with pytest.raises(RunBatchResourceError, match=f"StartExecution of batch-{BATCH_ID} failed .*AccessDenied"):
-        index.is_complete(tracked_event(), context, client=omics.client, states=states.client)
+        index.is_complete(tracked_event(), context, clients=Clients(omics=omics.client, stepfunctions=states.client))
 
 
 def test_no_tracker_while_the_batch_is_validating(omics: StubbedOmics, states: Stubber, context: FakeContext) -> None:
     omics.get("PENDING")  # and no StartExecution queued: the Stubber would fail on one
 
-    assert not index.is_complete(tracked_event(), context, client=omics.client, states=states.client)["IsComplete"]
+    assert not index.is_complete(
+        tracked_event(), context, clients=Clients(omics=omics.client, stepfunctions=states.client)
+    )["IsComplete"]
 
 
 def test_tracking_switched_on_for_a_deployed_batch_starts_at_once(
@@ -106,11 +113,11 @@ def test_tracking_switched_on_for_a_deployed_batch_starts_at_once(
     omics.get("INPROGRESS")  # on_event reports the attributes; nothing is restarted
     expect_start(states)
 
-    result = index.on_event(event, context, client=omics.client)
+    result = index.on_event(event, context, clients=Clients(omics=omics.client))
     assert result["PhysicalResourceId"] == BATCH_ID
-    assert index.is_complete({**event, **result}, context, client=omics.client, states=states.client) == {
-        "IsComplete": True
-    }
+    assert index.is_complete(
+        {**event, **result}, context, clients=Clients(omics=omics.client, stepfunctions=states.client)
+    ) == {"IsComplete": True}
 
 
 def test_an_unchanged_tracker_is_not_started_again(omics: StubbedOmics, states: Stubber, context: FakeContext) -> None:
@@ -118,8 +125,8 @@ def test_an_unchanged_tracker_is_not_started_again(omics: StubbedOmics, states: 
     event = make_event("Update", {**properties, "OnDelete": "CANCEL_RUNS"}, old=properties, physical_id=BATCH_ID)
     omics.get("INPROGRESS")
 
-    result = index.on_event(event, context, client=omics.client)
+    result = index.on_event(event, context, clients=Clients(omics=omics.client))
     # The Stubber has no StartExecution queued: a call would fail the test.
-    assert index.is_complete({**event, **result}, context, client=omics.client, states=states.client) == {
-        "IsComplete": True
-    }
+    assert index.is_complete(
+        {**event, **result}, context, clients=Clients(omics=omics.client, stepfunctions=states.client)
+    ) == {"IsComplete": True}

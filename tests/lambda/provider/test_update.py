@@ -22,6 +22,7 @@ from provider_testkit import (
 )
 
 from omics_common import contract
+from omics_common.clients import Clients
 from omics_common.errors import RunBatchResourceError
 from provider import batch, index
 
@@ -57,11 +58,11 @@ def test_nothing_that_defines_the_batch_changed_means_no_write(
     event = update_event({**old, **changed}, old)
     omics.get("INPROGRESS")  # only to report the attributes
 
-    result = index.on_event(event, context, client=omics.client)
+    result = index.on_event(event, context, clients=Clients(omics=omics.client))
 
     assert result == {"PhysicalResourceId": BATCH_ID, "Data": attributes("INPROGRESS")}
     # is_complete has nothing to wait for: no call at all.
-    assert index.is_complete(is_complete_event(event, dict(result)), context, client=omics.client) == {
+    assert index.is_complete(is_complete_event(event, dict(result)), context, clients=Clients(omics=omics.client)) == {
         "IsComplete": True
     }
 
@@ -76,10 +77,10 @@ def test_tags_only_change_retags_the_same_batch(omics: StubbedOmics, context: Fa
     )
     omics.stubber.add_response("untag_resource", {}, {"resourceArn": BATCH_ARN, "tagKeys": ["stale"]})
 
-    result = index.on_event(event, context, client=omics.client)
+    result = index.on_event(event, context, clients=Clients(omics=omics.client))
 
     assert result == {"PhysicalResourceId": BATCH_ID, "Data": attributes("SUBMITTING")}
-    assert index.is_complete(is_complete_event(event, dict(result)), context, client=omics.client) == {
+    assert index.is_complete(is_complete_event(event, dict(result)), context, clients=Clients(omics=omics.client)) == {
         "IsComplete": True
     }
 
@@ -103,7 +104,7 @@ def test_defining_change_starts_a_replacement_batch(omics: StubbedOmics, context
     omics.get("PENDING", NEW_BATCH_ID)
     omics.get("SUBMITTING", NEW_BATCH_ID)
 
-    result = index.on_event(event, context, client=omics.client)
+    result = index.on_event(event, context, clients=Clients(omics=omics.client))
     waiting = is_complete_event(event, dict(result))
 
     started_at = result["Data"].pop(contract.DATA_STARTED_AT)
@@ -113,8 +114,8 @@ def test_defining_change_starts_a_replacement_batch(omics: StubbedOmics, context
     }
     assert batch.definition_token(event) != batch.definition_token(make_event("Create", cfn_properties()))
     waiting["Data"][contract.DATA_STARTED_AT] = started_at
-    assert index.is_complete(waiting, context, client=omics.client) == {"IsComplete": False}
-    assert index.is_complete(waiting, context, client=omics.client) == {
+    assert index.is_complete(waiting, context, clients=Clients(omics=omics.client)) == {"IsComplete": False}
+    assert index.is_complete(waiting, context, clients=Clients(omics=omics.client)) == {
         "IsComplete": True,
         "PhysicalResourceId": NEW_BATCH_ID,
         "Data": {
@@ -132,7 +133,7 @@ def test_vanished_batch_does_not_fail_the_update(
     omics.error("get_batch", "ResourceNotFoundException", http_status=404)
 
     with caplog.at_level(logging.WARNING):
-        result = index.on_event(event, context, client=omics.client)
+        result = index.on_event(event, context, clients=Clients(omics=omics.client))
 
     assert result == {
         "PhysicalResourceId": BATCH_ID,
@@ -157,7 +158,7 @@ def test_failed_retag_fails_the_update(omics: StubbedOmics, context: FakeContext
     )
 
     with pytest.raises(RunBatchResourceError, match=rf"^TagResource failed for batch {BATCH_ID}: AccessDenied"):
-        index.on_event(event, context, client=omics.client)
+        index.on_event(event, context, clients=Clients(omics=omics.client))
 
 
 def test_batch_arn_follows_the_function_partition() -> None:

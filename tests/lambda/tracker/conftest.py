@@ -17,8 +17,8 @@ from botocore.config import Config
 from moto import mock_aws
 from tracker_testkit import CREDENTIALS, REPORT_BUCKET, SETTINGS_BUCKET, Recorded, StubbedClient
 
+from omics_common.clients import Clients
 from omics_common.omics import omics_client
-from tracker.clients import Clients
 
 # One attempt: a stubbed error is final, as botocore's exhausted retries would leave it.
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from tracker_testkit import BATCH_ID, StubbedClient, batch
 
+from omics_common.clients import Clients
 from omics_common.errors import ApiError
-from tracker.clients import Clients
 from tracker.errors import BadEvent, BatchNotFound, Throttled
 from tracker.index import handle
 
@@ -19,14 +19,14 @@ GET = {"batchId": BATCH_ID}
 def test_a_processed_batch_reports_its_status(omics: StubbedClient, clients: Clients) -> None:
     omics.add("get_batch", batch("PROCESSED"), GET)
 
-    assert handle(CHECK, clients, {}) == {"status": "PROCESSED"}
+    assert handle(CHECK, clients) == {"status": "PROCESSED"}
 
 
 @pytest.mark.parametrize("status", ["CREATING", "PENDING", "SUBMITTING", "INPROGRESS", "STOPPING", "RUNS_DELETING"])
 def test_a_batch_under_way_reports_its_status(omics: StubbedClient, clients: Clients, status: str) -> None:
     omics.add("get_batch", batch(status), GET)
 
-    assert handle(CHECK, clients, {})["status"] == status
+    assert handle(CHECK, clients)["status"] == status
 
 
 def test_a_failed_batch_reports_failed(omics: StubbedClient, clients: Clients) -> None:
@@ -34,7 +34,7 @@ def test_a_failed_batch_reports_failed(omics: StubbedClient, clients: Clients) -
     reason = "Expected 50 unique runSettingIds but there were 49"
     omics.add("get_batch", batch("FAILED", failureReason=reason), GET)
 
-    assert handle(CHECK, clients, {}) == {"status": "FAILED"}
+    assert handle(CHECK, clients) == {"status": "FAILED"}
 
 
 def test_a_status_this_release_does_not_know_passes_through(omics: StubbedClient, clients: Clients) -> None:
@@ -42,20 +42,20 @@ def test_a_status_this_release_does_not_know_passes_through(omics: StubbedClient
     del response["runSummary"], response["submissionSummary"]
     omics.add("get_batch", response, GET)
 
-    assert handle(CHECK, clients, {}) == {"status": "ARCHIVING"}
+    assert handle(CHECK, clients) == {"status": "ARCHIVING"}
 
 
 def test_a_batch_id_sent_as_a_number_is_read_as_a_string(omics: StubbedClient, clients: Clients) -> None:
     omics.add("get_batch", batch("INPROGRESS"), GET)
 
-    assert handle({"action": "check", "batchId": int(BATCH_ID)}, clients, {})["status"] == "INPROGRESS"
+    assert handle({"action": "check", "batchId": int(BATCH_ID)}, clients)["status"] == "INPROGRESS"
 
 
 def test_a_deleted_batch_raises_batch_not_found(omics: StubbedClient, clients: Clients) -> None:
     omics.error("get_batch", "ResourceNotFoundException", 404, GET)
 
     with pytest.raises(BatchNotFound, match=f"^Batch {BATCH_ID} not found"):
-        handle(CHECK, clients, {})
+        handle(CHECK, clients)
 
 
 @pytest.mark.parametrize(
@@ -66,14 +66,14 @@ def test_transient_failures_raise_throttled(omics: StubbedClient, clients: Clien
     omics.error("get_batch", code, status, GET)
 
     with pytest.raises(Throttled, match=f"GetBatch failed for batch {BATCH_ID}: {code}"):
-        handle(CHECK, clients, {})
+        handle(CHECK, clients)
 
 
 def test_other_failures_propagate_with_a_short_message(omics: StubbedClient, clients: Clients) -> None:
     omics.error("get_batch", "AccessDeniedException", 403, GET)
 
     with pytest.raises(ApiError, match=f"^GetBatch failed for batch {BATCH_ID}: AccessDeniedException") as caught:
-        handle(CHECK, clients, {})
+        handle(CHECK, clients)
     assert len(str(caught.value)) < 250
 
 
@@ -87,7 +87,7 @@ def test_a_network_failure_raises_throttled(omics: StubbedClient, clients: Clien
     omics.client.meta.events.register_first("before-send.omics.GetBatch", unreachable, unique_id="unreachable")
     try:
         with pytest.raises(Throttled, match="EndpointConnectionError"):
-            handle(CHECK, clients, {})
+            handle(CHECK, clients)
     finally:
         omics.client.meta.events.unregister("before-send.omics.GetBatch", unique_id="unreachable")
         omics.stubber.activate()
@@ -95,4 +95,4 @@ def test_a_network_failure_raises_throttled(omics: StubbedClient, clients: Clien
 
 def test_an_event_without_batch_id_is_refused(clients: Clients) -> None:
     with pytest.raises(BadEvent, match="no batchId"):
-        handle({"action": "check"}, clients, {})
+        handle({"action": "check"}, clients)

@@ -10,8 +10,8 @@ import pytest
 from tracker_testkit import BATCH_ID, TOKEN, StubbedClient, batch, omics_event
 
 from omics_common import contract
+from omics_common.clients import Clients
 from tracker import index
-from tracker.clients import Clients
 from tracker.errors import BadEvent, BatchNotFound, Throttled
 
 
@@ -47,12 +47,12 @@ def test_the_action_comes_from_the_event(event: dict[str, Any], action: str) -> 
 @pytest.mark.parametrize("event", [{}, {"action": "poll", "batchId": BATCH_ID}])
 def test_an_unknown_action_is_refused(clients: Clients, event: dict[str, Any]) -> None:
     with pytest.raises(BadEvent, match="Unknown action"):
-        index.handle(event, clients, {})
+        index.handle(event, clients)
 
 
 def test_a_resume_event_without_detail_is_refused(clients: Clients) -> None:
     with pytest.raises(BadEvent, match="no detail"):
-        index.handle({"detail-type": "RunBatch Status Change"}, clients, {})
+        index.handle({"detail-type": "RunBatch Status Change"}, clients)
 
 
 def test_the_handler_makes_its_clients_once_per_container(
@@ -89,7 +89,7 @@ def test_the_logged_event_holds_neither_the_token_nor_the_runs(
 ) -> None:
     caplog.set_level(logging.INFO)
 
-    index.handle({"action": "park", "batchId": BATCH_ID, "taskToken": TOKEN}, clients, {})
+    index.handle({"action": "park", "batchId": BATCH_ID, "taskToken": TOKEN}, clients)
     logged = index.loggable({"action": "report", "settings": [{"runSettingId": "secret-sample"}] * 3})
 
     assert TOKEN not in caplog.text

@@ -26,8 +26,8 @@ from tracker_testkit import (
     settings_entries,
 )
 
+from omics_common.clients import Clients
 from omics_common.errors import ApiError
-from tracker.clients import Clients
 from tracker.errors import BadEvent, Throttled
 from tracker.index import handle
 from tracker.report import COLUMNS, ReportRequest
@@ -97,7 +97,7 @@ def test_a_clean_batch_is_reported_run_by_run_across_pages(
     expect_listings(omics, CLEAN, page_size=2)
     published.expect_event()
 
-    result = handle(report_event(), clients, {})
+    result = handle(report_event(), clients)
     detail = published.details()[-1]  # the summary, as the completion event carries it
 
     counts = {"runs": 5, "submitted": 5, "submissionFailed": 0, "completed": 5, "failed": 0, "cancelled": 0}
@@ -133,7 +133,7 @@ def test_the_completion_event_carries_the_summary(
     expect_listings(omics, CLEAN, page_size=100)
     published.expect_event()
 
-    handle(report_event(), clients, {})
+    handle(report_event(), clients)
 
     [entry] = published.event_entries()
     assert (entry["Source"], entry["DetailType"]) == ("omics-batch-construct", "Omics Run Batch Completed")
@@ -180,7 +180,7 @@ def test_failed_submissions_and_failed_runs_go_to_the_retry_file_in_original_ord
     published.expect_event()
     published.expect_message()
 
-    result = handle(report_event(topicArn=TOPIC_ARN), clients, {})
+    result = handle(report_event(topicArn=TOPIC_ARN), clients)
     detail = published.details()[-1]  # the summary, as the completion event carries it
 
     by_id = {entry["runSettingId"]: entry for entry in MIXED_SETTINGS}
@@ -217,7 +217,7 @@ def test_the_summary_goes_to_the_topic_when_one_is_given(
     published.expect_event()
     published.expect_message()
 
-    handle(report_event(topicArn=TOPIC_ARN), clients, {})
+    handle(report_event(topicArn=TOPIC_ARN), clients)
 
     [message] = published.messages()
     assert message["TopicArn"] == TOPIC_ARN
@@ -235,7 +235,7 @@ def test_inline_settings_serve_the_retry_file(
     expect_listings(omics, MIXED, page_size=100)
     published.expect_event()
 
-    handle(report_event(settingsUri=None, settings=MIXED_SETTINGS), clients, {})
+    handle(report_event(settingsUri=None, settings=MIXED_SETTINGS), clients)
     detail = published.details()[-1]  # the summary, as the completion event carries it
 
     assert detail["settingsError"] is None
@@ -246,16 +246,37 @@ def test_inline_settings_serve_the_retry_file(
     ]
 
 
+def test_a_failed_run_listruns_no_longer_lists_is_read_with_getrun_and_retried(
+    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+) -> None:
+    """The command did this and the tracker did not: both now ask GetRun (outcome.batch_rows)."""
+    forgotten = runs(("sample-1", "SUCCESS", "COMPLETED"), ("sample-2", "SUCCESS", None))
+    put_settings(s3, settings_entries(["sample-1", "sample-2"]))
+    omics.add("get_batch", batch("PROCESSED"), GET)
+    expect_listings(omics, forgotten, page_size=100)
+    omics.add("get_run", {"id": forgotten[1].run_id, "name": "run-sample-2", "status": "FAILED"}, {"id": "1002"})
+    published.expect_event()
+
+    result = handle(report_event(), clients)
+    detail = published.details()[-1]
+
+    assert result["succeeded"] is False
+    assert (detail["counts"]["failed"], detail["counts"]["statusUnknown"], detail["counts"]["retry"]) == (1, 0, 1)
+    assert [entry["runSettingId"] for entry in json.loads(read(s3, "retry-settings.json"))] == ["sample-2"]
+    report = json.loads(read(s3, "report.json"))
+    assert (report[1]["runStatus"], report[1]["runName"]) == ("FAILED", "run-sample-2")
+
+
 # --- settings that cannot serve --------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("settings", "error"),
     [
-        (None, "Cannot read the run settings s3://cdk-assets/0f3e5a.json: NoSuchKey"),
-        (b'[{"runSettingId": "sample-1"}, {"runSettingId": ', "The run settings are not valid JSON"),
-        (b'{"runSettingId": "sample-1"}', "The run settings are not a JSON array"),
-        (b'[{"runSettingId": 7}]', "Run settings entry 1 is not an object with a runSettingId"),
+        (None, "s3://cdk-assets/0f3e5a.json: cannot be read: NoSuchKey"),
+        (b'[{"runSettingId": "sample-1"}, {"runSettingId": ', "s3://cdk-assets/0f3e5a.json: not valid JSON"),
+        (b'{"runSettingId": "sample-1"}', "s3://cdk-assets/0f3e5a.json: expected a JSON array of run settings"),
+        (b'[{"runSettingId": 7}]', "s3://cdk-assets/0f3e5a.json: entry 0 has no runSettingId"),
     ],
 )
 def test_unreadable_settings_leave_a_report_without_retry_file(
@@ -267,7 +288,7 @@ def test_unreadable_settings_leave_a_report_without_retry_file(
     expect_listings(omics, MIXED, page_size=100)
     published.expect_event()
 
-    handle(report_event(), clients, {})
+    handle(report_event(), clients)
     detail = published.details()[-1]  # the summary, as the completion event carries it
 
     assert detail["settingsError"] is not None and detail["settingsError"].startswith(error)
@@ -283,7 +304,7 @@ def test_failed_runs_missing_from_the_settings_are_counted(
     expect_listings(omics, MIXED, page_size=100)
     published.expect_event()
 
-    handle(report_event(), clients, {})
+    handle(report_event(), clients)
     detail = published.details()[-1]  # the summary, as the completion event carries it
 
     assert detail["settingsError"] == "1 failed runs are not in the run settings"
@@ -297,7 +318,7 @@ def test_without_settings_a_failure_says_why_there_is_no_retry_file(
     expect_listings(omics, MIXED, page_size=100)
     published.expect_event()
 
-    handle(report_event(settingsUri=None), clients, {})
+    handle(report_event(settingsUri=None), clients)
     detail = published.details()[-1]  # the summary, as the completion event carries it
 
     assert (detail["retrySettingsUri"], detail["settingsError"]) == (None, "no run settings were given")
@@ -314,7 +335,7 @@ def test_a_batch_that_failed_validation_has_an_empty_report_and_its_reason(
     expect_listings(omics, [], page_size=100)
     published.expect_event()
 
-    result = handle(report_event(status=None, settingsUri=None), clients, {})  # status: GetBatch's
+    result = handle(report_event(status=None, settingsUri=None), clients)  # status: GetBatch's
     detail = published.details()[-1]  # the summary, as the completion event carries it
 
     assert (result["status"], result["succeeded"], detail["failureReason"]) == ("FAILED", False, reason)
@@ -327,12 +348,13 @@ def test_a_cancelled_batch_did_not_succeed_even_without_failures(
     omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
 ) -> None:
     under_way = runs(("sample-1", "SUCCESS", "COMPLETED"), ("sample-2", "CANCEL_SUCCESS", "STOPPING"))
-    under_way += runs(("sample-3", "SUCCESS", None))  # submitted, but ListRuns does not know it
+    under_way += runs(("sample-3", "SUCCESS", None))  # submitted, but neither ListRuns nor GetRun knows it
     omics.add("get_batch", batch("CANCELLED"), GET)
     expect_listings(omics, under_way, page_size=100)
+    omics.error("get_run", "ResourceNotFoundException", 404, {"id": under_way[2].run_id})
     published.expect_event()
 
-    result = handle(report_event(status="CANCELLED", settingsUri=None), clients, {})
+    result = handle(report_event(status="CANCELLED", settingsUri=None), clients)
     detail = published.details()[-1]  # the summary, as the completion event carries it
 
     assert result["succeeded"] is False
@@ -349,7 +371,7 @@ def test_throttled_listing_raises_throttled(omics: StubbedClient, s3: Any, clien
     omics.error("list_runs", "ThrottlingException", 429)
 
     with pytest.raises(Throttled, match=f"ListRuns failed for batch {BATCH_ID}: ThrottlingException"):
-        handle(report_event(), clients, {})
+        handle(report_event(), clients)
 
 
 def test_a_repeated_report_overwrites_the_same_files(
@@ -361,9 +383,9 @@ def test_a_repeated_report_overwrites_the_same_files(
         expect_listings(omics, MIXED, page_size=100)
         published.expect_event()
 
-    first = handle(report_event(), clients, {})
+    first = handle(report_event(), clients)
     files = {key: read(s3, key.removeprefix(PREFIX)) for key in report_keys(s3)}
-    second = handle(report_event(), clients, {})
+    second = handle(report_event(), clients)
 
     assert first == second
     assert {key: read(s3, key.removeprefix(PREFIX)) for key in report_keys(s3)} == files
@@ -379,13 +401,13 @@ def test_a_refused_event_entry_fails_the_report(
     events.add("put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": code, "ErrorMessage": "no"}]})
 
     with pytest.raises(error, match=f"PutEvents failed for batch {BATCH_ID}: {code}"):
-        handle(report_event(settingsUri=None), clients, {})
+        handle(report_event(settingsUri=None), clients)
 
 
 @pytest.mark.parametrize("uri", [None, "https://bucket/prefix/", 7, "s3://", "s3:///prefix/"])
 def test_a_report_without_an_s3_prefix_is_refused(clients: Clients, uri: object) -> None:
     with pytest.raises(BadEvent, match="reportUri must be an s3:// prefix"):
-        handle(report_event(reportUri=uri), clients, {})
+        handle(report_event(reportUri=uri), clients)
 
 
 def test_a_report_prefix_without_its_slash_gets_one() -> None:

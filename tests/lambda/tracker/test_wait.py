@@ -19,8 +19,8 @@ from tracker_testkit import (
     park_scheduled,
 )
 
+from omics_common.clients import Clients
 from omics_common.errors import ApiError
-from tracker.clients import Clients
 from tracker.errors import BadEvent, Throttled
 from tracker.index import handle
 from tracker.waiting import execution_arn, open_wait_token
@@ -36,7 +36,7 @@ def test_park_returns_at_once_and_logs_no_more_than_the_token_prefix(
 ) -> None:
     caplog.set_level(logging.INFO)
 
-    result = handle({"action": "park", "batchId": BATCH_ID, "taskToken": TOKEN}, clients, {})
+    result = handle({"action": "park", "batchId": BATCH_ID, "taskToken": TOKEN}, clients)
 
     assert result == {}
     assert TOKEN[:12] in caplog.text
@@ -81,7 +81,7 @@ def test_resume_finds_the_open_wait_on_a_later_history_page(sfn: StubbedClient, 
     sfn.add("get_execution_history", {"events": second_page, "nextToken": "page-3"}, history_params("page-2"))
     sfn.add("send_task_success", {}, SEND)
 
-    result = handle(omics_event("PROCESSED"), clients, {})
+    result = handle(omics_event("PROCESSED"), clients)
 
     assert result == {"resumed": True, "batchId": BATCH_ID, "status": "PROCESSED", "reason": "resumed"}
 
@@ -90,7 +90,7 @@ def test_resume_sends_nothing_when_the_wait_is_already_over(sfn: StubbedClient, 
     events = [history_event("TaskStateExited", 13), history_event("TaskSucceeded", 12), park_scheduled(10)]
     sfn.add("get_execution_history", {"events": events, "nextToken": "more"}, history_params())
 
-    result = handle(omics_event("FAILED"), clients, {})
+    result = handle(omics_event("FAILED"), clients)
 
     assert result["resumed"] is False
     assert "no wait is open" in result["reason"]  # and no SendTaskSuccess: the Stubber has none queued
@@ -104,7 +104,7 @@ def test_a_stale_token_is_logged_and_ignored(
     sfn.add("get_execution_history", {"events": [park_scheduled(10)]}, history_params())
     sfn.error("send_task_success", code, 400, SEND)
 
-    result = handle(omics_event("PROCESSED"), clients, {})
+    result = handle(omics_event("PROCESSED"), clients)
 
     assert (result["resumed"], code in result["reason"]) == (False, True)
     assert TOKEN not in caplog.text
@@ -113,7 +113,7 @@ def test_a_stale_token_is_logged_and_ignored(
 def test_an_execution_that_does_not_exist_is_ignored(sfn: StubbedClient, clients: Clients) -> None:
     sfn.error("get_execution_history", "ExecutionDoesNotExist", 400, history_params())
 
-    result = handle(omics_event("CANCELLED"), clients, {})
+    result = handle(omics_event("CANCELLED"), clients)
 
     assert result == {
         "resumed": False,
@@ -124,7 +124,7 @@ def test_an_execution_that_does_not_exist_is_ignored(sfn: StubbedClient, clients
 
 
 def test_a_status_that_is_not_terminal_is_ignored_without_a_call(clients: Clients) -> None:
-    result = handle(omics_event("INPROGRESS"), clients, {})
+    result = handle(omics_event("INPROGRESS"), clients)
 
     assert result["resumed"] is False and "not terminal" in result["reason"]
 
@@ -134,14 +134,14 @@ def test_without_a_state_machine_resume_is_refused(clients: Clients) -> None:
     del event["stateMachineArn"]
 
     with pytest.raises(BadEvent, match="no stateMachineArn"):
-        handle(event, clients, {})
+        handle(event, clients)
 
 
 def test_throttled_history_raises_throttled(sfn: StubbedClient, clients: Clients) -> None:
     sfn.error("get_execution_history", "ThrottlingException", 400, history_params())
 
     with pytest.raises(Throttled, match="GetExecutionHistory failed"):
-        handle(omics_event("PROCESSED"), clients, {})
+        handle(omics_event("PROCESSED"), clients)
 
 
 def test_other_send_failures_propagate(sfn: StubbedClient, clients: Clients) -> None:
@@ -149,4 +149,4 @@ def test_other_send_failures_propagate(sfn: StubbedClient, clients: Clients) -> 
     sfn.error("send_task_success", "KmsAccessDeniedException", 400, SEND)
 
     with pytest.raises(ApiError, match="SendTaskSuccess failed for batch"):
-        handle(omics_event("PROCESSED"), clients, {})
+        handle(omics_event("PROCESSED"), clients)

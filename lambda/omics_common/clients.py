@@ -1,7 +1,8 @@
-"""The AWS clients the tracker uses, made on first use and kept for the container's life.
+"""The AWS clients the functions use, made on first use and kept for the container's life.
 
-Each action needs one or two of the five clients; making all of them on every cold start
-would cost about 0.1 s each. Tests pass their own (stubbed or moto) clients instead.
+Both functions hold them the same way: each invocation needs one or two of the five clients,
+and making all of them on every cold start would cost about 0.1 s each. Tests pass their own
+(stubbed, stand-in or moto) clients instead.
 """
 
 from __future__ import annotations

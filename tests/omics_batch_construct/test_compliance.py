@@ -37,7 +37,7 @@ def nag_app() -> cdk.App:
 
 
 def every_option(app: cdk.App) -> tuple[cdk.Stack, OmicsRunBatch]:
-    """A batch with every option on: key, VPC, inputs, a settings file, run tags, deletion."""
+    """A batch with every option on: key, VPC, inputs, a settings file, run tags, a run cache, deletion."""
     stack = cdk.Stack(app, "EveryOption", env=ENV)
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     vpc = ec2.Vpc.from_vpc_attributes(
@@ -67,6 +67,7 @@ def every_option(app: cdk.App) -> tuple[cdk.Stack, OmicsRunBatch]:
         encryption_key=key,
         vpc=vpc,
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
+        cache_location="s3://lab-cache/omics/",
     )
     return stack, batch
 

@@ -12,6 +12,8 @@ JSON-encoded, so that a workflow parameter ``4`` stays a number and ``true`` a b
 
 from __future__ import annotations
 
+import hashlib
+
 # Bumped when the meaning of a property changes. A handler reads every version it knows,
 # so the properties of a stack deployed by an older release keep working after an upgrade.
 SCHEMA_VERSION = "1"
@@ -36,6 +38,8 @@ PROP_ON_DELETE = "OnDelete"
 PROP_TIMEOUT_SECONDS = "TimeoutSeconds"
 # The tracking state machine the handler starts once the batch is started (absent: none).
 PROP_TRACKER_ARN = "TrackerStateMachineArn"
+# Where the tracker writes (s3://.../batch-reports/): a delete reads the cohort's manifest there.
+PROP_REPORT_URI = "ReportUri"
 
 # Members of these API shapes that are documents, JSON-encoded in the properties.
 DOCUMENT_MEMBERS = frozenset({"parameters", "engineSettings"})
@@ -51,6 +55,7 @@ NON_DEFINING_PROPERTIES = frozenset(
         PROP_ON_DELETE,
         PROP_TRACKER_ARN,
         PROP_TIMEOUT_SECONDS,
+        PROP_REPORT_URI,  # follows the output URI, which the default run setting defines
     }
 )
 
@@ -75,7 +80,8 @@ STATUS_NOT_FOUND = "NOT_FOUND"
 
 # --- limits the API model does not carry --------------------------------------------
 MAX_INLINE_RUNS = 100  # inlineSettings; the model's own bound, repeated for the construct
-MAX_RUNS = 100_000  # s3UriSettings
+MAX_RUNS = 100_000  # s3UriSettings: the most runs of one batch
+MAX_COHORT_RUNS = 1_000_000  # a cohort: parts of at most MAX_RUNS, one batch each
 MAX_DEPLOY_WAIT_SECONDS = 3600  # a custom resource may take at most one hour
 
 # Batch statuses in which the deploy is still waiting for validation to finish.
@@ -96,9 +102,42 @@ OMICS_EVENT_SOURCE = "aws.omics"
 OMICS_BATCH_EVENT_DETAIL_TYPE = "RunBatch Status Change"
 
 
-def execution_name(batch_id: str) -> str:
-    """The tracking execution's name: one per batch, so a retried deploy step cannot start two."""
-    return f"batch-{batch_id}"
+def execution_name(batch_id: str, continuation: int = 0) -> str:
+    """The tracking execution's name: one per cohort, named after its first batch, so a retried
+    deploy step cannot start two; a continuation (a fresh execution that carries on) is numbered."""
+    return f"batch-{batch_id}" if continuation == 0 else f"batch-{batch_id}-{continuation}"
+
+
+# --- cohorts: the first batch (started by the deploy) and those the tracker starts ------
+# A cohort is its first batch, the later parts of a cohort of more than MAX_RUNS runs, and
+# the resubmissions; the tracker starts all but the first, one submitting at a time.
+COHORT_TAG = "omics-batch-construct:cohort"  # a tracker-started batch's tag: the first batch's id
+COHORT_MANIFEST = "cohort.json"  # the cohort's batches, kept by the tracker beside the report
+# Batch statuses in which a batch still submits its runs: no other batch of the cohort starts.
+SUBMITTING_STATUSES = frozenset({"CREATING", "PENDING", "SUBMITTING"})
+# HealthOmics status events the tracker wakes for: the end of a batch, and the end of its
+# submissions (the next part, or a resubmission, may start).
+WAKING_STATUSES = TERMINAL_STATUSES | {"INPROGRESS"}
+
+
+def cohort_prefix(report_uri: str, first_batch_id: str) -> str:
+    """Where a cohort's report, retry file, manifest and resubmitted settings go."""
+    return f"{report_uri}batch-{first_batch_id}/"
+
+
+def cohort_name_prefix(first_batch_id: str) -> str:
+    """The start of every tracker-started batch's name: how the event rule knows them."""
+    return f"c{first_batch_id}-"
+
+
+def cohort_batch_name(first_batch_id: str, part: int, attempt: int) -> str:
+    """A tracker-started batch's name (at most 64 characters): its cohort, part and attempt."""
+    return f"{cohort_name_prefix(first_batch_id)}p{part}a{attempt}"
+
+
+def cohort_request_id(first_batch_id: str, part: int, attempt: int) -> str:
+    """StartRunBatch's idempotency token for a part's attempt: a retried task cannot start two."""
+    return hashlib.sha256(f"omics-batch-construct {first_batch_id} {part} {attempt}".encode()).hexdigest()
 
 
 # --- the tracker function (lambda/tracker): what the state machine sends and catches ---
@@ -108,6 +147,7 @@ TRACKER_ACTION_CHECK = "check"
 TRACKER_ACTION_PARK = "park"
 TRACKER_ACTION_RESUME = "resume"
 TRACKER_ACTION_REPORT = "report"
+TRACKER_ACTION_CONTINUE = "continue"  # a fresh execution carries the cohort on
 # Error names (the Lambda errorType) for the state machine's Retry and Catch.
 TRACKER_ERROR_THROTTLED = "Throttled"  # throttling, 5xx or network, after botocore's retries
 TRACKER_ERROR_BATCH_NOT_FOUND = "BatchNotFound"  # GetBatch said ResourceNotFoundException

@@ -8,6 +8,7 @@ operations. ``tests/handlers/test_old_botocore.py`` proves it under botocore 1.4
 
 from __future__ import annotations
 
+import datetime
 import gzip
 import json
 import os
@@ -17,6 +18,7 @@ from typing import Any
 
 import boto3
 import botocore.session
+import botocore.utils
 from botocore.config import Config
 from botocore.model import ServiceModel
 
@@ -48,5 +50,21 @@ def omics_client(**kwargs: Any) -> Any:
     existing = session.get_config_variable("data_path") or os.environ.get("AWS_DATA_PATH", "")
     search = os.pathsep.join(p for p in (str(MODEL_DIR), existing) if p)
     session.set_config_variable("data_path", search)
+    session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_timestamp)
     kwargs.setdefault("config", RETRY_CONFIG)
     return boto3.session.Session(botocore_session=session).client("omics", **kwargs)
+
+
+def parse_timestamp(value: Any) -> datetime.datetime:
+    """botocore's timestamp parser, reading the service's ISO 8601 text with the standard library
+    first: botocore's general parser costs about 0.1 ms a value, seconds over the two timestamps
+    of each of 100,000 runs. Anything else (epoch seconds, other spellings) goes to botocore's."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    parsed_by_botocore: datetime.datetime = botocore.utils.parse_timestamp(value)
+    return parsed_by_botocore

@@ -201,15 +201,20 @@ def is_unknown(row: RunRow) -> bool:
 
 def counts(rows: Iterable[RunRow]) -> dict[str, int]:
     """How many runs are in each state, under ``COUNT_KEYS``."""
-    tally: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
     for row in rows:
-        tally["runs"] += 1
-        if row.submissionStatus == FAILED:
-            tally["submissionFailed"] += 1
-        if row.runId:
-            tally["submitted"] += 1
-            tally[RUN_STATUS_COUNTS.get(row.runStatus, "statusUnknown")] += 1
-    return {key: tally[key] for key in COUNT_KEYS}
+        tally(totals, row)
+    return {key: totals[key] for key in COUNT_KEYS}
+
+
+def tally(totals: Counter[str], row: RunRow) -> None:
+    """Count one run into ``totals`` (as ``counts`` does, for rows that come one at a time)."""
+    totals["runs"] += 1
+    if row.submissionStatus == FAILED:
+        totals["submissionFailed"] += 1
+    if row.runId:
+        totals["submitted"] += 1
+        totals[RUN_STATUS_COUNTS.get(row.runStatus, "statusUnknown")] += 1
 
 
 def summary_counts(batch: Mapping[str, Any]) -> dict[str, int]:
@@ -237,6 +242,70 @@ def is_clean(status: str | None, run_counts: Mapping[str, int]) -> bool:
     return status == SUCCEEDED_STATUS and not any(
         run_counts.get(key, 0) for key in ("submissionFailed", "failed", "statusUnknown")
     )
+
+
+# --- resubmission -------------------------------------------------------------------------
+
+# The submission failures the HealthOmics user guide calls transient or capacity-bound, and
+# the ones that need the input fixed (never resubmitted).
+RESUBMITTABLE_FAILURES = frozenset(
+    {
+        "ServiceQuotaExceededException",
+        "ThrottlingException",
+        "RequestTimeoutException",
+        "InternalServerException",
+        "ConflictException",
+    }
+)
+NEVER_RESUBMITTED = frozenset({"ValidationException", "AccessDeniedException", "ResourceNotFoundException"})
+MAX_ATTEMPTS = 10
+
+
+def failure_name(reason: str) -> str:
+    """A submission failure reason without its ``Exception`` suffix (both spellings are matched)."""
+    return reason.removesuffix("Exception")
+
+
+@dataclass(frozen=True)
+class Resubmission:
+    """Which of a cohort's runs the tracker submits again, and how many submissions a run may have.
+
+    ``max_attempts`` counts the first submission; 1 means none again.
+    """
+
+    max_attempts: int
+    submission_failures: frozenset[str]
+    failed_runs: bool
+
+    def resubmits(self, row: RunRow, attempt: int) -> bool:
+        """Whether a run of this ``attempt`` goes into the next one."""
+        if attempt >= self.max_attempts:
+            return False
+        if row.submissionStatus == FAILED:
+            names = {failure_name(reason) for reason in self.submission_failures}
+            return failure_name(row.submissionFailureReason) in names
+        return self.failed_runs and row.runStatus == FAILED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "maxAttempts": self.max_attempts,
+            "submissionFailures": sorted(self.submission_failures),
+            "failedRuns": self.failed_runs,
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any] | None) -> Resubmission:
+        """The policy the construct wrote; none (resubmission off) when absent."""
+        if not value:
+            return NO_RESUBMISSION
+        return cls(
+            max_attempts=int(value["maxAttempts"]),
+            submission_failures=frozenset(str(reason) for reason in value["submissionFailures"]),
+            failed_runs=bool(value["failedRuns"]),
+        )
+
+
+NO_RESUBMISSION = Resubmission(max_attempts=1, submission_failures=frozenset(), failed_runs=False)
 
 
 # --- retry selection ----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -193,3 +194,47 @@ def test_runs_listruns_no_longer_lists_are_asked_with_getrun_up_to_the_limit(omi
         ("d", "", ""),
     ]
     assert [r.runSettingId for r in rows if outcome.is_unknown(r)] == ["c", "d"]
+
+
+# --- resubmission -----------------------------------------------------------------------------
+
+
+def refused(reason: str) -> RunRow:
+    return row("s1", "FAILED", "")._replace(submissionFailureReason=reason)
+
+
+DEFAULT_POLICY = outcome.Resubmission(
+    max_attempts=3, submission_failures=frozenset(outcome.RESUBMITTABLE_FAILURES), failed_runs=False
+)
+
+
+@pytest.mark.parametrize("reason", sorted(outcome.RESUBMITTABLE_FAILURES))
+def test_transient_and_quota_refusals_are_resubmitted_in_either_spelling(reason: str) -> None:
+    assert DEFAULT_POLICY.resubmits(refused(reason), attempt=1)
+    assert DEFAULT_POLICY.resubmits(refused(reason.removesuffix("Exception")), attempt=2)
+
+
+@pytest.mark.parametrize("reason", sorted(outcome.NEVER_RESUBMITTED))
+def test_refusals_that_need_the_input_fixed_are_never_resubmitted(reason: str) -> None:
+    everything = outcome.Resubmission(
+        max_attempts=10, submission_failures=frozenset(outcome.RESUBMITTABLE_FAILURES), failed_runs=True
+    )
+    assert not everything.resubmits(refused(reason), attempt=1)
+
+
+def test_the_last_attempt_is_not_resubmitted() -> None:
+    assert not DEFAULT_POLICY.resubmits(refused("ServiceQuotaExceededException"), attempt=3)
+    assert not outcome.NO_RESUBMISSION.resubmits(refused("ServiceQuotaExceededException"), attempt=1)
+
+
+def test_failed_runs_only_when_asked_and_never_a_completed_or_unknown_one() -> None:
+    with_runs = dataclasses.replace(DEFAULT_POLICY, failed_runs=True)
+    assert not DEFAULT_POLICY.resubmits(row("s1", status="FAILED"), attempt=1)
+    assert with_runs.resubmits(row("s1", status="FAILED"), attempt=1)
+    assert not with_runs.resubmits(row("s1", status="COMPLETED"), attempt=1)
+    assert not with_runs.resubmits(row("s1", status=""), attempt=1)  # unknown: it may be running
+
+
+def test_the_policy_travels_as_json_and_back() -> None:
+    assert outcome.Resubmission.from_json(DEFAULT_POLICY.to_json()) == DEFAULT_POLICY
+    assert outcome.Resubmission.from_json(None) == outcome.NO_RESUBMISSION

@@ -1,9 +1,10 @@
-"""Entry point of the tracker function: one handler, four actions.
+"""Entry point of the tracker function: one handler, five actions.
 
-The state machine invokes ``check``, ``park`` and ``report`` with ``{"action": ...}``;
-EventBridge invokes ``resume`` with HealthOmics' "RunBatch Status Change" event (an
-event with a "detail-type" is a resume, with or without an ``action``). The work is in
-the modules beside this one, as functions of the clients they are given.
+The state machine invokes ``check`` (follow the cohort, start what it needs), ``park``,
+``report`` and ``continue`` (a fresh execution carries on) with ``{"action": ...}``;
+EventBridge invokes ``resume`` with HealthOmics' "RunBatch Status Change" event (an event
+with a "detail-type" is a resume, with or without an ``action``). The work is in the modules
+beside this one, as functions of the clients they are given.
 
 Errors leave under the names the state machine handles (``Throttled``,
 ``BatchNotFound``); see ``tracker.errors``.
@@ -20,7 +21,8 @@ from typing import Any
 from omics_common import contract
 from omics_common.clients import Clients
 
-from . import report, status, waiting
+from . import cohort, report, waiting
+from .cohort import Config, State
 from .errors import BadEvent, token_hint, transient_as_throttled
 
 logger = logging.getLogger(__name__)
@@ -64,7 +66,8 @@ def action_of(event: Event) -> str:
 
 
 def _check(event: Event, clients: Clients) -> Result:
-    return status.check(clients.omics, batch_id_of(event))
+    first = batch_id_of(event)
+    return cohort.check(clients, Config.from_event(event, first), State.of(event.get("cohort"), first))
 
 
 def _park(event: Event, clients: Clients) -> Result:
@@ -75,15 +78,26 @@ def _resume(event: Event, clients: Clients) -> Result:
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise BadEvent("resume: the event has no detail")
-    machine = event.get("stateMachineArn")  # the rule's input names it
+    machine = event.get("stateMachineArn")  # the rule's input names it, and the cohort
     if not machine:
         raise BadEvent("resume: the event has no stateMachineArn")
-    batch_id = batch_id_of(detail)
-    return waiting.resume(clients.stepfunctions, str(machine), batch_id, str(detail.get("status", "")))
+    first = str(event.get("cohortBatchId") or batch_id_of(detail))
+    return waiting.resume(
+        clients.stepfunctions, str(machine), first, batch_id_of(detail), str(detail.get("status", ""))
+    )
 
 
 def _report(event: Event, clients: Clients) -> Result:
-    return report.report(clients, report.ReportRequest.from_event(event, batch_id_of(event)))
+    first = batch_id_of(event)
+    return report.report(clients, Config.from_event(event, first), State.of(event.get("cohort"), first))
+
+
+def _continue(event: Event, clients: Clients) -> Result:
+    first = batch_id_of(event)
+    machine = event.get("stateMachineArn")  # the execution's own ($$.StateMachine.Id)
+    if not machine:
+        raise BadEvent("continue: the event has no stateMachineArn")
+    return waiting.carry_on(clients.stepfunctions, str(machine), first, State.of(event.get("cohort"), first))
 
 
 _ACTIONS: dict[str, Callable[[Event, Clients], Result]] = {
@@ -91,6 +105,7 @@ _ACTIONS: dict[str, Callable[[Event, Clients], Result]] = {
     contract.TRACKER_ACTION_PARK: _park,
     contract.TRACKER_ACTION_RESUME: _resume,
     contract.TRACKER_ACTION_REPORT: _report,
+    contract.TRACKER_ACTION_CONTINUE: _continue,
 }
 
 
@@ -110,6 +125,13 @@ def loggable(event: Event) -> dict[str, Any]:
     safe = dict(event)
     if "taskToken" in safe:
         safe["taskToken"] = token_hint(safe["taskToken"])
-    if isinstance(safe.get("settings"), list):
-        safe["settings"] = f"<{len(safe['settings'])} run settings>"
+    config = safe.get("config")
+    if isinstance(config, Mapping) and isinstance(config.get("parts"), list):
+        parts = [
+            {**part, "settings": f"<{len(str(part['settings']))} characters of run settings>"}
+            if isinstance(part, Mapping) and part.get("settings") is not None
+            else part
+            for part in config["parts"]
+        ]
+        safe["config"] = {**config, "parts": parts}
     return safe

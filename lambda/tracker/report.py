@@ -1,38 +1,36 @@
-"""``report``: per-run report files, a retry file, and the completion event.
+"""``report``: the cohort's report, its retry file, and the completion event.
 
-Written under ``<reportUri>batch-<batchId>/``:
+Written under the cohort's folder, ``<reportUri>batch-<first batch id>/``:
 
-- ``report.json``: a JSON array, one object a line, one per run, keys ``COLUMNS``;
+- ``report.json``: a JSON array, one object a line, one per run setting of the cohort with
+  its last attempt, keys ``COLUMNS`` (the run's own, then ``outputLocation``, ``attempt`` and
+  ``batchId``);
 - ``report.csv``: the same objects as rows under a header of ``COLUMNS``;
-- ``retry-settings.json``: the original settings entries of the runs whose submission
-  or run FAILED, in their original order, ready to be a new batch's s3UriSettings; only
-  written when some run failed.
+- ``retry-settings.json``: the original settings entries of the runs still FAILED after the
+  last attempt, part by part in their original order, ready to be a new batch's
+  s3UriSettings; only written when some run failed.
 
-Every value in the report is a string, empty when unknown, so the CSV reads back to the
-JSON exactly. The same keys are written again on a retried report (after throttling),
-so a repeat overwrites rather than adds. The runs are held once, as tuples; each file is
-built in memory and uploaded with one PutObject, then dropped before the next: 100,000
-runs make 36 MB of JSON and 17 MB of CSV, and the whole report peaks at about 105 MB of
-Python allocations (benchmarks/tracker_report.py).
+Every value in the report is a string, empty when unknown, so the CSV reads back to the JSON
+exactly. The files are streamed to S3 part by part of the cohort (one part, at most 100,000
+rows, in memory at a time), and written again identically on a retried report.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
 from omics_common import outcome
 from omics_common.clients import Client, Clients
-from omics_common.errors import call, shorten
-from omics_common.outcome import RunRow, Selection, SettingsError
+from omics_common.errors import shorten
+from omics_common.outcome import RunRow, SettingsError
 
-from . import publish
-from .errors import BadEvent
+from . import cohort, files, publish
+from .cohort import Config, State
+from .files import S3Writer
 from .status import get_batch
 
 logger = logging.getLogger(__name__)
@@ -40,53 +38,8 @@ logger = logging.getLogger(__name__)
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
 RETRY_SETTINGS = "retry-settings.json"
-COLUMNS = (*RunRow._fields, "outputLocation")
-CONTENT_TYPES = {
-    REPORT_JSON: "application/json",
-    REPORT_CSV: "text/csv; charset=utf-8",
-    RETRY_SETTINGS: "application/json",
-}
+COLUMNS = (*RunRow._fields, "outputLocation", "attempt", "batchId")
 FAILURE_REASON_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class ReportRequest:
-    """The ``report`` action's input, as the state machine sends it."""
-
-    batch_id: str
-    status: str | None  # the status Check saw; GetBatch's when absent
-    report_uri: str  # s3://bucket/prefix/ (a "/" is added when missing)
-    settings_uri: str | None  # the s3UriSettings file, or
-    settings: list[Any] | None  # the inlineSettings entries (batches of up to 100 runs)
-    topic_arn: str | None
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any], batch_id: str) -> ReportRequest:
-        report_uri = event.get("reportUri")
-        if not isinstance(report_uri, str) or not report_uri.startswith("s3://") or report_uri[5:6] in ("", "/"):
-            raise BadEvent(f"report for batch {batch_id}: reportUri must be an s3:// prefix, not {report_uri!r}")
-        inline = event.get("settings")
-        if isinstance(inline, str):
-            # The construct sends token-free runs as JSON text, which keeps null members,
-            # big integers and floats exactly as the API has them.
-            try:
-                inline = json.loads(inline)
-            except json.JSONDecodeError as err:
-                raise BadEvent(f"report for batch {batch_id}: settings is not valid JSON: {err.msg}") from err
-        if inline is not None and not isinstance(inline, list):
-            raise BadEvent(f"report for batch {batch_id}: settings must be a list of run settings")
-        return cls(
-            batch_id=batch_id,
-            status=event.get("status") or None,
-            report_uri=report_uri if report_uri.endswith("/") else report_uri + "/",
-            settings_uri=event.get("settingsUri") or None,
-            settings=inline,
-            topic_arn=event.get("topicArn") or None,
-        )
-
-    def uri(self, name: str) -> str:
-        """Where the report file ``name`` of this batch goes."""
-        return f"{self.report_uri}batch-{self.batch_id}/{name}"
 
 
 class ReportResult(TypedDict):
@@ -97,86 +50,125 @@ class ReportResult(TypedDict):
     reportJsonUri: str
 
 
-def report(clients: Clients, request: ReportRequest) -> ReportResult:
-    """List every run, write the files, publish the summary; return the summary."""
-    batch = get_batch(clients.omics, request.batch_id)
-    rows = outcome.batch_rows(clients.omics, request.batch_id)
-    found, settings_error = read_settings(clients.s3, request, outcome.retry_ids(rows))
-    retry_uri = write_files(clients.s3, request, batch, rows, found)
-    detail = summary(request, batch, rows, len(found.entries), retry_uri, settings_error)
-    logger.info("Batch %s report: %s", request.batch_id, json.dumps(detail))
-    publish.put_event(clients.events, request.batch_id, detail["batchArn"], detail)
-    if request.topic_arn:
-        publish.notify(clients.sns, request.topic_arn, request.batch_id, detail)
-    return result(detail)
-
-
-def write_files(
-    s3: Client, request: ReportRequest, batch: Mapping[str, Any], rows: list[RunRow], found: Selection
-) -> str | None:
-    """Write report.json, report.csv and (if any run failed) the retry file; its URI or None."""
-    default_output = str((batch.get("defaultRunSetting") or {}).get("outputUri") or "")
-    put(s3, request, REPORT_JSON, json_array(records(rows, found.output_uris, default_output)))
-    put(s3, request, REPORT_CSV, csv_table(records(rows, found.output_uris, default_output)))
-    return put(s3, request, RETRY_SETTINGS, json_array(found.entries)) if found.entries else None
-
-
-def summary(
-    request: ReportRequest,
-    batch: Mapping[str, Any],
-    rows: list[RunRow],
-    retries: int,
-    retry_uri: str | None,
-    settings_error: str | None,
-) -> dict[str, Any]:
-    """The completion event's detail: how the batch ended, in counts, and where the files are."""
-    status = request.status or str(batch.get("status", ""))
-    counts = {**outcome.counts(rows), "retry": retries, "totalRuns": int(batch.get("totalRuns") or 0)}
-    return {
-        "batchId": request.batch_id,
-        "batchArn": str(batch.get("arn", "")),
-        "batchName": str(batch.get("name", "")),
+def report(clients: Clients, config: Config, state: State) -> ReportResult:
+    """Write the cohort's files, publish the summary; return what the state machine reads."""
+    batches = {b.batchId: get_batch(clients.omics, b.batchId) for b in state.batches}
+    first = batches[config.first_batch_id]
+    tally: Counter[str] = Counter()
+    retries, settings_errors = write_files(clients, config, state, tally)
+    status = cohort_status(state, batches)
+    counts = {key: tally[key] for key in outcome.COUNT_KEYS}
+    counts["retry"] = retries.count
+    counts["totalRuns"] = sum(int(batches[b.batchId].get("totalRuns") or 0) for b in state.batches if b.attempt == 1)
+    detail: dict[str, Any] = {
+        "batchId": config.first_batch_id,
+        "batchArn": str(first.get("arn", "")),
+        "batchName": str(first.get("name", "")),
         "status": status,
         "succeeded": outcome.is_clean(status, counts),
         "counts": counts,
-        "reportJsonUri": request.uri(REPORT_JSON),
-        "reportCsvUri": request.uri(REPORT_CSV),
-        "retrySettingsUri": retry_uri,
-        "failureReason": shorten(str(batch.get("failureReason") or ""), FAILURE_REASON_LIMIT),
-        "settingsError": settings_error,
+        "batchIds": [b.batchId for b in state.batches],
+        "attempts": max(b.attempt for b in state.batches),
+        "reportJsonUri": config.prefix + REPORT_JSON,
+        "reportCsvUri": config.prefix + REPORT_CSV,
+        "retrySettingsUri": retries.uri,
+        "failureReason": shorten(_failure_reason(state, batches), FAILURE_REASON_LIMIT),
+        "settingsError": "; ".join(settings_errors) or None,
     }
+    logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
+    cohort.write_manifest(clients.s3, config, state, done=True)
+    publish.put_event(clients.events, config.first_batch_id, detail["batchArn"], detail)
+    if config.topic_arn:
+        publish.notify(clients.sns, config.topic_arn, config.first_batch_id, detail)
+    return {"succeeded": detail["succeeded"], "status": status, "reportJsonUri": detail["reportJsonUri"]}
 
 
-def result(detail: Mapping[str, Any]) -> ReportResult:
-    """The state machine's view of the summary."""
-    return {"succeeded": detail["succeeded"], "status": detail["status"], "reportJsonUri": detail["reportJsonUri"]}
+def cohort_status(state: State, batches: Mapping[str, Mapping[str, Any]]) -> str:
+    """PROCESSED when every batch of the cohort is; else the first other ending, in start order."""
+    statuses = [str(batches[b.batchId].get("status", "")) for b in state.batches]
+    return next((status for status in statuses if status != outcome.SUCCEEDED_STATUS), outcome.SUCCEEDED_STATUS)
 
 
-# --- the original run settings -----------------------------------------------------------
+def _failure_reason(state: State, batches: Mapping[str, Mapping[str, Any]]) -> str:
+    reasons = [str(batches[b.batchId].get("failureReason") or "") for b in state.batches]
+    return next((reason for reason in reasons if reason), "")
 
 
-def read_settings(s3: Client, request: ReportRequest, failed_ids: frozenset[str]) -> tuple[Selection, str | None]:
-    """The failed runs' settings and the output URIs runs set, and why a retry file is missing or
-    partial (if so). A settings file that cannot be read does not stop the report."""
-    entries: Iterable[dict[str, Any]]
-    if request.settings is not None:
-        entries = outcome.settings_entries(request.settings, "the inline run settings")
-    elif request.settings_uri:
-        entries = outcome.s3_settings(s3, request.settings_uri, request.batch_id)
-    else:
-        return Selection(), "no run settings were given" if failed_ids else None
+class _Retries:
+    """The retry file, opened when its first entry comes (none when nothing failed)."""
+
+    def __init__(self, s3: Client, uri: str, batch_id: str) -> None:
+        self._s3, self._uri, self._batch_id = s3, uri, batch_id
+        self._out: S3Writer | None = None
+        self._array: files.JsonArrayWriter | None = None
+
+    def add(self, entries: Iterable[dict[str, Any]]) -> None:
+        for entry in entries:
+            if self._array is None:
+                self._out = S3Writer(self._s3, self._uri, files.JSON, self._batch_id)
+                self._array = files.JsonArrayWriter(self._out)
+            self._array.add(entry)
+
+    @property
+    def count(self) -> int:
+        return self._array.count if self._array else 0
+
+    @property
+    def uri(self) -> str | None:
+        return self._uri if self._out is not None else None
+
+    def close(self) -> None:
+        if self._array is not None and self._out is not None:
+            self._array.close()
+            self._out.close()
+
+    def abort(self) -> None:
+        if self._out is not None:
+            self._out.abort()
+
+
+def write_files(clients: Clients, config: Config, state: State, tally: Counter[str]) -> tuple[_Retries, list[str]]:
+    """report.json, report.csv and the retry file, part by part; the retry file and why some of
+    it is missing (a part's settings unreadable, or lacking failed runs)."""
+    s3, first = clients.s3, config.first_batch_id
+    retries = _Retries(s3, config.prefix + RETRY_SETTINGS, first)
+    errors: list[str] = []
+    report_json = S3Writer(s3, config.prefix + REPORT_JSON, files.JSON, first)
+    report_csv = S3Writer(s3, config.prefix + REPORT_CSV, files.CSV, first)
     try:
-        found = outcome.select(entries, failed_ids)
-    except SettingsError as err:
-        logger.warning("Batch %s: %s; the report has no retry file", request.batch_id, err)
-        return Selection(), str(err)
-    if found.missing:
-        logger.warning("Batch %s: %d failed runs are not in the run settings", request.batch_id, len(found.missing))
-        return found, f"{len(found.missing)} failed runs are not in the run settings"
-    return found, None
-
-
-# --- the files ------------------------------------------------------------------------
+        json_rows, csv_rows = files.JsonArrayWriter(report_json), files.CsvWriter(report_csv, COLUMNS)
+        for part in range(len(config.parts)):
+            rows = cohort.part_rows(s3, config, state, part)
+            failed = [row.runSettingId for row, _ in rows if outcome.is_failed(row)]
+            output_uris: Mapping[str, str] = {}
+            try:
+                found = outcome.select(config.parts[part].entries(s3, first), failed)
+            except SettingsError as err:
+                logger.warning("Cohort %s part %d: %s; its failed runs are not in the retry file", first, part, err)
+                errors.append(str(err))
+            else:
+                output_uris = found.output_uris
+                retries.add(found.entries)
+                if found.missing:
+                    errors.append(f"{len(found.missing)} failed runs are not in the run settings")
+            for row, batch in rows:
+                outcome.tally(tally, row)
+                own = output_uris.get(row.runSettingId) or config.default_output
+                record = {**row._asdict(), "outputLocation": output_location(row.runId, own)}
+                record.update(attempt=str(batch.attempt), batchId=batch.batchId)
+                json_rows.add(record)
+                csv_rows.add(record)
+        json_rows.close()
+        csv_rows.close()
+        report_json.close()
+        report_csv.close()
+        retries.close()
+    except BaseException:
+        for writer in (report_json, report_csv):
+            writer.abort()
+        retries.abort()
+        raise
+    return retries, errors
 
 
 def output_location(run_id: str, output_uri: str) -> str:
@@ -184,47 +176,3 @@ def output_location(run_id: str, output_uri: str) -> str:
     if not run_id or not output_uri:
         return ""
     return f"{output_uri.rstrip('/')}/{run_id}/"
-
-
-def records(rows: Iterable[RunRow], output_uris: Mapping[str, str], default_output: str) -> Iterator[dict[str, str]]:
-    """The report's objects, made one at a time (each file is written in one pass)."""
-    for row in rows:
-        record = row._asdict()
-        record["outputLocation"] = output_location(row.runId, output_uris.get(row.runSettingId) or default_output)
-        yield record
-
-
-def json_array(items: Iterable[Any]) -> io.BytesIO:
-    """A JSON array, one element a line (diffable and greppable), as UTF-8."""
-    out = io.BytesIO()
-    out.write(b"[")
-    separator = b"\n"
-    for item in items:
-        out.write(separator)
-        out.write(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode())
-        separator = b",\n"
-    out.write(b"\n]\n")
-    return out
-
-
-def csv_table(items: Iterable[Mapping[str, str]]) -> io.BytesIO:
-    """The items as CSV rows under a header of ``COLUMNS``, as UTF-8."""
-    out = io.BytesIO()
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
-    writer = csv.DictWriter(text, fieldnames=COLUMNS)
-    writer.writeheader()
-    writer.writerows(items)
-    text.flush()
-    text.detach()  # leave ``out`` open for the upload
-    return out
-
-
-def put(s3: Client, request: ReportRequest, name: str, body: io.BytesIO) -> str:
-    """Upload ``body`` as the report file ``name`` (overwriting a previous attempt's)."""
-    uri = request.uri(name)
-    bucket, key = outcome.split_s3_uri(uri)
-    size = body.tell()
-    body.seek(0)
-    call(s3, "PutObject", request.batch_id, Bucket=bucket, Key=key, Body=body, ContentType=CONTENT_TYPES[name])
-    logger.info("Batch %s: wrote %s (%d bytes)", request.batch_id, uri, size)
-    return uri

@@ -1,14 +1,10 @@
-"""``check``: the batch's status, for the state machine's Choice.
-
-A status this release does not know passes through unchanged: the state machine treats
-anything outside ``contract.TERMINAL_STATUSES`` as "not finished yet".
-"""
+"""GetBatch for the tracker: a batch that vanished before it ended is ``BatchNotFound``."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from typing import Any
 
 from omics_common.clients import Client
 from omics_common.errors import NOT_FOUND, ApiError, call
@@ -16,12 +12,6 @@ from omics_common.errors import NOT_FOUND, ApiError, call
 from .errors import BatchNotFound
 
 logger = logging.getLogger(__name__)
-
-
-class CheckResult(TypedDict):
-    """What ``check`` returns to the state machine (``$.check.status``)."""
-
-    status: str
 
 
 def get_batch(omics: Client, batch_id: str) -> Mapping[str, Any]:
@@ -33,10 +23,3 @@ def get_batch(omics: Client, batch_id: str) -> Mapping[str, Any]:
             raise BatchNotFound(f"Batch {batch_id} not found: deleted before it finished?") from err
         raise
     return batch
-
-
-def check(omics: Client, batch_id: str) -> CheckResult:
-    """The batch's status."""
-    status = str(get_batch(omics, batch_id).get("status", ""))
-    logger.info("Batch %s is %s", batch_id, status)
-    return {"status": status}

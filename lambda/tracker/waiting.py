@@ -3,8 +3,10 @@
 ``park`` is the task of ``WaitForEvent`` (a ``.waitForTaskToken`` Lambda invoke): it
 returns at once and the execution stays parked on the token. The token needs no storage:
 it is in the execution's history, in the ``TaskScheduled`` event's parameters. When
-HealthOmics reports a terminal status, EventBridge invokes ``resume``, which reads the
-history newest first, finds the token of the wait still open, and sends it back.
+HealthOmics reports that a batch of the cohort ended or has submitted its runs, EventBridge
+invokes ``resume``, which finds the cohort's running execution (ListExecutions), reads its
+history newest first, finds the token of the wait still open, and sends it back. ``carry_on``
+starts the fresh execution that continues a cohort whose execution has made its share of checks.
 
 Every way the token can be stale (the backstop timeout fired first, the execution
 ended, the event came twice) is logged and ignored: the state machine's ``Check``
@@ -18,11 +20,12 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 
-from omics_common import contract
+from omics_common import contract, manifest
 from omics_common.clients import Client
 from omics_common.errors import ApiError, call
 
-from .errors import BadEvent, token_hint
+from .cohort import State
+from .errors import token_hint
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +37,6 @@ TASK_CLOSED = frozenset(
 EXECUTION_CLOSED = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
 # SendTaskSuccess errors meaning "this wait is already over".
 STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
-EXECUTION_GONE = "ExecutionDoesNotExist"
 
 
 class ResumeResult(TypedDict):
@@ -52,35 +54,46 @@ def park(batch_id: str, token: str) -> dict[str, Any]:
     return {}
 
 
-def execution_arn(state_machine_arn: str, batch_id: str) -> str:
-    """The ARN of the batch's tracking execution, named by ``contract.execution_name``."""
-    parts = state_machine_arn.split(":")
-    if len(parts) != 7 or parts[0] != "arn" or parts[5] != "stateMachine":
-        raise BadEvent(f"Not a state machine ARN: {state_machine_arn!r}")
-    return ":".join([*parts[:5], "execution", parts[6], contract.execution_name(batch_id)])
+def resume(sfn: Client, state_machine_arn: str, first_batch_id: str, batch_id: str, status: str) -> ResumeResult:
+    """Send ``{"status": status}`` to the open wait of the cohort's execution, if it has one.
 
-
-def resume(sfn: Client, state_machine_arn: str, batch_id: str, status: str) -> ResumeResult:
-    """Send ``{"status": status}`` to the batch's open wait, if it has one (the state machine discards it)."""
-    if status not in contract.TERMINAL_STATUSES:
-        return _not_resumed(batch_id, status, f"status {status!r} is not terminal")
-    arn = execution_arn(state_machine_arn, batch_id)
-    try:
+    A batch of the cohort that ended, or that has submitted all its runs (the next part or a
+    resubmission may start), wakes the cohort's execution; the state machine discards what
+    it is sent and checks the cohort itself.
+    """
+    if status not in contract.WAKING_STATUSES:
+        return _not_resumed(batch_id, status, f"status {status!r} wakes nothing")
+    executions = manifest.running_executions(sfn, state_machine_arn, first_batch_id)
+    if not executions:
+        return _not_resumed(batch_id, status, f"no running execution of cohort {first_batch_id}")
+    for arn in executions:
         token = open_wait_token(history(sfn, arn, batch_id))
-    except ApiError as err:
-        if err.code != EXECUTION_GONE:
-            raise
-        return _not_resumed(batch_id, status, f"no execution {arn}")
-    if token is None:
-        return _not_resumed(batch_id, status, "no wait is open (already resumed, timed out, or checking)")
+        if token is None:
+            continue
+        try:
+            call(sfn, "SendTaskSuccess", batch_id, taskToken=token, output=json.dumps({"status": status}))
+        except ApiError as err:
+            if err.code not in STALE_TOKEN_ERRORS:
+                raise
+            return _not_resumed(batch_id, status, f"the wait ended meanwhile ({err.code}, token {token_hint(token)})")
+        logger.info("Batch %s is %s: resumed %s (token %s)", batch_id, status, arn, token_hint(token))
+        return {"resumed": True, "batchId": batch_id, "status": status, "reason": "resumed"}
+    return _not_resumed(batch_id, status, "no wait is open (already resumed, timed out, or checking)")
+
+
+def carry_on(sfn: Client, state_machine_arn: str, first_batch_id: str, state: State) -> dict[str, Any]:
+    """Start the fresh execution that carries the cohort on (Standard executions keep at most
+    25,000 history events); this one then ends."""
+    state.continuation += 1
+    name = contract.execution_name(first_batch_id, state.continuation)
+    payload = json.dumps({"batchId": first_batch_id, "check": {"cohort": state.to_json()}})
     try:
-        call(sfn, "SendTaskSuccess", batch_id, taskToken=token, output=json.dumps({"status": status}))
+        call(sfn, "StartExecution", first_batch_id, stateMachineArn=state_machine_arn, name=name, input=payload)
     except ApiError as err:
-        if err.code not in STALE_TOKEN_ERRORS:
+        if err.code != "ExecutionAlreadyExists":  # a retried task: it is already carrying on
             raise
-        return _not_resumed(batch_id, status, f"the wait ended meanwhile ({err.code}, token {token_hint(token)})")
-    logger.info("Batch %s is %s: resumed its execution (token %s)", batch_id, status, token_hint(token))
-    return {"resumed": True, "batchId": batch_id, "status": status, "reason": "resumed"}
+    logger.info("Cohort %s: carried on in execution %s", first_batch_id, name)
+    return {"continuedAs": name}
 
 
 def history(sfn: Client, arn: str, batch_id: str) -> Iterator[Mapping[str, Any]]:

@@ -7,18 +7,21 @@ service documents (the README's "What is proven, and how" says what that is).
 
 It answers at the same point botocore's Stubber does (``before-call``), so every request has
 been through botocore's own parameter validation and serializer first, and every answer goes
-through the model's output shape and botocore's real rest-json parser: a member the model
+through the model's output shape and the client's own rest-json parser: a member the model
 does not have, or a wrong type, fails the test as it would fail against the service. Errors
 are the service's HTTP errors (``x-amzn-errortype``), raised by botocore as ``ClientError``.
 
-The test moves the batch along its life cycle (``set_status``), chooses how a repeated
-requestId answers (``replay_status``), and may hide a new batch from GetBatch for a few reads
-(eventual consistency).
+The test moves the batch along its life cycle (``set_status``), ends it with the runs'
+outcomes it chooses (``finish``: submissions refused with a reason, runs failed), chooses how a
+repeated requestId answers (``replay_status``), and may hide a new batch from GetBatch for a few
+reads (eventual consistency). Given an S3 client, it reads a batch's s3UriSettings file as the
+service does, so the runs are exactly the settings' entries.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import itertools
 import json
 import uuid
@@ -33,6 +36,7 @@ from botocore.validate import validate_parameters
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+RUN_START = datetime.datetime(2026, 4, 1, 8, 0, tzinfo=datetime.UTC)
 
 CANCELLABLE = frozenset({"PENDING", "SUBMITTING", "INPROGRESS"})
 RUNS_DELETABLE = frozenset({"PROCESSED", "CANCELLED"})
@@ -50,6 +54,17 @@ class ServiceError(Exception):
 
 
 @dataclass
+class Run:
+    """One run setting's submission, and the run it became (no run id: the submission failed)."""
+
+    setting_id: str
+    submission: str = "SUCCESS"
+    reason: str = ""
+    run_id: str = ""
+    status: str = "PENDING"
+
+
+@dataclass
 class Batch:
     """What the stand-in remembers of one batch."""
 
@@ -63,10 +78,19 @@ class Batch:
     deleted: bool = False
     hidden_reads: int = 0  # GetBatch answers "not found" this many more times
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    settings: list[dict[str, Any]] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    _started: tuple[list[Run], list[Run]] | None = field(default=None, repr=False)
 
     @property
     def arn(self) -> str:
         return f"arn:aws:omics:{REGION}:{ACCOUNT}:runBatch/{self.id}"
+
+    def started_runs(self) -> list[Run]:
+        """The runs that started (a submission that succeeded), in order; kept for paging."""
+        if self._started is None or self._started[0] is not self.runs:
+            self._started = (self.runs, [run for run in self.runs if run.run_id])
+        return self._started[1]
 
     def describe(self) -> dict[str, Any]:
         """The GetBatch answer."""
@@ -83,7 +107,52 @@ class Batch:
             answer["name"] = self.request["batchName"]
         if self.failure_reason:
             answer["failureReason"] = self.failure_reason
+        if self.runs:
+            answer["totalRuns"] = len(self.runs)
+            failed = sum(1 for run in self.runs if run.submission == "FAILED")
+            answer["submissionSummary"] = {
+                "successfulStartSubmissionCount": len(self.runs) - failed,
+                "failedStartSubmissionCount": failed,
+            }
+            counts: dict[str, int] = {}
+            for run in self.runs:
+                if run.run_id:
+                    key = f"{run.status.lower()}RunCount"
+                    counts[key] = counts.get(key, 0) + 1
+            answer["runSummary"] = counts
         return answer
+
+    def status_event(self) -> dict[str, Any]:
+        """HealthOmics' "RunBatch Status Change" event for the batch's status now: the fields the
+        user guide lists, every detail value a string, counts only when there are runs."""
+        described = self.describe()
+        detail: dict[str, str] = {
+            "omicsVersion": "1.0.0",
+            "arn": self.arn,
+            "batchId": self.id,
+            "status": self.status,
+            "uuid": self.uuid,
+            "workflowId": str(self.request["defaultRunSetting"]["workflowId"]),
+        }
+        if "name" in described:
+            detail["batchName"] = described["name"]
+        if self.runs:
+            detail["totalRuns"] = str(described["totalRuns"])
+            detail.update({key: str(value) for key, value in described["submissionSummary"].items()})
+            detail.update({key: str(value) for key, value in described["runSummary"].items()})
+        if self.status == "FAILED" and self.failure_reason:
+            detail.update(failureReason=self.failure_reason, failureMessage=self.failure_reason)
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "RunBatch Status Change",
+            "source": "aws.omics",
+            "account": ACCOUNT,
+            "time": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [self.arn],
+            "detail": detail,
+        }
 
 
 class HealthOmics:
@@ -94,15 +163,23 @@ class HealthOmics:
     documents say neither, so the handlers must not care: tests run both.
     """
 
-    def __init__(self, *, clock: Callable[[], datetime.datetime] | None = None, replay_status: str = "first") -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], datetime.datetime] | None = None,
+        replay_status: str = "first",
+        s3: Any = None,
+    ) -> None:
         assert replay_status in ("first", "current")
         self.replay_status = replay_status
+        self.s3 = s3  # reads s3UriSettings files, as the run role would
         # The handlers read the real clock, so new batches are created "now" by default.
         self.clock = clock or (lambda: datetime.datetime.now(datetime.UTC))
         self.batches: dict[str, Batch] = {}
         self.by_request: dict[str, str] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._ids = itertools.count(4455667)
+        self._run_ids = itertools.count(9000001)
         # A new batch is hidden from GetBatch for this many reads (eventual consistency).
         self.hide_new_batches_for = 0
 
@@ -113,6 +190,29 @@ class HealthOmics:
         batch.status = status
         if "failure_reason" in fields:
             batch.failure_reason = fields["failure_reason"]
+
+    def finish(
+        self,
+        batch_id: str,
+        *,
+        refused: dict[str, str] | None = None,
+        failed: set[str] | frozenset[str] = frozenset(),
+        status: str = "PROCESSED",
+    ) -> Batch:
+        """End the batch: each setting submitted (or ``refused`` with its reason), each run
+        COMPLETED (or ``failed``), and the batch in ``status``."""
+        batch = self.batches[batch_id]
+        batch.runs = []
+        for entry in batch.settings:
+            setting_id = entry["runSettingId"]
+            reason = (refused or {}).get(setting_id)
+            if reason is not None:
+                batch.runs.append(Run(setting_id, "FAILED", reason))
+            else:
+                run_status = "FAILED" if setting_id in failed else "COMPLETED"
+                batch.runs.append(Run(setting_id, "SUCCESS", "", str(next(self._run_ids)), run_status))
+        batch.status = status
+        return batch
 
     def age(self, seconds: float) -> None:
         """Let time pass for the batches there are: as if they were created ``seconds`` earlier."""
@@ -143,10 +243,57 @@ class HealthOmics:
                 tags=dict(params.get("tags") or {}),
                 hidden_reads=self.hide_new_batches_for,
             )
+            batch.settings = self._settings(params["batchRunSettings"])
             self.batches[batch.id] = batch
             self.by_request[token] = batch.id
             status = batch.status
         return {"id": batch.id, "arn": batch.arn, "uuid": batch.uuid, "status": status, "tags": dict(batch.tags)}
+
+    def _settings(self, run_settings: dict[str, Any]) -> list[dict[str, Any]]:
+        if "inlineSettings" in run_settings:
+            return [dict(entry) for entry in run_settings["inlineSettings"]]
+        if self.s3 is None:
+            return []  # the test does not look at the runs
+        bucket, _, key = run_settings["s3UriSettings"][5:].partition("/")
+        settings: list[dict[str, Any]] = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return settings
+
+    def ListRunsInBatch(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch = self._batch(params["batchId"])
+        start, size = _window(params, "maxItems")
+        items = []
+        for run in batch.runs[start : start + size]:
+            item: dict[str, Any] = {"runSettingId": run.setting_id, "submissionStatus": run.submission}
+            if run.run_id:
+                item.update(runId=run.run_id, runArn=f"arn:aws:omics:{REGION}:{ACCOUNT}:run/{run.run_id}")
+            else:
+                item.update(submissionFailureReason=run.reason, submissionFailureMessage=f"{run.reason} says no")
+            items.append(item)
+        return _page(items, "runs", start, size, len(batch.runs))
+
+    def ListRuns(self, params: dict[str, Any]) -> dict[str, Any]:
+        batch = self._batch(params["batchId"])
+        started = batch.started_runs()
+        start, size = _window(params, "maxResults")
+        items = [
+            {
+                "id": run.run_id,
+                "status": run.status,
+                "name": f"run-{run.setting_id}",
+                "batchId": batch.id,
+                "startTime": RUN_START,
+                "stopTime": RUN_START + datetime.timedelta(hours=2),
+            }
+            for run in started[start : start + size]
+        ]
+        return _page(items, "items", start, size, len(started))
+
+    def GetRun(self, params: dict[str, Any]) -> dict[str, Any]:
+        for batch in self.batches.values():
+            for run in batch.runs:
+                if run.run_id == params["id"]:
+                    return {"id": run.run_id, "status": run.status, "name": f"run-{run.setting_id}"}
+        raise ServiceError("ResourceNotFoundException", f"Run {params['id']} not found", 404)
 
     def GetBatch(self, params: dict[str, Any]) -> dict[str, Any]:
         batch = self._batch(params["batchId"])
@@ -213,9 +360,12 @@ class HealthOmics:
     def serving(self, client: Any) -> Iterator[HealthOmics]:
         """Answer ``client``'s omics calls from this stand-in while the block runs."""
         events = client.meta.events
+        # The answers are read by the client's own parser, as its endpoint would read them.
+        factory = client._endpoint._response_parser_factory
+        parser = factory.create_parser("rest-json") if factory is not None else create_parser("rest-json")
         ident = f"healthomics-standin-{id(self)}-{id(client)}"
         events.register("before-parameter-build.omics.*", self._keep_params, unique_id=f"{ident}-params")
-        events.register_first("before-call.omics.*", self._answer, unique_id=f"{ident}-call")
+        events.register_first("before-call.omics.*", functools.partial(self._answer, parser), unique_id=f"{ident}-call")
         events.register("before-endpoint-resolution.omics", _no_account_lookup, unique_id=f"{ident}-account")
         try:
             yield self
@@ -227,7 +377,7 @@ class HealthOmics:
     def _keep_params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["standin_params"] = json.loads(json.dumps(params, default=str))
 
-    def _answer(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+    def _answer(self, parser: Any, model: Any, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         params = context.pop("standin_params")
         self.calls.append((model.name, params))
         operation = getattr(self, model.name, None)
@@ -240,14 +390,36 @@ class HealthOmics:
             status = err.status
         else:
             if model.output_shape is not None:
-                validate_parameters(answer, model.output_shape)
+                validate_parameters(_sample(answer), model.output_shape)
             headers = {"content-type": "application/json"}
             body = json.dumps(answer, default=_timestamp).encode()
             status = int(model.http.get("responseCode", 200))
-        parsed = create_parser("rest-json").parse(
+        parsed = parser.parse(
             {"status_code": status, "headers": headers, "body": body}, None if status >= 300 else model.output_shape
         )
         return AWSResponse(None, status, headers, None), parsed
+
+
+def _sample(answer: dict[str, Any], keep: int = 5) -> dict[str, Any]:
+    """The answer with each long list cut to its first and last ``keep`` items, for checking
+    against the model: a page's items are alike, and checking 100,000 runs' pages item by
+    item would cost the test seconds."""
+    return {
+        key: value[:keep] + value[-keep:] if isinstance(value, list) and len(value) > 2 * keep else value
+        for key, value in answer.items()
+    }
+
+
+def _window(params: dict[str, Any], size_key: str) -> tuple[int, int]:
+    """Where a page starts (the token is the offset) and its size (the service's default, 100)."""
+    return int(params.get("startingToken") or 0), int(params.get(size_key) or 100)
+
+
+def _page(items: list[dict[str, Any]], key: str, start: int, size: int, total: int) -> dict[str, Any]:
+    page: dict[str, Any] = {key: items}
+    if start + size < total:
+        page["nextToken"] = str(start + size)
+    return page
 
 
 def _timestamp(value: Any) -> str:

@@ -19,6 +19,7 @@ from tracker_testkit import CREDENTIALS, REPORT_BUCKET, SETTINGS_BUCKET, Recorde
 
 from omics_common.clients import Clients
 from omics_common.omics import omics_client
+from tests.standin.healthomics import HealthOmics
 
 # One attempt: a stubbed error is final, as botocore's exhausted retries would leave it.
 NO_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 1})
@@ -101,3 +102,19 @@ def clients(omics: StubbedClient, sfn: StubbedClient, events: StubbedClient, sns
 def published(events: StubbedClient, sns: StubbedClient) -> Recorded:
     """The PutEvents and Publish calls' parameters, as sent."""
     return Recorded(events, sns)
+
+
+@pytest.fixture
+def service(omics_raw: Any, s3: Any) -> Iterator[HealthOmics]:
+    """The HealthOmics stand-in, reading settings files from moto's S3 as the service would."""
+    standin = HealthOmics(s3=s3)
+    with standin.serving(omics_raw):
+        yield standin
+
+
+@pytest.fixture
+def cohort_clients(
+    service: HealthOmics, omics_raw: Any, s3: Any, sfn: StubbedClient, events: StubbedClient, sns: StubbedClient
+) -> Clients:
+    """The function's Clients with the stand-in as HealthOmics."""
+    return Clients(omics=omics_raw, stepfunctions=sfn.client, events=events.client, sns=sns.client, s3=s3)

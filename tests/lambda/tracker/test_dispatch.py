@@ -26,6 +26,7 @@ def test_every_action_of_the_contract_has_a_handler() -> None:
         contract.TRACKER_ACTION_PARK,
         contract.TRACKER_ACTION_RESUME,
         contract.TRACKER_ACTION_REPORT,
+        contract.TRACKER_ACTION_CONTINUE,
     }
     assert set(index._ACTIONS) == actions
 
@@ -66,13 +67,17 @@ def test_the_handler_makes_its_clients_once_per_container(
 
     monkeypatch.setattr(index, "_clients", None)
     monkeypatch.setattr(index, "Clients", given_clients)
+    omics.add("get_batch", batch("SUBMITTING"), {"batchId": BATCH_ID})
     omics.add("get_batch", batch("INPROGRESS"), {"batchId": BATCH_ID})
-    omics.add("get_batch", batch("PROCESSED"), {"batchId": BATCH_ID})
+    config = {"parts": [{"settings": "[]"}], "reportUri": "s3://out/batch-reports/", "start": "{}"}
 
-    first = index.handler({"action": "check", "batchId": BATCH_ID}, object())
-    second = index.handler({"action": "check", "batchId": BATCH_ID}, object())
+    first = index.handler({"action": "check", "batchId": BATCH_ID, "config": config}, object())
+    second = index.handler(
+        {"action": "check", "batchId": BATCH_ID, "cohort": first["cohort"], "config": config}, object()
+    )
 
-    assert (first["status"], second["status"], len(made)) == ("INPROGRESS", "PROCESSED", 1)
+    statuses = [b["status"] for result in (first, second) for b in result["cohort"]["batches"]]
+    assert (statuses, len(made)) == (["SUBMITTING", "INPROGRESS"], 1)
 
 
 def test_clients_are_made_on_first_use_only() -> None:
@@ -90,8 +95,12 @@ def test_the_logged_event_holds_neither_the_token_nor_the_runs(
     caplog.set_level(logging.INFO)
 
     index.handle({"action": "park", "batchId": BATCH_ID, "taskToken": TOKEN}, clients)
-    logged = index.loggable({"action": "report", "settings": [{"runSettingId": "secret-sample"}] * 3})
+    inline = json.dumps([{"runSettingId": "secret-sample"}] * 3)
+    logged = index.loggable({"action": "report", "config": {"parts": [{"settings": inline}], "reportUri": "s3://o/"}})
 
     assert TOKEN not in caplog.text
-    assert logged == {"action": "report", "settings": "<3 run settings>"}
+    assert logged == {
+        "action": "report",
+        "config": {"parts": [{"settings": f"<{len(inline)} characters of run settings>"}], "reportUri": "s3://o/"},
+    }
     assert json.dumps(index.loggable(omics_event())) == json.dumps(omics_event())

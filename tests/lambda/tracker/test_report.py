@@ -1,4 +1,9 @@
-"""``report``: the per-run files in S3, the retry file, the completion event and message."""
+"""``report``: the cohort's files in S3 (a row per run setting, its last attempt), the retry file of
+what is still failed, the completion event and message.
+
+Against the HealthOmics stand-in (its runs as ``finish`` ends them) and moto's S3; EventBridge and
+SNS are real clients under Stubbers whose calls are kept.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,6 @@ from typing import Any
 
 import pytest
 from tracker_testkit import (
-    BATCH_ARN,
-    BATCH_ID,
-    OUTPUT_URI,
     REPORT_BUCKET,
     REPORT_URI,
     SETTINGS_BUCKET,
@@ -20,62 +22,87 @@ from tracker_testkit import (
     TOPIC_ARN,
     Recorded,
     StubbedClient,
-    batch,
-    expect_listings,
-    runs,
-    settings_entries,
 )
 
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
+from tests.standin.healthomics import HealthOmics
+from tracker import files
 from tracker.errors import BadEvent, Throttled
 from tracker.index import handle
-from tracker.report import COLUMNS, ReportRequest
+from tracker.report import COLUMNS
 
-PREFIX = f"runs/batch-reports/batch-{BATCH_ID}/"
-JSON_URI = f"{REPORT_URI}batch-{BATCH_ID}/report.json"
-CSV_URI = f"{REPORT_URI}batch-{BATCH_ID}/report.csv"
-RETRY_URI = f"{REPORT_URI}batch-{BATCH_ID}/retry-settings.json"
-GET = {"batchId": BATCH_ID}
-WITH_OUTPUT = {"workflowId": "9876543", "roleArn": "arn:aws:iam::123456789012:role/run", "outputUri": OUTPUT_URI}
-
-CLEAN = runs(*((f"sample-{n}", "SUCCESS", "COMPLETED") for n in range(1, 6)))
-MIXED = runs(
-    ("sample-1", "SUCCESS", "COMPLETED"),
-    ("sample-2", "FAILED", None),
-    ("sample-3", "SUCCESS", "FAILED"),
-    ("sample-4", "SUCCESS", "CANCELLED"),
-    ("sample-5", "SUCCESS", "COMPLETED"),
-    ("sample-6", "SUCCESS", "FAILED"),
-)
-# The settings file's order differs from the listing's: the retry file keeps the file's.
-MIXED_SETTINGS = settings_entries(["sample-6", "sample-1", "sample-3", "sample-5", "sample-2", "sample-4"])
+DEFAULT = {"workflowId": "9876543", "roleArn": "arn:aws:iam::123456789012:role/run", "outputUri": "s3://out/runs/"}
+QUOTA = "ServiceQuotaExceededException"
+POLICY = {"maxAttempts": 3, "submissionFailures": [QUOTA], "failedRuns": False}
+IDS = ("sample-6", "sample-1", "sample-3", "sample-5", "sample-2", "sample-4")
 
 
-def report_event(**overrides: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "action": "report",
-        "batchId": BATCH_ID,
-        "status": "PROCESSED",
-        "settingsUri": SETTINGS_URI,
+def entries(ids: tuple[str, ...] = IDS) -> list[dict[str, Any]]:
+    """The original settings; sample-5 writes elsewhere."""
+    found = [{"runSettingId": i, "name": f"run-{i}", "parameters": {"sample": f"s3://in/{i}.bam"}} for i in ids]
+    for entry in found:
+        if entry["runSettingId"] == "sample-5":
+            entry["outputUri"] = "s3://elsewhere/sample-5/"
+    return found
+
+
+def config(**overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "parts": [{"settingsUri": SETTINGS_URI}],
+        "resubmission": POLICY,
+        "start": json.dumps({"defaultRunSetting": DEFAULT, "tags": {}, "batchName": "cohort-a"}),
         "reportUri": REPORT_URI,
         "topicArn": None,
     }
-    event.update(overrides)
-    return event
+    value.update(overrides)
+    return value
 
 
-def put_settings(s3: Any, entries: Any) -> None:
-    s3.put_object(Bucket=SETTINGS_BUCKET, Key=SETTINGS_KEY, Body=json.dumps(entries).encode())
+class Cohort:
+    """A deployed cohort: its settings in S3, its first batch, and the tracker's checks so far."""
 
+    def __init__(self, service: HealthOmics, s3: Any, clients: Clients, settings: Any = None, **kwargs: Any) -> None:
+        self.service, self.s3, self.clients = service, s3, clients
+        self.config = config(**kwargs)
+        if settings is not False:
+            body = settings if isinstance(settings, bytes) else json.dumps(settings or entries()).encode()
+            s3.put_object(Bucket=SETTINGS_BUCKET, Key=SETTINGS_KEY, Body=body)
+        run_settings = {"s3UriSettings": SETTINGS_URI} if settings is not False else {"inlineSettings": entries()}
+        started = service.StartRunBatch(
+            {
+                "requestId": "deploy",
+                "batchName": "cohort-a",
+                "defaultRunSetting": DEFAULT,
+                "batchRunSettings": run_settings,
+            }
+        )
+        self.first = str(started["id"])
+        self.state: Any = None
 
-def read(s3: Any, name: str) -> bytes:
-    body: bytes = s3.get_object(Bucket=REPORT_BUCKET, Key=PREFIX + name)["Body"].read()
-    return body
+    def check(self) -> dict[str, Any]:
+        result = handle(
+            {"action": "check", "batchId": self.first, "cohort": self.state, "config": self.config}, self.clients
+        )
+        self.state = result["cohort"]
+        return dict(result)
 
+    def until_done(self) -> None:
+        for _ in range(10):
+            if self.check()["done"]:
+                return
+        raise AssertionError("the cohort is not done")
 
-def report_keys(s3: Any) -> list[str]:
-    return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=REPORT_BUCKET).get("Contents", []))
+    def report(self) -> dict[str, Any]:
+        event = {"action": "report", "batchId": self.first, "cohort": self.state, "config": self.config}
+        return dict(handle(event, self.clients))
+
+    def read(self, name: str) -> bytes:
+        body: bytes = self.s3.get_object(Bucket=REPORT_BUCKET, Key=self.key(name))["Body"].read()
+        return body
+
+    def key(self, name: str) -> str:
+        return f"runs/batch-reports/batch-{self.first}/{name}"
 
 
 def csv_rows(data: bytes) -> list[dict[str, str]]:
@@ -84,333 +111,318 @@ def csv_rows(data: bytes) -> list[dict[str, str]]:
     return list(reader)
 
 
+def cohort_keys(s3: Any, first: str) -> list[str]:
+    listed = s3.list_objects_v2(Bucket=REPORT_BUCKET, Prefix=f"runs/batch-reports/batch-{first}/")
+    return sorted(item["Key"].rsplit(f"batch-{first}/", 1)[1] for item in listed.get("Contents", []))
+
+
 # --- a clean batch -----------------------------------------------------------------------
 
 
-def test_a_clean_batch_is_reported_run_by_run_across_pages(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+def test_a_clean_batch_is_reported_run_by_run_with_its_attempt(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
 ) -> None:
-    entries = settings_entries(run.setting_id for run in CLEAN)
-    entries[1]["outputUri"] = "s3://elsewhere/sample-2"  # a run with its own output location
-    put_settings(s3, entries)
-    omics.add("get_batch", batch("PROCESSED", totalRuns=5, defaultRunSetting=WITH_OUTPUT), GET)
-    expect_listings(omics, CLEAN, page_size=2)
+    cohort = Cohort(service, s3, cohort_clients)
+    service.finish(cohort.first)
+    cohort.until_done()
     published.expect_event()
 
-    result = handle(report_event(), clients)
-    detail = published.details()[-1]  # the summary, as the completion event carries it
+    result = cohort.report()
 
-    counts = {"runs": 5, "submitted": 5, "submissionFailed": 0, "completed": 5, "failed": 0, "cancelled": 0}
-    counts |= {"deleted": 0, "notFinished": 0, "statusUnknown": 0, "retry": 0, "totalRuns": 5}
-    assert result == {"succeeded": True, "status": "PROCESSED", "reportJsonUri": JSON_URI}
-    assert (detail["counts"], detail["reportCsvUri"], detail["retrySettingsUri"]) == (counts, CSV_URI, None)
-    assert (detail["failureReason"], detail["settingsError"]) == ("", None)
-    assert report_keys(s3) == [PREFIX + "report.csv", PREFIX + "report.json"]  # no retry file
-    report = json.loads(read(s3, "report.json"))
+    assert result == {
+        "succeeded": True,
+        "status": "PROCESSED",
+        "reportJsonUri": f"{REPORT_URI}batch-{cohort.first}/report.json",
+    }
+    report = json.loads(cohort.read("report.json"))
+    run_ids = {run.setting_id: run.run_id for run in service.batches[cohort.first].runs}
     assert report[0] == {
-        "runSettingId": "sample-1",
-        "runId": "1001",
-        "runArn": "arn:aws:omics:us-east-1:123456789012:run/1001",
-        "runName": "run-sample-1",
+        "runSettingId": "sample-6",
+        "runId": run_ids["sample-6"],
+        "runArn": f"arn:aws:omics:us-east-1:123456789012:run/{run_ids['sample-6']}",
+        "runName": "run-sample-6",
         "submissionStatus": "SUCCESS",
         "submissionFailureReason": "",
         "submissionFailureMessage": "",
         "runStatus": "COMPLETED",
         "startTime": "2026-04-01T08:00:00+00:00",
         "stopTime": "2026-04-01T10:00:00+00:00",
-        "outputLocation": f"{OUTPUT_URI}1001/",
+        "outputLocation": f"s3://out/runs/{run_ids['sample-6']}/",
+        "attempt": "1",
+        "batchId": cohort.first,
     }
-    assert [row["runSettingId"] for row in report] == [run.setting_id for run in CLEAN]
-    assert report[1]["outputLocation"] == "s3://elsewhere/sample-2/1002/"
-    assert csv_rows(read(s3, "report.csv")) == report
+    assert [row["runSettingId"] for row in report] == list(IDS)
+    assert report[3]["outputLocation"] == f"s3://elsewhere/sample-5/{run_ids['sample-5']}/"  # its own outputUri
+    assert csv_rows(cohort.read("report.csv")) == report
+    assert "retry-settings.json" not in cohort_keys(s3, cohort.first)
 
 
-def test_the_completion_event_carries_the_summary(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+def test_the_completion_event_carries_the_summary_over_the_cohort(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
 ) -> None:
-    put_settings(s3, settings_entries(run.setting_id for run in CLEAN))
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    expect_listings(omics, CLEAN, page_size=100)
+    cohort = Cohort(service, s3, cohort_clients)
+    service.finish(cohort.first, refused={"sample-1": QUOTA})
+    cohort.check()  # settles the first batch, starts the resubmission
+    service.finish(service.started()[1].id)
+    cohort.until_done()
     published.expect_event()
 
-    handle(report_event(), clients)
+    cohort.report()
 
     [entry] = published.event_entries()
     assert (entry["Source"], entry["DetailType"]) == ("omics-batch-construct", "Omics Run Batch Completed")
-    assert entry["Resources"] == [BATCH_ARN]
+    assert entry["Resources"] == [f"arn:aws:omics:us-east-1:123456789012:runBatch/{cohort.first}"]
     assert "EventBusName" not in entry  # the default bus
-    detail = json.loads(entry["Detail"])
-    assert detail == {
-        "batchId": BATCH_ID,
-        "batchArn": BATCH_ARN,
+    prefix = f"{REPORT_URI}batch-{cohort.first}/"
+    assert json.loads(entry["Detail"]) == {
+        "batchId": cohort.first,  # the first batch: on_completed and existing rules match
+        "batchArn": f"arn:aws:omics:us-east-1:123456789012:runBatch/{cohort.first}",
         "batchName": "cohort-a",
         "status": "PROCESSED",
         "succeeded": True,
         "counts": {
-            "runs": 5,
-            "submitted": 5,
+            "runs": 6,
+            "submitted": 6,
             "submissionFailed": 0,
-            "completed": 5,
+            "completed": 6,
             "failed": 0,
             "cancelled": 0,
             "deleted": 0,
             "notFinished": 0,
             "statusUnknown": 0,
             "retry": 0,
-            "totalRuns": 3,
+            "totalRuns": 6,
         },
-        "reportJsonUri": JSON_URI,
-        "reportCsvUri": CSV_URI,
+        "batchIds": [cohort.first, service.started()[1].id],
+        "attempts": 2,
+        "reportJsonUri": prefix + "report.json",
+        "reportCsvUri": prefix + "report.csv",
         "retrySettingsUri": None,
         "failureReason": "",
         "settingsError": None,
     }
     assert published.messages() == []  # no topic, no message
+    assert json.loads(cohort.read("cohort.json"))["done"] is True
 
 
-# --- failures and the retry file ---------------------------------------------------------
+# --- resubmissions and what stays failed --------------------------------------------------------
 
 
-def test_failed_submissions_and_failed_runs_go_to_the_retry_file_in_original_order(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+def test_each_run_setting_has_its_last_attempt_and_the_retry_file_what_is_still_failed(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
 ) -> None:
-    put_settings(s3, MIXED_SETTINGS)
-    omics.add("get_batch", batch("PROCESSED", totalRuns=6), GET)
-    expect_listings(omics, MIXED, page_size=4)
+    cohort = Cohort(service, s3, cohort_clients, topicArn=TOPIC_ARN)
+    service.finish(cohort.first, refused={"sample-1": QUOTA, "sample-2": "ValidationException"}, failed={"sample-3"})
+    cohort.check()
+    retry_batch = service.started()[1]
+    service.finish(retry_batch.id)  # sample-1 runs at the second attempt
+    cohort.until_done()
     published.expect_event()
     published.expect_message()
 
-    result = handle(report_event(topicArn=TOPIC_ARN), clients)
-    detail = published.details()[-1]  # the summary, as the completion event carries it
+    result = cohort.report()
 
-    by_id = {entry["runSettingId"]: entry for entry in MIXED_SETTINGS}
-    assert json.loads(read(s3, "retry-settings.json")) == [by_id["sample-6"], by_id["sample-3"], by_id["sample-2"]]
+    report = {row["runSettingId"]: row for row in json.loads(cohort.read("report.json"))}
+    assert (report["sample-1"]["attempt"], report["sample-1"]["batchId"]) == ("2", retry_batch.id)
+    assert report["sample-1"]["runStatus"] == "COMPLETED"
+    assert (report["sample-2"]["attempt"], report["sample-2"]["submissionFailureReason"]) == (
+        "1",
+        "ValidationException",
+    )
+    assert report["sample-3"]["runStatus"] == "FAILED"  # failed runs are not resubmitted by default
+    # Still failed, in the settings' order: sample-3 (failed run), sample-2 (refused, not resubmittable).
+    assert json.loads(cohort.read("retry-settings.json")) == [
+        e for e in entries() if e["runSettingId"] in ("sample-3", "sample-2")
+    ]
     assert result["succeeded"] is False
-    assert detail["retrySettingsUri"] == RETRY_URI
-    assert detail["counts"] == {
-        "runs": 6,
-        "submitted": 5,
-        "submissionFailed": 1,
-        "completed": 2,
-        "failed": 2,
-        "cancelled": 1,
-        "deleted": 0,
-        "notFinished": 0,
-        "statusUnknown": 0,
-        "retry": 3,
-        "totalRuns": 6,
-    }
-    report = json.loads(read(s3, "report.json"))
-    assert report[1]["submissionFailureReason"] == "ServiceQuotaExceeded"
-    assert (report[1]["runId"], report[1]["runStatus"], report[1]["outputLocation"]) == ("", "", "")
-    assert csv_rows(read(s3, "report.csv")) == report  # commas and quotes survive
-    [detail] = published.details()
-    assert detail["retrySettingsUri"] == RETRY_URI
-
-
-def test_the_summary_goes_to_the_topic_when_one_is_given(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
-) -> None:
-    put_settings(s3, MIXED_SETTINGS)
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    expect_listings(omics, MIXED, page_size=100)
-    published.expect_event()
-    published.expect_message()
-
-    handle(report_event(topicArn=TOPIC_ARN), clients)
-
     [message] = published.messages()
-    assert message["TopicArn"] == TOPIC_ARN
-    assert message["Subject"] == f"HealthOmics run batch {BATCH_ID} PROCESSED: needs attention"
-    assert len(message["Subject"]) <= 100
+    assert message["Subject"] == f"HealthOmics run batch {cohort.first} PROCESSED: needs attention"
     assert json.loads(message["Message"]) == published.details()[0]
-    assert message["MessageAttributes"]["succeeded"] == {"DataType": "String", "StringValue": "false"}
-    assert message["MessageAttributes"]["status"]["StringValue"] == "PROCESSED"
+    assert published.details()[0]["counts"]["retry"] == 2
 
 
 def test_inline_settings_serve_the_retry_file(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
 ) -> None:
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    expect_listings(omics, MIXED, page_size=100)
+    """A batch of up to 100 runs carries its settings in the definition, as JSON text."""
+    cohort = Cohort(
+        service, s3, cohort_clients, settings=False, parts=[{"settings": json.dumps(entries())}], resubmission=None
+    )
+    service.finish(cohort.first, failed={"sample-4"})
+    cohort.until_done()
     published.expect_event()
 
-    handle(report_event(settingsUri=None, settings=MIXED_SETTINGS), clients)
-    detail = published.details()[-1]  # the summary, as the completion event carries it
+    cohort.report()
 
-    assert detail["settingsError"] is None
-    assert [e["runSettingId"] for e in json.loads(read(s3, "retry-settings.json"))] == [
-        "sample-6",
-        "sample-3",
-        "sample-2",
-    ]
+    assert json.loads(cohort.read("retry-settings.json")) == [e for e in entries() if e["runSettingId"] == "sample-4"]
+    assert published.details()[0]["settingsError"] is None
 
 
-def test_a_failed_run_listruns_no_longer_lists_is_read_with_getrun_and_retried(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
-) -> None:
-    """The command did this and the tracker did not: both now ask GetRun (outcome.batch_rows)."""
-    forgotten = runs(("sample-1", "SUCCESS", "COMPLETED"), ("sample-2", "SUCCESS", None))
-    put_settings(s3, settings_entries(["sample-1", "sample-2"]))
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    expect_listings(omics, forgotten, page_size=100)
-    omics.add("get_run", {"id": forgotten[1].run_id, "name": "run-sample-2", "status": "FAILED"}, {"id": "1002"})
-    published.expect_event()
-
-    result = handle(report_event(), clients)
-    detail = published.details()[-1]
-
-    assert result["succeeded"] is False
-    assert (detail["counts"]["failed"], detail["counts"]["statusUnknown"], detail["counts"]["retry"]) == (1, 0, 1)
-    assert [entry["runSettingId"] for entry in json.loads(read(s3, "retry-settings.json"))] == ["sample-2"]
-    report = json.loads(read(s3, "report.json"))
-    assert (report[1]["runStatus"], report[1]["runName"]) == ("FAILED", "run-sample-2")
-
-
-# --- settings that cannot serve --------------------------------------------------------
+# --- settings that cannot serve ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("settings", "error"),
     [
-        (None, "s3://cdk-assets/0f3e5a.json: cannot be read: NoSuchKey"),
-        (b'[{"runSettingId": "sample-1"}, {"runSettingId": ', "s3://cdk-assets/0f3e5a.json: not valid JSON"),
-        (b'{"runSettingId": "sample-1"}', "s3://cdk-assets/0f3e5a.json: expected a JSON array of run settings"),
-        (b'[{"runSettingId": 7}]', "s3://cdk-assets/0f3e5a.json: entry 0 has no runSettingId"),
+        (b'[{"runSettingId": "sample-1"}, {"runSettingId": ', f"{SETTINGS_URI}: not valid JSON"),
+        (b'{"runSettingId": "sample-1"}', f"{SETTINGS_URI}: expected a JSON array of run settings"),
+        (b'[{"runSettingId": 7}]', f"{SETTINGS_URI}: entry 0 has no runSettingId"),
     ],
 )
 def test_unreadable_settings_leave_a_report_without_retry_file(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded, settings: bytes | None, error: str
+    service: HealthOmics,
+    s3: Any,
+    cohort_clients: Clients,
+    published: Recorded,
+    settings: bytes,
+    error: str,
 ) -> None:
-    if settings is not None:
-        s3.put_object(Bucket=SETTINGS_BUCKET, Key=SETTINGS_KEY, Body=settings)
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    expect_listings(omics, MIXED, page_size=100)
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None, parts=[{"settings": json.dumps(entries())}])
+    service.finish(cohort.first, failed={"sample-4"})
+    cohort.until_done()
+    s3.put_object(Bucket=SETTINGS_BUCKET, Key=SETTINGS_KEY, Body=settings)  # the file the report reads is broken
+    cohort.config = config(resubmission=None)
     published.expect_event()
 
-    handle(report_event(), clients)
-    detail = published.details()[-1]  # the summary, as the completion event carries it
+    cohort.report()
 
+    detail = published.details()[0]
     assert detail["settingsError"] is not None and detail["settingsError"].startswith(error)
     assert detail["retrySettingsUri"] is None
-    assert report_keys(s3) == [PREFIX + "report.csv", PREFIX + "report.json"]
+    assert {"report.csv", "report.json"} <= set(cohort_keys(s3, cohort.first))
+    assert "retry-settings.json" not in cohort_keys(s3, cohort.first)
 
 
 def test_failed_runs_missing_from_the_settings_are_counted(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
 ) -> None:
-    put_settings(s3, [e for e in MIXED_SETTINGS if e["runSettingId"] != "sample-3"])
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    expect_listings(omics, MIXED, page_size=100)
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None)
+    service.finish(cohort.first, failed={"sample-3", "sample-4"})
+    cohort.until_done()
+    s3.put_object(
+        Bucket=SETTINGS_BUCKET,
+        Key=SETTINGS_KEY,
+        Body=json.dumps([e for e in entries() if e["runSettingId"] != "sample-3"]).encode(),
+    )
     published.expect_event()
 
-    handle(report_event(), clients)
-    detail = published.details()[-1]  # the summary, as the completion event carries it
+    cohort.report()
 
+    detail = published.details()[0]
     assert detail["settingsError"] == "1 failed runs are not in the run settings"
-    assert detail["counts"]["retry"] == 2
+    assert detail["counts"]["retry"] == 1
 
 
-def test_without_settings_a_failure_says_why_there_is_no_retry_file(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
-) -> None:
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    expect_listings(omics, MIXED, page_size=100)
-    published.expect_event()
-
-    handle(report_event(settingsUri=None), clients)
-    detail = published.details()[-1]  # the summary, as the completion event carries it
-
-    assert (detail["retrySettingsUri"], detail["settingsError"]) == (None, "no run settings were given")
-
-
-# --- how the batch ended ---------------------------------------------------------------
+# --- how the cohort ended -----------------------------------------------------------------------
 
 
 def test_a_batch_that_failed_validation_has_an_empty_report_and_its_reason(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
 ) -> None:
-    reason = "Expected 50 unique runSettingIds but there were 49"
-    omics.add("get_batch", batch("FAILED", failureReason=reason, totalRuns=50), GET)
-    expect_listings(omics, [], page_size=100)
+    reason = "Expected 6 unique runSettingIds but there were 5"
+    cohort = Cohort(service, s3, cohort_clients)
+    service.set_status(cohort.first, "FAILED", failure_reason=reason)
+    cohort.until_done()
     published.expect_event()
 
-    result = handle(report_event(status=None, settingsUri=None), clients)  # status: GetBatch's
-    detail = published.details()[-1]  # the summary, as the completion event carries it
+    result = cohort.report()
 
+    detail = published.details()[0]
     assert (result["status"], result["succeeded"], detail["failureReason"]) == ("FAILED", False, reason)
-    assert json.loads(read(s3, "report.json")) == []
-    assert csv_rows(read(s3, "report.csv")) == []
-    assert (detail["counts"]["runs"], detail["counts"]["totalRuns"]) == (0, 50)
+    assert json.loads(cohort.read("report.json")) == []
+    assert csv_rows(cohort.read("report.csv")) == []
+    assert detail["counts"]["runs"] == 0
 
 
-def test_a_cancelled_batch_did_not_succeed_even_without_failures(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+@pytest.mark.parametrize(
+    ("status", "failed"), [("CANCELLED", set()), ("PROCESSED", {"sample-1"})], ids=["cancelled", "a failed run"]
+)
+def test_the_cohort_succeeded_only_when_every_run_completed(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded, status: str, failed: set[str]
 ) -> None:
-    under_way = runs(("sample-1", "SUCCESS", "COMPLETED"), ("sample-2", "CANCEL_SUCCESS", "STOPPING"))
-    under_way += runs(("sample-3", "SUCCESS", None))  # submitted, but neither ListRuns nor GetRun knows it
-    omics.add("get_batch", batch("CANCELLED"), GET)
-    expect_listings(omics, under_way, page_size=100)
-    omics.error("get_run", "ResourceNotFoundException", 404, {"id": under_way[2].run_id})
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None)
+    service.finish(cohort.first, failed=failed, status=status)
+    cohort.until_done()
     published.expect_event()
 
-    result = handle(report_event(status="CANCELLED", settingsUri=None), clients)
-    detail = published.details()[-1]  # the summary, as the completion event carries it
-
-    assert result["succeeded"] is False
-    assert detail["settingsError"] is None  # nothing to retry, so nothing missing
-    assert (detail["counts"]["notFinished"], detail["counts"]["statusUnknown"]) == (1, 1)
+    assert cohort.report()["succeeded"] is False
 
 
-# --- retries -----------------------------------------------------------------------------
+# --- retries of the report -------------------------------------------------------------------------
 
 
-def test_throttled_listing_raises_throttled(omics: StubbedClient, s3: Any, clients: Clients) -> None:
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    omics.add("list_runs", {"items": [], "nextToken": "list_runs-1"}, {"batchId": BATCH_ID, "maxResults": 100})
-    omics.error("list_runs", "ThrottlingException", 429)
-
-    with pytest.raises(Throttled, match=f"ListRuns failed for batch {BATCH_ID}: ThrottlingException"):
-        handle(report_event(), clients)
-
-
-def test_a_repeated_report_overwrites_the_same_files(
-    omics: StubbedClient, s3: Any, clients: Clients, published: Recorded
+def test_a_repeated_report_writes_the_same_files_again(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
 ) -> None:
-    put_settings(s3, MIXED_SETTINGS)
-    for _ in range(2):
-        omics.add("get_batch", batch("PROCESSED"), GET)
-        expect_listings(omics, MIXED, page_size=100)
-        published.expect_event()
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None)
+    service.finish(cohort.first, failed={"sample-1"})
+    cohort.until_done()
+    published.expect_event()
+    published.expect_event()
 
-    first = handle(report_event(), clients)
-    files = {key: read(s3, key.removeprefix(PREFIX)) for key in report_keys(s3)}
-    second = handle(report_event(), clients)
+    cohort.report()
+    first = {name: cohort.read(name) for name in ("report.json", "report.csv", "retry-settings.json")}
+    cohort.report()  # after throttling, Step Functions runs it again
 
-    assert first == second
-    assert {key: read(s3, key.removeprefix(PREFIX)) for key in report_keys(s3)} == files
-    assert len(files) == 3
+    assert {name: cohort.read(name) for name in first} == first
+    assert len(published.details()) == 2  # delivered at least once
 
 
-@pytest.mark.parametrize(("code", "error"), [("ThrottlingException", Throttled), ("AccessDeniedException", ApiError)])
 def test_a_refused_event_entry_fails_the_report(
-    omics: StubbedClient, events: StubbedClient, s3: Any, clients: Clients, code: str, error: type[Exception]
+    service: HealthOmics, s3: Any, cohort_clients: Clients, events: StubbedClient
 ) -> None:
-    omics.add("get_batch", batch("PROCESSED"), GET)
-    expect_listings(omics, CLEAN, page_size=100)
-    events.add("put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": code, "ErrorMessage": "no"}]})
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None)
+    service.finish(cohort.first)
+    cohort.until_done()
+    events.add("put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "AccessDeniedException"}]})
 
-    with pytest.raises(error, match=f"PutEvents failed for batch {BATCH_ID}: {code}"):
-        handle(report_event(settingsUri=None), clients)
+    with pytest.raises(ApiError, match=r"PutEvents failed for batch .*AccessDeniedException"):
+        cohort.report()
 
 
-@pytest.mark.parametrize("uri", [None, "https://bucket/prefix/", 7, "s3://", "s3:///prefix/"])
-def test_a_report_without_an_s3_prefix_is_refused(clients: Clients, uri: object) -> None:
+def test_a_throttled_event_entry_raises_throttled(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, events: StubbedClient
+) -> None:
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None)
+    service.finish(cohort.first)
+    cohort.until_done()
+    events.add("put_events", {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException"}]})
+
+    with pytest.raises(Throttled, match="PutEvents failed"):
+        cohort.report()
+
+
+@pytest.mark.parametrize("uri", [None, "https://bucket/x/", "s3://", "s3:///x/"])
+def test_a_report_without_an_s3_prefix_is_refused(cohort_clients: Clients, uri: object) -> None:
     with pytest.raises(BadEvent, match="reportUri must be an s3:// prefix"):
-        handle(report_event(reportUri=uri), clients)
+        handle(
+            {"action": "report", "batchId": "4455667", "cohort": None, "config": config(reportUri=uri)}, cohort_clients
+        )
 
 
-def test_a_report_prefix_without_its_slash_gets_one() -> None:
-    request = ReportRequest.from_event(report_event(reportUri="s3://bucket/reports"), BATCH_ID)
+def test_a_report_prefix_without_its_slash_gets_one(service: HealthOmics, s3: Any, cohort_clients: Clients) -> None:
+    from tracker.cohort import Config
 
-    assert request.uri("report.json") == f"s3://bucket/reports/batch-{BATCH_ID}/report.json"
+    found = Config.from_event({"config": config(reportUri=REPORT_URI.rstrip("/"))}, "4455667")
+
+    assert found.report_uri == REPORT_URI
+
+
+# --- big files --------------------------------------------------------------------------------------
+
+
+def test_a_big_file_goes_up_in_parts_and_reads_back_whole(s3: Any) -> None:
+    """A million-row report is hundreds of MB: written in parts, never held whole."""
+    uri = f"s3://{REPORT_BUCKET}/runs/big.json"
+    items = [{"runSettingId": f"S{i:06d}", "pad": "x" * 100} for i in range(60_000)]
+    writer = files.S3Writer(s3, uri, files.JSON, "4455667", part_bytes=5 << 20)
+    array = files.JsonArrayWriter(writer)
+    for item in items:
+        array.add(item)
+    array.close()
+    writer.close()
+
+    head = s3.head_object(Bucket=REPORT_BUCKET, Key="runs/big.json")
+    assert "-" in head["ETag"]  # a multipart upload's ETag names its parts
+    assert json.loads(s3.get_object(Bucket=REPORT_BUCKET, Key="runs/big.json")["Body"].read()) == items
+    s3.delete_object(Bucket=REPORT_BUCKET, Key="runs/big.json")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 from tracker_testkit import (
     BATCH_ID,
     EXECUTION_ARN,
     STATE_MACHINE_ARN,
+    T0,
     TOKEN,
     StubbedClient,
     check_scheduled,
@@ -21,11 +23,39 @@ from tracker_testkit import (
 
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
+from tracker.cohort import State
 from tracker.errors import BadEvent, Throttled
 from tracker.index import handle
-from tracker.waiting import execution_arn, open_wait_token
+from tracker.waiting import carry_on, open_wait_token
 
 SEND = {"taskToken": TOKEN, "output": json.dumps({"status": "PROCESSED"})}
+LIST = {"stateMachineArn": STATE_MACHINE_ARN, "statusFilter": "RUNNING", "maxResults": 100}
+
+
+def running(*names: str, next_token: str | None = None) -> dict[str, Any]:
+    """A ListExecutions page of running executions with these names."""
+    prefix = EXECUTION_ARN.rsplit(":", 1)[0]
+    page: dict[str, Any] = {
+        "executions": [
+            {
+                "executionArn": f"{prefix}:{name}",
+                "stateMachineArn": STATE_MACHINE_ARN,
+                "name": name,
+                "status": "RUNNING",
+                "startDate": T0,
+            }
+            for name in names
+        ]
+    }
+    if next_token:
+        page["nextToken"] = next_token
+    return page
+
+
+def expect_cohort_execution(sfn: StubbedClient) -> None:
+    """The cohort's execution, found among the machine's running ones (another cohort's beside it)."""
+    sfn.add("list_executions", running("batch-99", next_token="more"), LIST)
+    sfn.add("list_executions", running(f"batch-{BATCH_ID}"), {**LIST, "nextToken": "more"})
 
 
 # --- park --------------------------------------------------------------------------------
@@ -62,13 +92,13 @@ def test_a_check_under_way_is_not_a_wait() -> None:
     assert open_wait_token([history_event("TaskStarted", 9), check_scheduled(8), park_scheduled(4)]) is None
 
 
-def test_the_execution_arn_follows_the_state_machine_arn() -> None:
-    machine = "arn:aws-cn:states:cn-north-1:123456789012:stateMachine:Tracker"
+def test_a_continuation_of_the_cohort_is_its_execution_too(sfn: StubbedClient, clients: Clients) -> None:
+    sfn.add("list_executions", running(f"batch-{BATCH_ID}0", f"batch-{BATCH_ID}-2"), LIST)  # another id; ours
+    continued = f"{EXECUTION_ARN}-2"
+    sfn.add("get_execution_history", {"events": [park_scheduled(10)]}, {**history_params(), "executionArn": continued})
+    sfn.add("send_task_success", {}, SEND)
 
-    assert execution_arn(STATE_MACHINE_ARN, BATCH_ID) == EXECUTION_ARN
-    assert execution_arn(machine, "42") == "arn:aws-cn:states:cn-north-1:123456789012:execution:Tracker:batch-42"
-    with pytest.raises(BadEvent, match="Not a state machine ARN"):
-        execution_arn("arn:aws:lambda:us-east-1:123456789012:function:f", "42")
+    assert handle(omics_event("PROCESSED"), clients)["resumed"] is True
 
 
 # --- resume ------------------------------------------------------------------------------
@@ -77,6 +107,7 @@ def test_the_execution_arn_follows_the_state_machine_arn() -> None:
 def test_resume_finds_the_open_wait_on_a_later_history_page(sfn: StubbedClient, clients: Clients) -> None:
     first_page = [history_event("TaskSubmitted", 12), history_event("TaskStarted", 11)]
     second_page = [park_scheduled(10), history_event("TaskStateEntered", 9), history_event("TaskSucceeded", 7)]
+    expect_cohort_execution(sfn)
     sfn.add("get_execution_history", {"events": first_page, "nextToken": "page-2"}, history_params())
     sfn.add("get_execution_history", {"events": second_page, "nextToken": "page-3"}, history_params("page-2"))
     sfn.add("send_task_success", {}, SEND)
@@ -88,6 +119,7 @@ def test_resume_finds_the_open_wait_on_a_later_history_page(sfn: StubbedClient, 
 
 def test_resume_sends_nothing_when_the_wait_is_already_over(sfn: StubbedClient, clients: Clients) -> None:
     events = [history_event("TaskStateExited", 13), history_event("TaskSucceeded", 12), park_scheduled(10)]
+    expect_cohort_execution(sfn)
     sfn.add("get_execution_history", {"events": events, "nextToken": "more"}, history_params())
 
     result = handle(omics_event("FAILED"), clients)
@@ -101,6 +133,7 @@ def test_a_stale_token_is_logged_and_ignored(
     sfn: StubbedClient, clients: Clients, code: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
+    expect_cohort_execution(sfn)
     sfn.add("get_execution_history", {"events": [park_scheduled(10)]}, history_params())
     sfn.error("send_task_success", code, 400, SEND)
 
@@ -110,8 +143,8 @@ def test_a_stale_token_is_logged_and_ignored(
     assert TOKEN not in caplog.text
 
 
-def test_an_execution_that_does_not_exist_is_ignored(sfn: StubbedClient, clients: Clients) -> None:
-    sfn.error("get_execution_history", "ExecutionDoesNotExist", 400, history_params())
+def test_a_cohort_without_a_running_execution_is_ignored(sfn: StubbedClient, clients: Clients) -> None:
+    sfn.add("list_executions", running(), LIST)
 
     result = handle(omics_event("CANCELLED"), clients)
 
@@ -119,14 +152,30 @@ def test_an_execution_that_does_not_exist_is_ignored(sfn: StubbedClient, clients
         "resumed": False,
         "batchId": BATCH_ID,
         "status": "CANCELLED",
-        "reason": f"no execution {EXECUTION_ARN}",
+        "reason": f"no running execution of cohort {BATCH_ID}",
     }
 
 
-def test_a_status_that_is_not_terminal_is_ignored_without_a_call(clients: Clients) -> None:
-    result = handle(omics_event("INPROGRESS"), clients)
+def test_a_batch_of_the_cohort_the_tracker_started_wakes_the_cohorts_execution(
+    sfn: StubbedClient, clients: Clients
+) -> None:
+    """The rule names the cohort (its first batch); the event is about a later batch."""
+    event = omics_event("INPROGRESS")  # submitted all its runs: the next part may start
+    event["detail"]["batchId"] = "7000001"
+    expect_cohort_execution(sfn)
+    sfn.add("get_execution_history", {"events": [park_scheduled(10)]}, history_params())
+    sfn.add("send_task_success", {}, {**SEND, "output": json.dumps({"status": "INPROGRESS"})})
 
-    assert result["resumed"] is False and "not terminal" in result["reason"]
+    result = handle({**event, "cohortBatchId": BATCH_ID}, clients)
+
+    assert result == {"resumed": True, "batchId": "7000001", "status": "INPROGRESS", "reason": "resumed"}
+
+
+@pytest.mark.parametrize("status", ["PENDING", "SUBMITTING", "STOPPING", "ARCHIVING"])
+def test_a_status_that_wakes_nothing_is_ignored_without_a_call(clients: Clients, status: str) -> None:
+    result = handle(omics_event(status), clients)
+
+    assert result["resumed"] is False and "wakes nothing" in result["reason"]
 
 
 def test_without_a_state_machine_resume_is_refused(clients: Clients) -> None:
@@ -138,6 +187,7 @@ def test_without_a_state_machine_resume_is_refused(clients: Clients) -> None:
 
 
 def test_throttled_history_raises_throttled(sfn: StubbedClient, clients: Clients) -> None:
+    expect_cohort_execution(sfn)
     sfn.error("get_execution_history", "ThrottlingException", 400, history_params())
 
     with pytest.raises(Throttled, match="GetExecutionHistory failed"):
@@ -145,8 +195,29 @@ def test_throttled_history_raises_throttled(sfn: StubbedClient, clients: Clients
 
 
 def test_other_send_failures_propagate(sfn: StubbedClient, clients: Clients) -> None:
+    expect_cohort_execution(sfn)
     sfn.add("get_execution_history", {"events": [park_scheduled(10)]}, history_params())
     sfn.error("send_task_success", "KmsAccessDeniedException", 400, SEND)
 
     with pytest.raises(ApiError, match="SendTaskSuccess failed for batch"):
         handle(omics_event("PROCESSED"), clients)
+
+
+# --- carrying on in a fresh execution ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("already", [False, True], ids=["started", "a retried task finds it started"])
+def test_a_fresh_execution_carries_the_cohort_on(sfn: StubbedClient, clients: Clients, already: bool) -> None:
+    state = State.of(None, BATCH_ID)
+    state.checks = 500
+    expected = {
+        "stateMachineArn": STATE_MACHINE_ARN,
+        "name": f"batch-{BATCH_ID}-1",
+        "input": json.dumps({"batchId": BATCH_ID, "check": {"cohort": {**state.to_json(), "continuation": 1}}}),
+    }
+    if already:
+        sfn.error("start_execution", "ExecutionAlreadyExists", 400, expected)
+    else:
+        sfn.add("start_execution", {"executionArn": f"{EXECUTION_ARN}-1", "startDate": T0}, expected)
+
+    assert carry_on(sfn.client, STATE_MACHINE_ARN, BATCH_ID, state) == {"continuedAs": f"batch-{BATCH_ID}-1"}

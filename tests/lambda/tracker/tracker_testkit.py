@@ -228,10 +228,11 @@ def history_params(next_token: str | None = None) -> dict[str, Any]:
 
 
 def omics_event(status: str = "PROCESSED", **extra: Any) -> dict[str, Any]:
-    """The rule's input: HealthOmics' event as the lead's rule passes it on."""
+    """The rule's input: HealthOmics' event as the rule passes it on, with the cohort it watches."""
     return {
         "action": "resume",
         "stateMachineArn": STATE_MACHINE_ARN,
+        "cohortBatchId": BATCH_ID,
         "detail-type": "RunBatch Status Change",
         "source": "aws.omics",
         "detail": {"batchId": BATCH_ID, "status": status, "arn": BATCH_ARN, "totalRuns": "3", **extra},

@@ -1,0 +1,304 @@
+"""``check``: follow every batch of the cohort, and start the batches the cohort still needs.
+
+A cohort is the batch the deploy started (part 0, attempt 1), the later parts of a cohort of
+more than 100,000 runs (one settings file each), and the resubmissions: when a batch ends,
+the runs the retry policy resubmits go into a new batch of the same part, one attempt later,
+with their original settings. One batch of the cohort submits at a time: a start waits while
+any batch of the cohort is CREATING, PENDING or SUBMITTING, so the account's StartRun
+throughput is not contended.
+
+Each check reads every unsettled batch (GetBatch), settles at most one that ended (lists its
+runs, keeps them as a rows file, queues its resubmission), and starts at most one queued
+batch. Everything it does is repeatable: rows files and content-addressed settings files are
+written again identically, and a start's requestId follows the cohort, part and attempt, so a
+retried task finds the batch it started. The state (a few dozen small records) travels in the
+execution; the runs stay in S3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from omics_common import contract, outcome
+from omics_common.clients import Client, Clients
+from omics_common.errors import call
+from omics_common.outcome import Resubmission, RunRow
+
+from . import files
+from .errors import BadEvent
+from .status import get_batch
+
+logger = logging.getLogger(__name__)
+
+# Checks one execution makes before a fresh one carries on (a cycle is at most 13 history
+# events, so an execution stays below 6,600 of Standard's 25,000; see benchmarks/tracking.py).
+CHECKS_PER_EXECUTION = 500
+
+
+@dataclass(frozen=True)
+class Part:
+    """Where a part's original settings are: a settings file, or inline (part 0, up to 100 runs)."""
+
+    settings_uri: str | None = None
+    settings: list[dict[str, Any]] | None = None
+
+    def entries(self, s3: Client, batch_id: str) -> Iterator[dict[str, Any]]:
+        """The part's checked settings entries, streamed."""
+        if self.settings is not None:
+            return outcome.settings_entries(self.settings, "the inline run settings")
+        if self.settings_uri is None:
+            raise outcome.SettingsError("no run settings were given")
+        return outcome.s3_settings(s3, self.settings_uri, batch_id)
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the construct put in the state machine's definition: the cohort's fixed facts."""
+
+    first_batch_id: str
+    parts: list[Part]
+    resubmission: Resubmission
+    start: dict[str, Any]  # StartRunBatch's defaultRunSetting, tags and batchName, for new batches
+    report_uri: str
+    topic_arn: str | None
+
+    @property
+    def prefix(self) -> str:
+        return contract.cohort_prefix(self.report_uri, self.first_batch_id)
+
+    @property
+    def default_output(self) -> str:
+        return str(self.start.get("defaultRunSetting", {}).get("outputUri") or "")
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any], first_batch_id: str) -> Config:
+        config = event.get("config")
+        if not isinstance(config, Mapping):
+            raise BadEvent(f"batch {first_batch_id}: the event has no config")
+        report_uri = config.get("reportUri")
+        if not isinstance(report_uri, str) or not report_uri.startswith("s3://") or report_uri[5:6] in ("", "/"):
+            raise BadEvent(f"batch {first_batch_id}: reportUri must be an s3:// prefix, not {report_uri!r}")
+        parts = [_part(part, first_batch_id) for part in config.get("parts") or []]
+        if not parts:
+            raise BadEvent(f"batch {first_batch_id}: the config has no parts")
+        return cls(
+            first_batch_id=first_batch_id,
+            parts=parts,
+            resubmission=Resubmission.from_json(config.get("resubmission")),
+            start=_json_or_value(config.get("start") or {}, "start", first_batch_id),
+            report_uri=report_uri if report_uri.endswith("/") else report_uri + "/",
+            topic_arn=config.get("topicArn") or None,
+        )
+
+
+def _part(value: Any, batch_id: str) -> Part:
+    if not isinstance(value, Mapping):
+        raise BadEvent(f"batch {batch_id}: a part must be an object, not {value!r}")
+    inline = value.get("settings")
+    if inline is not None:
+        inline = _json_or_value(inline, "settings", batch_id)
+        if not isinstance(inline, list):
+            raise BadEvent(f"batch {batch_id}: settings must be a list of run settings")
+    return Part(settings_uri=value.get("settingsUri") or None, settings=inline)
+
+
+def _json_or_value(value: Any, name: str, batch_id: str) -> Any:
+    """The construct sends token-free values as JSON text, which keeps null members, big integers
+    and floats exactly as the API has them; values holding tokens come as JSON values."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as err:
+        raise BadEvent(f"batch {batch_id}: {name} is not valid JSON: {err.msg}") from err
+
+
+@dataclass
+class Batch:
+    """One batch of the cohort, as the state keeps it."""
+
+    batchId: str
+    part: int
+    attempt: int
+    status: str = ""
+    settled: bool = False  # its runs are listed, kept and (if the policy says) resubmitted
+
+
+@dataclass
+class Start:
+    """A batch the cohort needs and has not started: a part, or a resubmission of a part."""
+
+    part: int
+    attempt: int
+    settingsUri: str
+    runs: int = 0
+
+
+@dataclass
+class State:
+    """The cohort's state between checks (small: it travels in the execution)."""
+
+    batches: list[Batch]
+    queue: list[Start] = field(default_factory=list)
+    nextPart: int = 1
+    checks: int = 0
+    continuation: int = 0
+
+    @classmethod
+    def of(cls, value: Any, first_batch_id: str) -> State:
+        if not value:
+            return cls(batches=[Batch(first_batch_id, part=0, attempt=1)])
+        return cls(
+            batches=[Batch(**batch) for batch in value["batches"]],
+            queue=[Start(**start) for start in value.get("queue", [])],
+            nextPart=int(value.get("nextPart", 1)),
+            checks=int(value.get("checks", 0)),
+            continuation=int(value.get("continuation", 0)),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def submitting(self) -> bool:
+        return any(batch.status in contract.SUBMITTING_STATUSES or not batch.status for batch in self.batches)
+
+    def done(self, parts: int) -> bool:
+        return all(batch.settled for batch in self.batches) and not self.queue and self.nextPart >= parts
+
+
+def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
+    """One step of the cohort: read, settle one ended batch, start one needed batch."""
+    for batch in state.batches:
+        if not batch.settled:
+            batch.status = str(get_batch(clients.omics, batch.batchId).get("status", ""))
+    ended = [batch for batch in state.batches if not batch.settled and batch.status in contract.TERMINAL_STATUSES]
+    if ended:
+        settle(clients, config, state, ended[0])
+    _queue_next_part(config, state)
+    started = None
+    if state.queue and not state.submitting():
+        started = start(clients, config, state, state.queue.pop(0))
+    state.checks += 1
+    done = state.done(len(config.parts))
+    logger.info(
+        "Cohort %s: %s; queued %d, started %s, done %s",
+        config.first_batch_id,
+        ", ".join(f"{b.batchId} p{b.part}a{b.attempt} {b.status}" for b in state.batches),
+        len(state.queue),
+        started,
+        done,
+    )
+    return {
+        "cohort": state.to_json(),
+        "done": done,
+        # More to do at once: another ended batch to settle, or a batch just started to read.
+        "again": not done and (len(ended) > 1 or started is not None),
+        "continue": not done and state.checks >= CHECKS_PER_EXECUTION * (state.continuation + 1),
+    }
+
+
+def _queue_next_part(config: Config, state: State) -> None:
+    """Queue the next part once the last part's first batch has submitted all its runs."""
+    if state.nextPart >= len(config.parts):
+        return
+    last = next(b for b in reversed(state.batches) if b.attempt == 1 and b.part == state.nextPart - 1)
+    if last.status and last.status not in contract.SUBMITTING_STATUSES:
+        part = config.parts[state.nextPart]
+        if part.settings_uri is None:
+            raise BadEvent(f"part {state.nextPart} of cohort {config.first_batch_id} has no settings file")
+        state.queue.append(Start(part=state.nextPart, attempt=1, settingsUri=part.settings_uri))
+        state.nextPart += 1
+
+
+# --- settling an ended batch ------------------------------------------------------------------
+
+
+def rows_uri(config: Config, batch_id: str) -> str:
+    return f"{config.prefix}batches/{batch_id}.jsonl"
+
+
+def settle(clients: Clients, config: Config, state: State, batch: Batch) -> None:
+    """Keep the ended batch's runs, and queue the resubmission the policy asks for (if any)."""
+    rows = outcome.batch_rows(clients.omics, batch.batchId)
+    files.write_json_lines(clients.s3, rows_uri(config, batch.batchId), (row._asdict() for row in rows), batch.batchId)
+    ids = [row.runSettingId for row in rows if config.resubmission.resubmits(row, batch.attempt)]
+    if ids:
+        entries = outcome.select(config.parts[batch.part].entries(clients.s3, batch.batchId), ids).entries
+        if entries:
+            uri = write_settings(clients.s3, config, entries, batch.batchId)
+            state.queue.append(Start(part=batch.part, attempt=batch.attempt + 1, settingsUri=uri, runs=len(entries)))
+            logger.info("Batch %s: %d runs resubmitted as attempt %d", batch.batchId, len(entries), batch.attempt + 1)
+    batch.settled = True
+
+
+def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], batch_id: str) -> str:
+    """A resubmission's settings file, at a key of its own content, never written over: HealthOmics
+    fails a batch whose settings file changes after submission."""
+    body = json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode()
+    uri = f"{config.prefix}resubmit/run-settings-{hashlib.sha256(body).hexdigest()[:16]}.json"
+    if not files.exists(s3, uri, batch_id):
+        bucket, key = outcome.split_s3_uri(uri)
+        call(s3, "PutObject", batch_id, Bucket=bucket, Key=key, Body=body, ContentType=files.JSON)
+    return uri
+
+
+# --- starting a batch -------------------------------------------------------------------------
+
+
+def start(clients: Clients, config: Config, state: State, needed: Start) -> str:
+    """StartRunBatch of a part's attempt, idempotent by its cohort, part and attempt."""
+    first = config.first_batch_id
+    template = config.start
+    params: dict[str, Any] = {
+        "requestId": contract.cohort_request_id(first, needed.part, needed.attempt),
+        "batchName": contract.cohort_batch_name(first, needed.part, needed.attempt),
+        "defaultRunSetting": template["defaultRunSetting"],
+        "batchRunSettings": {"s3UriSettings": needed.settingsUri},
+        "tags": {**(template.get("tags") or {}), contract.COHORT_TAG: first},
+    }
+    started = call(clients.omics, "StartRunBatch", first, **params)
+    batch_id = str(started["id"])
+    state.batches.append(Batch(batch_id, part=needed.part, attempt=needed.attempt))
+    write_manifest(clients.s3, config, state, done=False)
+    logger.info("Cohort %s: started batch %s (part %d, attempt %d)", first, batch_id, needed.part, needed.attempt)
+    return batch_id
+
+
+def write_manifest(s3: Client, config: Config, state: State, *, done: bool) -> str:
+    """The cohort's batches, for the command and for a destroy that must stop them all."""
+    manifest = {
+        "firstBatchId": config.first_batch_id,
+        "batches": [{"batchId": b.batchId, "part": b.part, "attempt": b.attempt} for b in state.batches],
+        "parts": len(config.parts),
+        "done": done,
+    }
+    uri = config.prefix + contract.COHORT_MANIFEST
+    bucket, key = outcome.split_s3_uri(uri)
+    body = json.dumps(manifest, indent=1).encode()
+    call(s3, "PutObject", config.first_batch_id, Bucket=bucket, Key=key, Body=body, ContentType=files.JSON)
+    return uri
+
+
+# --- the cohort's rows --------------------------------------------------------------------------
+
+
+def part_rows(s3: Client, config: Config, state: State, part: int) -> list[tuple[RunRow, Batch]]:
+    """Each run setting of a part with its last attempt, in the first attempt's listing order.
+
+    The part's first batch gives the order; each later attempt's row replaces the earlier one
+    of the same runSettingId. One part (at most 100,000 rows) is held at a time.
+    """
+    last: dict[str, tuple[RunRow, Batch]] = {}
+    for batch in sorted((b for b in state.batches if b.part == part), key=lambda b: b.attempt):
+        for row in read_rows(s3, config, batch.batchId):
+            last[row.runSettingId] = (row, batch)
+    return list(last.values())
+
+
+def read_rows(s3: Client, config: Config, batch_id: str) -> Iterable[RunRow]:
+    return (RunRow(**row) for row in files.read_json_lines(s3, rows_uri(config, batch_id), batch_id))

@@ -1,0 +1,260 @@
+"""``check``: the cohort's batches followed, ended ones settled, resubmissions and later parts started.
+
+Against the HealthOmics stand-in (which reads the settings files from moto's S3, as the service
+reads them as the run role) with the tracker's real code; S3 is moto's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from tracker_testkit import REPORT_BUCKET, REPORT_URI, SETTINGS_BUCKET, SETTINGS_KEY, SETTINGS_URI
+
+from omics_common import contract
+from omics_common.clients import Clients
+from tests.standin.healthomics import HealthOmics
+from tracker import cohort
+from tracker.errors import BatchNotFound
+from tracker.index import handle
+
+DEFAULT = {"workflowId": "9876543", "roleArn": "arn:aws:iam::123456789012:role/run", "outputUri": "s3://out/runs/"}
+START = {"defaultRunSetting": DEFAULT, "tags": {"team": "genomics"}, "batchName": "cohort-a"}
+QUOTA = "ServiceQuotaExceededException"
+PART_1_KEY = "part-1.json"
+
+
+def entries(*ids: str) -> list[dict[str, Any]]:
+    return [{"runSettingId": i, "parameters": {"sample": f"s3://in/{i}.bam", "threads": 4}} for i in ids]
+
+
+def put(s3: Any, key: str, value: Any) -> str:
+    s3.put_object(Bucket=SETTINGS_BUCKET, Key=key, Body=json.dumps(value).encode())
+    return f"s3://{SETTINGS_BUCKET}/{key}"
+
+
+def deploy(service: HealthOmics, s3: Any, ids: tuple[str, ...] = ("s1", "s2", "s3")) -> str:
+    """What the deploy did: the settings file, and the cohort's first batch."""
+    put(s3, SETTINGS_KEY, entries(*ids))
+    started = service.StartRunBatch(
+        {"requestId": "deploy", "defaultRunSetting": DEFAULT, "batchRunSettings": {"s3UriSettings": SETTINGS_URI}}
+    )
+    service.set_status(started["id"], "SUBMITTING")
+    return str(started["id"])
+
+
+def config(parts: list[dict[str, Any]] | None = None, resubmission: Any = "default") -> dict[str, Any]:
+    if resubmission == "default":
+        resubmission = {"maxAttempts": 3, "submissionFailures": [QUOTA], "failedRuns": False}
+    return {
+        "parts": parts or [{"settingsUri": SETTINGS_URI}],
+        "resubmission": resubmission,
+        "start": json.dumps(START),
+        "reportUri": REPORT_URI,
+        "topicArn": None,
+    }
+
+
+def check(clients: Clients, first: str, state: Any = None, **kwargs: Any) -> dict[str, Any]:
+    result = dict(handle({"action": "check", "batchId": first, "cohort": state, "config": config(**kwargs)}, clients))
+    json.dumps(result)  # what the state machine carries must be JSON
+    return result
+
+
+def keys(s3: Any) -> list[str]:
+    return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=REPORT_BUCKET).get("Contents", []))
+
+
+def read_json(s3: Any, uri: str) -> Any:
+    bucket, _, key = uri[5:].partition("/")
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+# --- following the batches ----------------------------------------------------------------------
+
+
+def test_a_batch_still_submitting_is_followed_and_nothing_starts(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    first = deploy(service, s3)
+
+    result = check(cohort_clients, first)
+
+    assert (result["done"], result["again"], result["continue"]) == (False, False, False)
+    assert result["cohort"]["batches"] == [
+        {"batchId": first, "part": 0, "attempt": 1, "status": "SUBMITTING", "settled": False}
+    ]
+    assert len(service.started()) == 1 and keys(s3) == []
+
+
+def test_a_clean_batch_is_settled_and_the_cohort_is_done(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    first = deploy(service, s3)
+    service.finish(first)
+
+    result = check(cohort_clients, first)
+
+    assert result["done"] is True
+    assert result["cohort"]["batches"][0]["settled"] is True
+    rows = s3.get_object(Bucket=REPORT_BUCKET, Key=f"runs/batch-reports/batch-{first}/batches/{first}.jsonl")
+    assert [json.loads(line)["runSettingId"] for line in rows["Body"].read().splitlines()] == ["s1", "s2", "s3"]
+    assert len(service.started()) == 1
+
+
+def test_a_vanished_batch_is_batch_not_found(service: HealthOmics, s3: Any, cohort_clients: Clients) -> None:
+    first = deploy(service, s3)
+    service.batches[first].deleted = True
+
+    with pytest.raises(BatchNotFound, match=f"Batch {first} not found"):
+        check(cohort_clients, first)
+
+
+# --- resubmission -------------------------------------------------------------------------------
+
+
+def test_quota_refusals_are_resubmitted_with_their_original_settings(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA, "s3": "ValidationException"})
+
+    result = check(cohort_clients, first)
+
+    assert (result["done"], result["again"]) == (False, True)  # read the new batch at once
+    _, retry = service.started()
+    assert retry.request["batchName"] == f"c{first}-p0a2"
+    assert retry.request["requestId"] == contract.cohort_request_id(first, 0, 2)
+    assert retry.request["tags"] == {"team": "genomics", "omics-batch-construct:cohort": first}
+    assert retry.request["defaultRunSetting"] == DEFAULT
+    uri = retry.request["batchRunSettings"]["s3UriSettings"]
+    assert uri.startswith(f"{REPORT_URI}batch-{first}/resubmit/run-settings-")
+    assert retry.settings == entries("s2")  # the quota refusal only; the validation error needs fixing
+    assert read_json(s3, f"{REPORT_URI}batch-{first}/cohort.json")["batches"] == [
+        {"batchId": first, "part": 0, "attempt": 1},
+        {"batchId": retry.id, "part": 0, "attempt": 2},
+    ]
+
+
+def test_a_retried_check_finds_the_batch_it_started(service: HealthOmics, s3: Any, cohort_clients: Clients) -> None:
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA})
+
+    once = check(cohort_clients, first)
+    again = check(cohort_clients, first)  # the same input: Step Functions retried the task
+
+    assert once["cohort"]["batches"] == again["cohort"]["batches"]
+    assert len(service.started()) == 2
+
+
+def test_the_short_spelling_of_a_failure_reason_is_matched_too(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    first = deploy(service, s3)
+    service.finish(first, refused={"s1": "ThrottlingException", "s2": "Throttling", "s3": "Throttled"})
+    policy = {"maxAttempts": 2, "submissionFailures": ["ThrottlingException"], "failedRuns": False}
+
+    check(cohort_clients, first, resubmission=policy)
+
+    assert [e["runSettingId"] for e in service.started()[1].settings] == ["s1", "s2"]
+
+
+@pytest.mark.parametrize(
+    ("resubmission", "resubmitted"),
+    [
+        (None, []),  # retry off
+        ({"maxAttempts": 1, "submissionFailures": [QUOTA], "failedRuns": True}, []),  # one submission only
+        ({"maxAttempts": 3, "submissionFailures": [QUOTA], "failedRuns": False}, ["s2"]),
+        ({"maxAttempts": 3, "submissionFailures": [QUOTA], "failedRuns": True}, ["s1", "s2"]),  # file order
+    ],
+    ids=["retry off", "one attempt", "submissions only", "and failed runs"],
+)
+def test_the_policy_decides_what_is_resubmitted(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, resubmission: Any, resubmitted: list[str]
+) -> None:
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA}, failed={"s1"})
+
+    result = check(cohort_clients, first, resubmission=resubmission)
+
+    assert result["done"] is not resubmitted
+    assert [e["runSettingId"] for b in service.started()[1:] for e in b.settings] == resubmitted
+
+
+def test_attempts_stop_at_the_policys_maximum(service: HealthOmics, s3: Any, cohort_clients: Clients) -> None:
+    policy = {"maxAttempts": 2, "submissionFailures": [QUOTA], "failedRuns": False}
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA})
+    state = check(cohort_clients, first, resubmission=policy)["cohort"]
+    service.finish(service.started()[1].id, refused={"s2": QUOTA})  # refused again
+
+    result = check(cohort_clients, first, state, resubmission=policy)
+
+    assert result["done"] is True
+    assert len(service.started()) == 2
+
+
+def test_a_resubmissions_settings_file_is_never_written_over(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """HealthOmics fails a batch whose settings file changed: the key is the content's, and kept."""
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA})
+    check(cohort_clients, first)
+    uri = service.started()[1].request["batchRunSettings"]["s3UriSettings"]
+    bucket, _, key = uri[5:].partition("/")
+    etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+    s3.put_object(Bucket=bucket, Key=key, Body=b"[]", Metadata={"marker": "kept"})  # if written over, this goes
+
+    cohort.write_settings(s3, cohort.Config.from_event({"config": config()}, first), entries("s2"), first)
+
+    assert s3.head_object(Bucket=bucket, Key=key)["Metadata"] == {"marker": "kept"}
+    assert etag != s3.head_object(Bucket=bucket, Key=key)["ETag"]  # (the marker's own body)
+
+
+# --- parts --------------------------------------------------------------------------------------
+
+
+def test_the_next_part_starts_once_the_previous_one_has_submitted_all_its_runs(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    first = deploy(service, s3)
+    part_1 = put(s3, PART_1_KEY, entries("t1", "t2"))
+    parts = [{"settingsUri": SETTINGS_URI}, {"settingsUri": part_1}]
+
+    waiting = check(cohort_clients, first, parts=parts)
+    assert (waiting["done"], len(service.started())) == (False, 1)  # part 0 still SUBMITTING
+    service.set_status(first, "INPROGRESS")
+    started = check(cohort_clients, first, waiting["cohort"], parts=parts)
+
+    part = service.started()[1]
+    assert part.request["batchRunSettings"] == {"s3UriSettings": part_1}  # the part's own file
+    assert part.request["batchName"] == f"c{first}-p1a1"
+    assert started["cohort"]["nextPart"] == 2 and started["again"] is True
+
+
+def test_one_batch_of_the_cohort_submits_at_a_time(service: HealthOmics, s3: Any, cohort_clients: Clients) -> None:
+    first = deploy(service, s3)
+    parts = [{"settingsUri": SETTINGS_URI}, {"settingsUri": put(s3, PART_1_KEY, entries("t1", "t2"))}]
+    service.set_status(first, "INPROGRESS")
+    state = check(cohort_clients, first, parts=parts)["cohort"]  # part 1 started, now SUBMITTING
+    part_1 = service.started()[1].id
+    service.set_status(part_1, "SUBMITTING")
+    service.finish(first, refused={"s2": QUOTA})  # part 0 ends with a refusal
+
+    waiting = check(cohort_clients, first, state, parts=parts)
+    assert len(service.started()) == 2  # the resubmission waits for part 1's submissions
+    assert waiting["cohort"]["queue"] and waiting["cohort"]["queue"][0]["attempt"] == 2
+    service.set_status(part_1, "INPROGRESS")
+    check(cohort_clients, first, waiting["cohort"], parts=parts)
+
+    assert [b.request.get("batchName") for b in service.started()[2:]] == [f"c{first}-p0a2"]
+
+
+def test_a_long_cohort_asks_for_a_fresh_execution(service: HealthOmics, s3: Any, cohort_clients: Clients) -> None:
+    first = deploy(service, s3)
+    state = check(cohort_clients, first)["cohort"]
+    state["checks"] = cohort.CHECKS_PER_EXECUTION - 1
+
+    assert check(cohort_clients, first, state)["continue"] is True

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from omics_common import contract
+from omics_common import contract, manifest
 from omics_common.clients import Clients
 from omics_common.errors import BatchError, OmicsClient, RunBatchResourceError, failure_reason
 from omics_common.outcome import is_batch_id
@@ -63,8 +63,8 @@ def container_clients() -> Clients:
 def on_event(event: Event, context: LambdaContext, clients: Clients | None = None) -> OnEventResult:
     """Provider framework ``onEvent``: one step for a Create, Update or Delete."""
     _log_event("on_event", event)
-    omics = (clients or container_clients()).omics
-    return _reporting_failures(context, lambda: _dispatch_event(event, context, omics))
+    given = clients or container_clients()
+    return _reporting_failures(context, lambda: _dispatch_event(event, context, given))
 
 
 def is_complete(event: Event, context: LambdaContext, clients: Clients | None = None) -> IsCompleteResult:
@@ -79,14 +79,14 @@ def is_complete(event: Event, context: LambdaContext, clients: Clients | None = 
 # --- on_event ------------------------------------------------------------------------
 
 
-def _dispatch_event(event: Event, context: LambdaContext, client: OmicsClient) -> OnEventResult:
+def _dispatch_event(event: Event, context: LambdaContext, clients: Clients) -> OnEventResult:
     request_type = event["RequestType"]
     if request_type == "Create":
-        return create(event, client)
+        return create(event, clients.omics)
     if request_type == "Update":
-        return update(event, context, client)
+        return update(event, context, clients.omics)
     if request_type == "Delete":
-        return delete(event, client)
+        return delete(event, clients)
     raise BatchError(f"Unknown RequestType {request_type!r}")
 
 
@@ -111,13 +111,33 @@ def update(event: Event, context: LambdaContext, client: OmicsClient) -> OnEvent
     return batch.update_in_place(client, batch_id, old_tags, props.tags, fallback_arn)
 
 
-def delete(event: Event, client: OmicsClient) -> OnEventResult:
-    """Take the first step of the delete the resource's OnDelete asks for."""
+def delete(event: Event, clients: Clients) -> OnEventResult:
+    """Stop the cohort's tracking, then take the first step of the delete the resource's OnDelete
+    asks for, for every batch of the cohort.
+
+    The tracking is stopped under every policy, RETAIN too: the batches deployed run on as
+    asked, but nothing starts a batch after the stack let go of them (and the stop comes
+    first, so that no batch starts after the manifest was read).
+    """
     batch_id = str(event["PhysicalResourceId"])
+    properties = event.get("ResourceProperties", {})
+    tracker = properties.get(contract.PROP_TRACKER_ARN)
+    if tracker and is_batch_id(batch_id):
+        policy = on_delete_policy(properties)
+        manifest.stop_tracking(clients.stepfunctions, str(tracker), batch_id, f"the resource is deleted ({policy})")
     on_delete = _delete_action(event)
     if on_delete is not None:
-        batch.advance_delete(client, batch_id, on_delete)
+        _advance_cohort_delete(event, clients, batch_id, on_delete)
     return {"PhysicalResourceId": batch_id}
+
+
+def _advance_cohort_delete(event: Event, clients: Clients, first_batch_id: str, on_delete: str) -> bool:
+    """One step towards on_delete for each batch of the cohort (all of them, every time); True when done."""
+    report_uri = event.get("ResourceProperties", {}).get(contract.PROP_REPORT_URI)
+    ids = manifest.batch_ids(clients.s3, report_uri, first_batch_id)
+    done = [batch.advance_delete(clients.omics, batch_id, on_delete) for batch_id in ids]
+    logger.info("Cohort %s: %d of %d batches done with %s", first_batch_id, sum(done), len(done), on_delete)
+    return all(done)
 
 
 # --- is_complete ---------------------------------------------------------------------
@@ -129,8 +149,7 @@ def _check_event(event: Event, clients: Clients) -> IsCompleteResult:
     batch_id = str(event["PhysicalResourceId"])
     if request_type == "Delete":
         on_delete = _delete_action(event)
-        done = on_delete is None or batch.advance_delete(client, batch_id, on_delete)
-        return {"IsComplete": done}
+        return {"IsComplete": on_delete is None or _advance_cohort_delete(event, clients, batch_id, on_delete)}
     tracker = event["ResourceProperties"].get(contract.PROP_TRACKER_ARN)
     data = event.get("Data") or {}
     if contract.DATA_GENERATION not in data:

@@ -5,6 +5,7 @@ it does not load aws_cdk.
 """
 
 from ._errors import ProblemsError
+from .retry import RetryPolicy
 from .run_batch import OmicsRunBatch, OnDelete
 from .run_settings import (
     CacheBehavior,
@@ -28,6 +29,7 @@ __all__ = [
     "OmicsRunBatch",
     "OnDelete",
     "ProblemsError",
+    "RetryPolicy",
     "RunLogLevel",
     "RunRetentionMode",
     "RunSetting",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
@@ -47,6 +47,14 @@ WHY_RUN_ARNS = (
 WHY_WORKFLOW_ARNS = (
     "The workflow is named by id; its account is left open because a shared workflow belongs to "
     "another account (workflow_owner_id)."
+)
+WHY_STOP_TRACKING = (
+    "A destroy stops the cohort's tracking execution (named after its first batch, assigned at deploy) "
+    "before it cancels or deletes the cohort's batches, so that no batch starts after it looked."
+)
+WHY_COHORT_MANIFESTS = (
+    "A destroy reads which batches the tracker started from the cohort's manifest, named after its first "
+    "batch, whose id is assigned at deploy."
 )
 WHY_FRAMEWORK = (
     "CDK's Provider framework invokes its handlers by ARN and by version or alias (<arn>:*); "
@@ -177,25 +185,12 @@ class BatchProvider(Construct):
         """
         policy = iam.Policy(scope, "HandlerPolicy", roles=[self.role])
         acknowledge_own_policy(policy, "An AWS::IAM::Policy of one batch, attached to the handlers' role only.")
-        # StartRunBatch is authorized on the batch and, as StartRun (dual authorization), on
-        # everything its runs use; both are evaluated on the same resources, as the Service
-        # Authorization Reference lists them: run*, runBatch*, the workflow, the run group, the
-        # run cache and (StartRun) the configuration.
-        resources = [
-            self.omics_arn("run/*"),
-            self.omics_arn("runBatch/*"),
-            self.omics_arn(f"workflow/{default.workflow_id}", account="*"),
-        ]
-        if default.run_group_id:
-            resources.append(self.omics_arn(f"runGroup/{default.run_group_id}"))
-        if default.cache_id:
-            resources.append(self.omics_arn(f"runCache/{default.cache_id}"))
-        if default.configuration_name:
-            resources.append(self.omics_arn(f"configuration/{default.configuration_name}"))
         add_statement(
             policy,
             iam.PolicyStatement(
-                sid="StartRuns", actions=["omics:StartRunBatch", "omics:StartRun"], resources=resources
+                sid="StartRuns",
+                actions=["omics:StartRunBatch", "omics:StartRun"],
+                resources=self.start_resources(default),
             ),
             f"{WHY_RUN_ARNS} {WHY_BATCH_ARNS} {WHY_WORKFLOW_ARNS}",
         )
@@ -216,12 +211,46 @@ class BatchProvider(Construct):
         )
         return policy
 
-    def allow_tracking(self, policy: iam.Policy, state_machine: sfn.IStateMachine) -> None:
-        """Let the handlers start the batch's tracking execution once the batch has started."""
+    def start_resources(self, default: DefaultRunSetting, *, configuration: bool = True) -> list[str]:
+        """What StartRunBatch is authorized on and, as StartRun (dual authorization), everything its
+        runs use; both are evaluated on the same resources, as the Service Authorization Reference
+        lists them: run*, runBatch*, the workflow, the run group, the run cache and (StartRun only)
+        the configuration."""
+        resources = [
+            self.omics_arn("run/*"),
+            self.omics_arn("runBatch/*"),
+            self.omics_arn(f"workflow/{default.workflow_id}", account="*"),
+        ]
+        if default.run_group_id:
+            resources.append(self.omics_arn(f"runGroup/{default.run_group_id}"))
+        if default.cache_id:
+            resources.append(self.omics_arn(f"runCache/{default.cache_id}"))
+        if default.configuration_name and configuration:
+            resources.append(self.omics_arn(f"configuration/{default.configuration_name}"))
+        return resources
+
+    def allow_tracking(self, policy: iam.Policy, state_machine: sfn.StateMachine, manifests_arn: str | None) -> None:
+        """Let the handlers start the batch's tracking execution once the batch has started, and,
+        for a delete, stop the cohort's executions and read which batches the tracker started."""
         add_statement(
             policy,
-            iam.PolicyStatement(actions=["states:StartExecution"], resources=[state_machine.state_machine_arn]),
+            iam.PolicyStatement(
+                actions=["states:StartExecution", "states:ListExecutions"], resources=[state_machine.state_machine_arn]
+            ),
         )
+        executions = self._stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        add_statement(
+            policy, iam.PolicyStatement(actions=["states:StopExecution"], resources=[executions]), WHY_STOP_TRACKING
+        )
+        if manifests_arn is not None:
+            add_statement(
+                policy, iam.PolicyStatement(actions=["s3:GetObject"], resources=[manifests_arn]), WHY_COHORT_MANIFESTS
+            )
 
     def omics_arn(self, resource: str, account: str | None = None) -> str:
         stack = self._stack

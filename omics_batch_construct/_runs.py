@@ -1,8 +1,8 @@
-"""Where a batch's runs travel: inline in the template, or in a content-addressed settings file.
+"""Where a cohort's runs travel: inline in the template, or in content-addressed settings files.
 
-One value for both readers of the runs: the custom resource (the API's batchRunSettings) and
-the tracker (the original settings, for the retry file), so the two can never disagree on
-where the runs are.
+One value for both readers of the runs: the custom resource (part 0's batchRunSettings) and
+the tracker (the later parts, and every part's original settings for resubmissions and the
+retry file), so the two can never disagree on where the runs are.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
@@ -28,40 +29,45 @@ from .validation import ValidatedBatch, contains_token, dumps_runs
 
 @dataclass(frozen=True)
 class BatchRuns:
-    """The batch's runs as API JSON, and the settings file that holds them (None: inline)."""
+    """The cohort's runs as API JSON, in parts of at most 100,000 (one batch each), and the
+    settings files that hold them. Part 0, the deploy's batch, is inline when small (no file)."""
 
     runs: Sequence[Mapping[str, Any]]
-    file: s3_assets.Asset | None
+    files: Sequence[s3_assets.Asset]  # part 0's (unless inline), then each later part's
 
     @classmethod
     def place(cls, scope: Construct, batch: ValidatedBatch) -> BatchRuns:
-        """Inline as validation decided, or written to a settings file shipped as an asset."""
-        return cls(batch.runs, None if batch.inline else settings_file(scope, batch.runs))
+        """Inline as validation decided, or written to settings files shipped as assets."""
+        if batch.inline:
+            return cls(batch.runs, ())
+        parts = [batch.runs[i : i + contract.MAX_RUNS] for i in range(0, len(batch.runs), contract.MAX_RUNS)]
+        return cls(batch.runs, [settings_file(scope, part, index) for index, part in enumerate(parts)])
+
+    @property
+    def inline(self) -> bool:
+        return not self.files
 
     def request(self, stack: Stack) -> dict[str, Any]:
-        """The API's batchRunSettings, as the resource property."""
-        if self.file is None:
+        """Part 0's batchRunSettings (the API's), as the resource property."""
+        if self.inline:
             return {"inlineSettings": [encode_documents(stack, run) for run in self.runs]}
-        return {"s3UriSettings": self.file.s3_object_url}
+        return {"s3UriSettings": self.files[0].s3_object_url}
 
     @property
-    def file_uri(self) -> str | None:
-        return self.file.s3_object_url if self.file else None
+    def file_object_arns(self) -> list[str]:
+        """The settings files' objects, the one thing of the assets bucket their readers need."""
+        return [file.bucket.arn_for_objects(file.s3_object_key) for file in self.files]
 
-    @property
-    def file_object_arn(self) -> str | None:
-        """The settings file's object, the one thing of the assets bucket its readers need."""
-        return self.file.bucket.arn_for_objects(self.file.s3_object_key) if self.file else None
-
-    def inline_settings(self) -> str | list[Any] | None:
-        """Inline runs for the tracker's definition: exact JSON text, or, when a token needs
-        CloudFormation to resolve it, the runs themselves. None for a settings file."""
-        if self.file is not None:
-            return None
-        return list(self.runs) if contains_token(list(self.runs)) else dumps_runs(self.runs)
+    def tracker_parts(self) -> list[dict[str, Any]]:
+        """Where the tracker finds each part's original settings: a settings file, or, inline,
+        exact JSON text (the runs themselves when a token needs CloudFormation to resolve it)."""
+        if self.inline:
+            runs = list(self.runs)
+            return [{"settings": runs if contains_token(runs) else dumps_runs(runs)}]
+        return [{"settingsUri": file.s3_object_url} for file in self.files]
 
 
-def settings_file(scope: Construct, runs: Sequence[Mapping[str, Any]]) -> s3_assets.Asset:
+def settings_file(scope: Construct, runs: Sequence[Mapping[str, Any]], part: int = 0) -> s3_assets.Asset:
     """Write the runs as the API's JSON array and ship it as a content-addressed asset.
 
     The asset's key is the hash of its content, so the object HealthOmics reads never
@@ -73,7 +79,22 @@ def settings_file(scope: Construct, runs: Sequence[Mapping[str, Any]]) -> s3_ass
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = folder / f"run-settings-{hashlib.sha256(body).hexdigest()[:16]}.json"
     path.write_bytes(body)
-    return s3_assets.Asset(scope, "RunSettings", path=str(path))
+    return s3_assets.Asset(scope, "RunSettings" if part == 0 else f"RunSettingsPart{part}", path=str(path))
+
+
+@dataclass(frozen=True)
+class ReportLocation:
+    """Where the tracker writes: the report prefix (``<output URI>batch-reports/``), its objects'
+    ARN pattern and the bucket's key, when the bucket is known at synth."""
+
+    uri: str
+    objects_arn: str | None
+    key: kms.IKey | None
+
+
+def json_text(stack: Stack, value: Any) -> str:
+    """A value for a state machine's definition as exact JSON text (see ``_to_json``)."""
+    return _to_json(stack, value)
 
 
 def encode_documents(stack: Stack, setting: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,19 +22,21 @@ model, so it works whatever Step Functions' own SDK integrations know.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from omics_common import contract
+from omics_common.outcome import Resubmission
 
 from ._compliance import (
     HIPAA_AND_NIST,
@@ -49,7 +51,7 @@ from ._compliance import (
 )
 from ._factories import Placement, handler_function, log_group
 from ._provider import WHY_BATCH_ARNS, WHY_XRAY
-from ._runs import BatchRuns
+from ._runs import BatchRuns, ReportLocation, json_text
 
 # Errors worth retrying with backoff: the tracker's own, and Lambda's when it cannot run it.
 TRANSIENT_ERRORS = [
@@ -65,6 +67,11 @@ WHY_EXECUTIONS = (
     "after the batch id) to find the task token to resume."
 )
 WHY_REPORT_OBJECTS = "The report files are named by batch id under the report prefix, known only at deploy time."
+WHY_COHORT_STARTS = (
+    "The tracker starts the cohort's later parts and resubmissions, whose batch and run ids HealthOmics "
+    "assigns: StartRunBatch only with the tag that names this cohort, and StartRun (its dual "
+    "authorization) on this workflow's runs."
+)
 WHY_LIST_RUNS = "omics:ListRuns has no resource-level permissions; the tracker filters it by batch id."
 WHY_GET_RUN = (
     "The report asks GetRun for runs ListRuns no longer lists (at most 100); their ids are assigned by "
@@ -80,9 +87,10 @@ class BatchTracker(Construct):
         scope: Construct,
         id: str,
         *,
-        report_uri: str,
-        report_bucket: s3.IBucket | None,
+        report: ReportLocation,
         runs: BatchRuns,
+        start: dict[str, Any],
+        resubmission: Resubmission,
         backstop: Duration,
         topic: sns.ITopic | None,
         tracing: bool,
@@ -90,16 +98,26 @@ class BatchTracker(Construct):
     ) -> None:
         super().__init__(scope, id)
         self._stack = Stack.of(self)
+        self.report = report
+        # Whether the tracker starts batches of its own: later parts, or resubmissions.
+        self.starts_batches = len(runs.tracker_parts()) > 1 or resubmission.max_attempts > 1
         self.function = self._function(placement)
-        self._allow_reads_and_writes(report_bucket, runs, topic)
+        self._allow_reads_and_writes(report, runs, topic)
 
-        definition = self._definition(report_uri, runs, backstop, topic)
+        config = {
+            "parts": runs.tracker_parts(),
+            "resubmission": resubmission.to_json() if resubmission.max_attempts > 1 else None,
+            "start": json_text(self._stack, start),
+            "reportUri": report.uri,
+            "topicArn": topic.topic_arn if topic else None,
+        }
+        definition = self._definition(config, backstop)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            comment="Follows a HealthOmics run batch to its end, then reports per run",
+            comment="Follows a HealthOmics run batch, and the batches its cohort needs, to the end; reports per run",
             logs=sfn.LogOptions(
                 destination=log_group(self, "StateMachineLogs", placement),
                 level=sfn.LogLevel.ALL,
@@ -129,15 +147,25 @@ class BatchTracker(Construct):
     # --- the event rule -----------------------------------------------------------------
 
     def watch(self, batch_id: str) -> events.Rule:
-        """Resume the tracker when HealthOmics reports a terminal status of this batch."""
+        """Resume the tracker when a batch of the cohort ends or has submitted all its runs.
+
+        The cohort's batches are its first (by id) and those the tracker starts (by the name
+        prefix the tracker gives them, which holds the first batch's id).
+        """
         return events.Rule(
             self,
             "TerminalStatus",
-            description="A HealthOmics run batch tracked by OmicsRunBatch reached a terminal status",
+            description="A HealthOmics run batch of an OmicsRunBatch cohort ended or submitted its runs",
             event_pattern=events.EventPattern(
                 source=[contract.OMICS_EVENT_SOURCE],
                 detail_type=[contract.OMICS_BATCH_EVENT_DETAIL_TYPE],
-                detail={"batchId": [batch_id], "status": sorted(contract.TERMINAL_STATUSES)},
+                detail={
+                    "status": sorted(contract.WAKING_STATUSES),
+                    "$or": [
+                        {"batchId": [batch_id]},
+                        {"batchName": [{"prefix": contract.cohort_name_prefix(batch_id)}]},
+                    ],
+                },
             ),
             targets=[
                 targets.LambdaFunction(
@@ -146,6 +174,7 @@ class BatchTracker(Construct):
                         {
                             "action": contract.TRACKER_ACTION_RESUME,
                             "stateMachineArn": self.state_machine.state_machine_arn,
+                            "cohortBatchId": batch_id,
                             "detail-type": events.EventField.detail_type,
                             "source": events.EventField.source,
                             "detail": events.EventField.from_path("$.detail"),
@@ -156,6 +185,66 @@ class BatchTracker(Construct):
                 )
             ],
         )
+
+    # --- the batches the tracker starts -------------------------------------------------
+
+    def allow_starts(
+        self, first_batch_id: str, batch_resources: list[str], run_resources: list[str], run_role: iam.IRole
+    ) -> iam.Policy | None:
+        """Let the tracker start the batches of this cohort, and only those (later parts and
+        resubmissions): StartRunBatch tagged with this cohort's first batch id, StartRun (its
+        dual authorization) on the same resources, tagging, and PassRole of the run role.
+
+        A policy of its own, as the condition names the first batch, which the deploy starts.
+        """
+        if not self.starts_batches:
+            return None
+        stack = self._stack
+        policy = iam.Policy(self, "StartPolicy")
+        assert self.function.role is not None
+        policy.attach_to_role(self.function.role)
+        acknowledge(
+            policy,
+            "IAMNoInlinePolicy",
+            "An AWS::IAM::Policy attached to the tracker's role only: it names the cohort's first batch, "
+            "which the deploy starts after the tracker exists.",
+            packs=HIPAA_AND_NIST,
+        )
+        add_statement(
+            policy,
+            iam.PolicyStatement(
+                sid="StartCohortBatches",
+                actions=["omics:StartRunBatch"],
+                resources=batch_resources,
+                conditions={"StringEquals": {f"aws:RequestTag/{contract.COHORT_TAG}": first_batch_id}},
+            ),
+            WHY_COHORT_STARTS,
+        )
+        add_statement(
+            policy,
+            iam.PolicyStatement(sid="StartCohortRuns", actions=["omics:StartRun"], resources=run_resources),
+            WHY_COHORT_STARTS,
+        )
+        omics = f"arn:{stack.partition}:omics:{stack.region}:{stack.account}"
+        add_statement(
+            policy,
+            iam.PolicyStatement(
+                sid="TagCohortBatches",
+                actions=["omics:TagResource"],
+                resources=[f"{omics}:runBatch/*", f"{omics}:run/*"],
+            ),
+            WHY_COHORT_STARTS,
+        )
+        add_statement(
+            policy,
+            iam.PolicyStatement(
+                sid="PassRunRole",
+                actions=["iam:PassRole"],
+                resources=[run_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "omics.amazonaws.com"}},
+            ),
+        )
+        return policy
 
     # --- the parts ----------------------------------------------------------------------
 
@@ -178,9 +267,7 @@ class BatchTracker(Construct):
             placement=placement,
         )
 
-    def _allow_reads_and_writes(
-        self, report_bucket: s3.IBucket | None, runs: BatchRuns, topic: sns.ITopic | None
-    ) -> None:
+    def _allow_reads_and_writes(self, report: ReportLocation, runs: BatchRuns, topic: sns.ITopic | None) -> None:
         role = self.function.role
         assert role is not None
         stack = self._stack
@@ -207,26 +294,30 @@ class BatchTracker(Construct):
             ),
             WHY_GET_RUN,
         )
-        if runs.file_object_arn is not None:
+        if runs.file_object_arns:
             add_statement(
                 role,
-                iam.PolicyStatement(sid="ReadSettings", actions=["s3:GetObject"], resources=[runs.file_object_arn]),
+                iam.PolicyStatement(sid="ReadSettings", actions=["s3:GetObject"], resources=runs.file_object_arns),
             )
-        if report_bucket is not None:
+        if report.objects_arn is not None:
+            # The report, the rows of each batch read back for it, the cohort's manifest and
+            # its resubmitted settings; a multipart upload that fails is aborted.
             add_statement(
                 role,
                 iam.PolicyStatement(
-                    sid="WriteReport", actions=["s3:PutObject"], resources=[f"{report_bucket.bucket_arn}/*"]
+                    sid="WriteReport",
+                    actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+                    resources=[report.objects_arn],
                 ),
                 WHY_REPORT_OBJECTS,
             )
-            if report_bucket.encryption_key is not None:
+            if report.key is not None:
                 add_statement(
                     role,
                     iam.PolicyStatement(
                         sid="WriteReportKey",
-                        actions=["kms:GenerateDataKey"],
-                        resources=[report_bucket.encryption_key.key_arn],
+                        actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                        resources=[report.key.key_arn],
                     ),
                 )
         add_statement(
@@ -267,7 +358,11 @@ class BatchTracker(Construct):
             "ResumePolicy",
             statements=[
                 iam.PolicyStatement(actions=["states:GetExecutionHistory"], resources=[executions]),
-                iam.PolicyStatement(actions=["states:SendTaskSuccess"], resources=[machine.state_machine_arn]),
+                # The cohort's running execution, found to resume; a fresh one to carry on in.
+                iam.PolicyStatement(
+                    actions=["states:SendTaskSuccess", "states:ListExecutions", "states:StartExecution"],
+                    resources=[machine.state_machine_arn],
+                ),
                 # An encrypted state machine's history is read back through its key.
                 *(
                     [iam.PolicyStatement(actions=["kms:Decrypt"], resources=[encryption_key.key_arn])]
@@ -288,27 +383,37 @@ class BatchTracker(Construct):
             packs=HIPAA_AND_NIST,
         )
 
-    def _definition(
-        self, report_uri: str, runs: BatchRuns, backstop: Duration, topic: sns.ITopic | None
-    ) -> sfn.IChainable:
+    def _definition(self, config: dict[str, Any], backstop: Duration) -> sfn.IChainable:
+        """Check the cohort until it is done, waiting for HealthOmics' events in between.
+
+        Begin ─▶ Check ─done──▶ Report ─▶ Clean? ─▶ Succeed | Fail (BatchNotClean)
+                   ▲  ├again──┘ (settle the next ended batch, read one just started)
+                   │  ├carry on─▶ CarryOn ─▶ Succeed (a fresh execution continues)
+                   └──┴otherwise─▶ WaitForEvent (event, or the backstop)
+        """
         vanished = sfn.Fail(
             self,
             "BatchVanished",
             error=contract.TRACKER_ERROR_BATCH_NOT_FOUND,
             cause_path=sfn.JsonPath.format(
-                "Batch {} no longer exists: it was deleted before it finished", sfn.JsonPath.string_at("$.batchId")
+                "A batch of cohort {} no longer exists: it was deleted before it finished",
+                sfn.JsonPath.string_at("$.batchId"),
             ),
         )
-        check = tasks.LambdaInvoke(
-            self,
+        cohort = {
+            "batchId": sfn.JsonPath.string_at("$.batchId"),
+            "cohort": sfn.JsonPath.object_at("$.check.cohort"),
+        }
+        check = self._invoke(
             "Check",
-            lambda_function=self.function,
-            payload=sfn.TaskInput.from_object(
-                {"action": contract.TRACKER_ACTION_CHECK, "batchId": sfn.JsonPath.string_at("$.batchId")}
-            ),
-            result_selector={"status.$": "$.Payload.status"},
+            {"action": contract.TRACKER_ACTION_CHECK, **cohort, "config": config},
+            result_selector={
+                "cohort.$": "$.Payload.cohort",
+                "done.$": "$.Payload.done",
+                "again.$": "$.Payload.again",
+                "continue.$": "$.Payload.continue",
+            },
             result_path="$.check",
-            retry_on_service_exceptions=False,  # TRANSIENT_ERRORS covers them, with one backoff
         )
         check.add_retry(
             errors=TRANSIENT_ERRORS,
@@ -319,6 +424,11 @@ class BatchTracker(Construct):
             jitter_strategy=sfn.JitterType.FULL,
         )
         check.add_catch(vanished, errors=[contract.TRACKER_ERROR_BATCH_NOT_FOUND], result_path="$.error")
+        # A fresh execution carries the state on; the deploy's starts with an empty one.
+        fresh = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"cohort": {}}), result_path="$.check")
+        begin = sfn.Choice(self, "Carried on?").when(sfn.Condition.is_present("$.check.cohort"), check)
+        begin.otherwise(fresh)
+        fresh.next(check)
 
         park = tasks.LambdaInvoke(
             self,
@@ -338,30 +448,15 @@ class BatchTracker(Construct):
         )
         park.add_catch(check, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
 
-        report = tasks.LambdaInvoke(
-            self,
+        report = self._invoke(
             "Report",
-            lambda_function=self.function,
-            payload=sfn.TaskInput.from_object(
-                {
-                    "action": contract.TRACKER_ACTION_REPORT,
-                    "batchId": sfn.JsonPath.string_at("$.batchId"),
-                    "status": sfn.JsonPath.string_at("$.check.status"),
-                    # The original run settings, for the retry file: the settings file, or
-                    # the runs themselves (JSON text, or a list holding tokens).
-                    "settingsUri": runs.file_uri,
-                    "settings": runs.inline_settings(),
-                    "reportUri": report_uri,
-                    "topicArn": topic.topic_arn if topic else None,
-                }
-            ),
+            {"action": contract.TRACKER_ACTION_REPORT, **cohort, "config": config},
             result_selector={
                 "succeeded.$": "$.Payload.succeeded",
                 "status.$": "$.Payload.status",
                 "reportJsonUri.$": "$.Payload.reportJsonUri",
             },
             result_path="$.report",
-            retry_on_service_exceptions=True,
         )
         report.add_retry(
             errors=[contract.TRACKER_ERROR_THROTTLED],
@@ -388,11 +483,36 @@ class BatchTracker(Construct):
                 )
             )
         )
-        done = sfn.Choice(self, "Finished?")
-        terminal = [sfn.Condition.string_equals("$.check.status", s) for s in sorted(contract.TERMINAL_STATUSES)]
-        # Anything else, a status this release does not know included, means "not finished yet".
-        done.when(sfn.Condition.or_(*terminal), report.next(outcome)).otherwise(park.next(check))
-        return check.next(done)
+        carry_on = self._invoke(
+            "CarryOn",
+            {
+                "action": contract.TRACKER_ACTION_CONTINUE,
+                **cohort,
+                "stateMachineArn": sfn.JsonPath.string_at("$$.StateMachine.Id"),
+            },
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        carry_on.add_retry(errors=TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=8)
+        carry_on.next(sfn.Succeed(self, "CarriedOn", comment="A fresh execution of this cohort carries on"))
+        step = (
+            sfn.Choice(self, "Next?")
+            .when(sfn.Condition.boolean_equals("$.check.done", True), report.next(outcome))
+            .when(sfn.Condition.boolean_equals("$.check.continue", True), carry_on)
+            .when(sfn.Condition.boolean_equals("$.check.again", True), check)
+            .otherwise(park.next(check))
+        )
+        check.next(step)
+        return begin
+
+    def _invoke(self, id: str, payload: dict[str, Any], **options: Any) -> tasks.LambdaInvoke:
+        return tasks.LambdaInvoke(
+            self,
+            id,
+            lambda_function=self.function,
+            payload=sfn.TaskInput.from_object(payload),
+            retry_on_service_exceptions=False,  # TRANSIENT_ERRORS covers them, with one backoff
+            **options,
+        )
 
     def _acknowledge(self, *, in_vpc: bool) -> None:
         role = self.function.role

@@ -21,16 +21,21 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from omics_common import contract
+from omics_common.outcome import NO_RESUBMISSION, Resubmission
 
 from ._compliance import acknowledge_own_policy, add_statement
 from ._factories import Placement, access_logs_bucket, secure_bucket
 from ._provider import OMICS_PRINCIPAL, BatchProvider
-from ._runs import BatchRuns, encode_documents
+from ._runs import BatchRuns, ReportLocation, encode_documents
 from ._tracker import BatchTracker
+from .retry import RetryPolicy
 from .run_settings import DefaultRunSetting, RunSetting
 from .validation import BatchValidationError, ValidatedBatch, is_token, validate_batch
 
 RESOURCE_TYPE = "Custom::OmicsRunBatch"
+# The tracker's folder beside the outputs: reports, manifests, resubmitted settings.
+REPORTS = "batch-reports/"
+DEFAULT_RETRY = RetryPolicy()
 # The run tag that names a run's batch (the construct's path), for Cost Explorer.
 COST_ALLOCATION_TAG = "omics-batch-construct:batch"
 MAX_TAG_VALUE = 256  # the model's TagValue
@@ -48,6 +53,10 @@ WHY_INPUT_OBJECTS = (
 WHY_OUTPUT_OBJECTS = (
     "Each run writes under <output URI>/<run id>/ with keys HealthOmics chooses: writing is "
     "limited to the output prefix."
+)
+WHY_RESUBMITTED_SETTINGS = (
+    "The tracker writes each resubmission's settings file under the cohort's folder, named after the first "
+    "batch (assigned at deploy) and the file's content; the run role reads them and nothing else there."
 )
 WHY_CACHE_OBJECTS = (
     "Call caching reads and writes task results under the run cache's S3 location, with keys "
@@ -107,11 +116,13 @@ class OmicsRunBatch(Construct):
         notification_topic: sns.ITopic | None = None,
         tracing: bool = True,
         cost_allocation_tag: bool = True,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
     ) -> None:
         """
         :param default_run_setting: Settings shared by every run (the API's defaultRunSetting).
-        :param runs: One RunSetting per run, 1 to 100,000. Up to 100 go inline in the
-            template; more are written to a settings file shipped as an S3 asset.
+        :param runs: One RunSetting per run, 1 to 1,000,000. Up to 100 go inline in the
+            template; more are written to settings files shipped as S3 assets, 100,000 runs a
+            file: the deploy starts the first part's batch and the tracker the next ones.
         :param batch_name: Default: no name.
         :param tags: Tags of the batch (not of its runs: use ``run_tags`` for those).
             Default: none. Changing only tags updates the batch in place.
@@ -145,6 +156,10 @@ class OmicsRunBatch(Construct):
         :param notification_topic: An SNS topic the tracker also publishes the completion
             summary to. Default: none (the EventBridge event only).
         :param tracing: X-Ray tracing of the tracking state machine. Default: True.
+        :param retry: What the tracker submits again, in a new batch, when a batch of the cohort
+            ends: by default, submissions refused for quota or transient reasons, up to 3
+            submissions per run. ``None``: nothing is resubmitted. Needs ``track_completion``.
+            Default: ``RetryPolicy()``.
         :param cost_allocation_tag: Tag every run with ``omics-batch-construct:batch`` = this
             construct's path, so that HealthOmics spend can be grouped by batch in Cost Explorer
             once the tag is activated as a cost allocation tag. Run tags you set win.
@@ -164,6 +179,7 @@ class OmicsRunBatch(Construct):
         problems = self._argument_problems(
             default_run_setting, run_role, output_bucket, on_delete, wait, backstop, placement
         )
+        problems.extend(_cohort_problems(runs, retry, track_completion))
         if not isinstance(default_run_setting, DefaultRunSetting):
             self._fail(*problems)
         problems.extend(_cache_problems(default_run_setting, run_cache, cache_location))
@@ -188,7 +204,8 @@ class OmicsRunBatch(Construct):
         # 2. Where the runs travel, and what the run role may do with them.
         self.run_count = len(batch.runs)
         self.runs = BatchRuns.place(self, batch)
-        self.settings_asset: s3_assets.Asset | None = self.runs.file
+        self.settings_asset: s3_assets.Asset | None = self.runs.files[0] if self.runs.files else None
+        self.report = self._report_location()
         created_role = self._secure_created_run_role(default, batch, input_buckets, cache_location, on_delete)
 
         # 3. The stack's provider, allowed to start this batch; the tracker, if asked for.
@@ -198,8 +215,12 @@ class OmicsRunBatch(Construct):
         )
         self.tracker: BatchTracker | None = None
         if track_completion:
-            self.tracker = self._track(backstop, notification_topic, tracing, placement)
-            provider.allow_tracking(handler_policy, self.tracker.state_machine)
+            resubmission = retry.resubmission() if isinstance(retry, RetryPolicy) else NO_RESUBMISSION
+            start = {"defaultRunSetting": batch.default, "tags": dict(tags or {}), "batchName": batch_name}
+            self.tracker = self._track(backstop, notification_topic, tracing, placement, start, resubmission)
+            provider.allow_tracking(
+                handler_policy, self.tracker.state_machine, self._report_objects("batch-*/cohort.json")
+            )
 
         # 4. The custom resource that starts the batch.
         self.resource = self._custom_resource(provider, batch, batch_name, tags, on_delete, wait)
@@ -210,6 +231,12 @@ class OmicsRunBatch(Construct):
         self.resource.node.add_dependency(handler_policy)
         if self.tracker is not None:
             self.tracker.watch(self.batch_id)
+            self.tracker.allow_starts(
+                self.batch_id,
+                provider.start_resources(default, configuration=False),
+                provider.start_resources(default),
+                self.run_role,
+            )
 
     # --- attributes -------------------------------------------------------------------
 
@@ -262,7 +289,15 @@ class OmicsRunBatch(Construct):
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _track(self, backstop: Duration, topic: sns.ITopic | None, tracing: bool, placement: Placement) -> BatchTracker:
+    def _track(
+        self,
+        backstop: Duration,
+        topic: sns.ITopic | None,
+        tracing: bool,
+        placement: Placement,
+        start: dict[str, Any],
+        resubmission: Resubmission,
+    ) -> BatchTracker:
         """The state machine that follows the batch, with the original settings for its retry file."""
         if self.output_bucket is None:
             Annotations.of(self).add_warning_v2(
@@ -273,14 +308,31 @@ class OmicsRunBatch(Construct):
         return BatchTracker(
             self,
             "Tracker",
-            report_uri=f"{self.output_uri}batch-reports/",
-            report_bucket=self.output_bucket,
+            report=self.report,
             runs=self.runs,
+            start=start,
+            resubmission=resubmission,
             backstop=backstop,
             topic=topic,
             tracing=tracing,
             placement=placement,
         )
+
+    def _report_location(self) -> ReportLocation:
+        """The tracker's prefix beside the outputs, and its objects' ARN when the bucket is known."""
+        bucket = self.output_bucket
+        return ReportLocation(
+            uri=f"{self.output_uri}{REPORTS}",
+            objects_arn=self._report_objects("*"),
+            key=bucket.encryption_key if bucket is not None else None,
+        )
+
+    def _report_objects(self, pattern: str) -> str | None:
+        """The ARN of objects under the report prefix that match ``pattern`` (None: bucket unknown)."""
+        if self.output_bucket is None:
+            return None
+        key = self.output_uri.split("/", 3)[3] if self.output_uri.count("/") >= 3 else ""
+        return self.output_bucket.arn_for_objects(f"{key}{REPORTS}{pattern}")
 
     def _custom_resource(
         self,
@@ -299,6 +351,7 @@ class OmicsRunBatch(Construct):
             contract.PROP_BATCH_RUN_SETTINGS: self.runs.request(stack),
             contract.PROP_ON_DELETE: on_delete.value,
             contract.PROP_TIMEOUT_SECONDS: str(int(wait.to_seconds())),
+            contract.PROP_REPORT_URI: self.report.uri,
         }
         if batch_name is not None:
             properties[contract.PROP_BATCH_NAME] = batch_name
@@ -432,13 +485,21 @@ class OmicsRunBatch(Construct):
         stack = Stack.of(self)
         for index, bucket in enumerate(input_buckets):
             self._allow_s3(f"ReadInputs{index}", bucket.bucket_arn, [""], bucket.encryption_key, write=False)
-        if self.runs.file_object_arn is not None:
-            # The one object, not the whole assets bucket that asset.grant_read would open.
+        if self.runs.file_object_arns:
+            # The settings files' objects, not the whole assets bucket that asset.grant_read would open.
             add_statement(
                 role,
                 iam.PolicyStatement(
-                    sid="ReadRunSettingsFile", actions=["s3:GetObject"], resources=[self.runs.file_object_arn]
+                    sid="ReadRunSettingsFile", actions=["s3:GetObject"], resources=self.runs.file_object_arns
                 ),
+            )
+        resubmitted = self._report_objects("batch-*/resubmit/*")
+        if resubmitted is not None:
+            # The settings files the tracker writes for resubmissions, named by content.
+            add_statement(
+                role,
+                iam.PolicyStatement(sid="ReadResubmittedSettings", actions=["s3:GetObject"], resources=[resubmitted]),
+                WHY_RESUBMITTED_SETTINGS,
             )
         self._allow_outputs([default.output_uri, *(run["outputUri"] for run in runs if "outputUri" in run)])
         log_group = stack.format_arn(
@@ -555,6 +616,23 @@ class OmicsRunBatch(Construct):
                     resources=[key.key_arn],
                 ),
             )
+
+
+def _cohort_problems(runs: Sequence[Any], retry: Any, track_completion: bool) -> list[str]:
+    problems = []
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        problems.append(f"retry: expected a RetryPolicy or None, got {type(retry).__name__}")
+    elif retry is not None:
+        problems.extend(retry.problems())
+    if not track_completion:
+        if retry is not None and retry is not DEFAULT_RETRY:
+            problems.append("retry: resubmissions are the tracker's: give track_completion=True, or retry=None")
+        if len(runs) > contract.MAX_RUNS:
+            problems.append(
+                f"runs: {len(runs):,} runs are more than one batch's {contract.MAX_RUNS:,}; the tracker starts the "
+                "later parts, so they need track_completion=True"
+            )
+    return problems
 
 
 def _cache_problems(default: DefaultRunSetting, run_cache: Any, cache_location: str | None) -> list[str]:

@@ -466,6 +466,10 @@ def validate_batch(
     if tags is not None:
         check_tags(dict(tags), "tags", problems)
 
+    total = len(runs)
+    if total > contract.MAX_COHORT_RUNS:  # the runs are not read: the count alone refuses them
+        problems.append(f"runs: {total:,} runs, more than the maximum {contract.MAX_COHORT_RUNS:,} of a cohort")
+        raise BatchValidationError(path, problems)
     api_runs: list[dict[str, Any]] = []
     first_index: dict[Any, int] = {}
     all_fast = True
@@ -495,11 +499,8 @@ def validate_batch(
                 first_index[run_id] = index
         api_runs.append(api)
 
-    total = len(runs)
     if total == 0:
         problems.append("runs: at least one run is required")
-    elif total > contract.MAX_RUNS:
-        problems.append(f"runs: {total:,} runs, more than the maximum {contract.MAX_RUNS:,} of one batch")
     # Up to 100 runs go inline, and only while small (a token's value is unknown: inline).
     # With other problems the size is not measured (values may not even be JSON): the error is due anyway.
     inline = total <= contract.MAX_INLINE_RUNS and (

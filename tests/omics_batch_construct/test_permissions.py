@@ -79,6 +79,35 @@ def omics_statements(template: Template) -> list[dict[str, Any]]:
     ]
 
 
+def handler_statements(template: Template) -> list[dict[str, Any]]:
+    return [
+        statement
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        if "HandlerPolicy" in logical_id
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_the_tracker_starts_batches_of_its_cohort_only(template: Template) -> None:
+    """Later parts and resubmissions: StartRunBatch only tagged with the cohort's first batch."""
+    statements = {
+        s["Sid"]: s
+        for logical_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        if "StartPolicy" in logical_id
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    }
+    batches = statements["StartCohortBatches"]
+    assert batches["Action"] == "omics:StartRunBatch"
+    (condition,) = batches["Condition"]["StringEquals"].items()
+    assert condition[0] == "aws:RequestTag/omics-batch-construct:cohort"
+    assert condition[1] == {
+        "Fn::GetAtt": [next(k for k in template.find_resources("Custom::OmicsRunBatch")), "BatchId"]
+    }
+    assert ":configuration/" not in json.dumps(batches["Resource"])  # StartRunBatch is not evaluated on it
+    assert ":configuration/vpc-config" in json.dumps(statements["StartCohortRuns"]["Resource"])
+    assert statements["PassRunRole"]["Condition"] == {"StringEquals": {"iam:PassedToService": "omics.amazonaws.com"}}
+
+
 def actions_of(statement: dict[str, Any]) -> list[str]:
     action = statement["Action"]
     return [action] if isinstance(action, str) else list(action)
@@ -119,7 +148,7 @@ def test_every_omics_statement_follows_the_reference(template: Template) -> None
 
 def test_start_run_batch_is_granted_where_its_runs_are(template: Template) -> None:
     """StartRunBatch on run*, runBatch* and what the batch uses; StartRun on the same, configuration included."""
-    (statement,) = [s for s in omics_statements(template) if "omics:StartRunBatch" in actions_of(s)]
+    (statement,) = [s for s in handler_statements(template) if "omics:StartRunBatch" in actions_of(s)]
 
     assert sorted(actions_of(statement)) == ["omics:StartRun", "omics:StartRunBatch"]
     resources = json.dumps(statement["Resource"])
@@ -150,6 +179,7 @@ def test_without_group_cache_or_configuration_only_the_required_resources(templa
         default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW),
         runs=[RunSetting(run_setting_id="S1")],
     )
-    (statement,) = [s for s in omics_statements(Template.from_stack(stack)) if "omics:StartRunBatch" in actions_of(s)]
+    handlers = handler_statements(Template.from_stack(stack))
+    (statement,) = [s for s in handlers if "omics:StartRunBatch" in actions_of(s)]
 
     assert sorted(t for t in resource_types(statement) if t) == ["run", "runBatch", "workflow"]

@@ -40,20 +40,26 @@ def rules(template: Template) -> dict[str, Any]:
     return template.find_resources("AWS::Events::Rule")
 
 
-def test_rule_resumes_the_tracker_on_this_batchs_terminal_statuses(
+def test_rule_resumes_the_tracker_when_a_batch_of_the_cohort_ends_or_has_submitted(
     tracked: tuple[OmicsRunBatch, Template, cdk.Stack],
 ) -> None:
     batch, template, stack = tracked
     (rule,) = [r for k, r in rules(template).items() if "TerminalStatus" in k]
+    first = batch_id_ref(stack, batch)
     assert rule["Properties"]["EventPattern"] == {
         "source": ["aws.omics"],
         "detail-type": ["RunBatch Status Change"],
-        "detail": {"batchId": [batch_id_ref(stack, batch)], "status": sorted(contract.TERMINAL_STATUSES)},
+        "detail": {
+            "status": sorted(contract.TERMINAL_STATUSES | {"INPROGRESS"}),
+            # The first batch by id; those the tracker starts by the name it gives them.
+            "$or": [{"batchId": [first]}, {"batchName": [{"prefix": {"Fn::Join": ["", ["c", first, "-"]]}}]}],
+        },
     }
     (target,) = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [stack.get_logical_id(batch.tracker.function.node.default_child), "Arn"]}
     text = dumps(target["InputTransformer"]["InputTemplate"])
     assert '{\\"action\\":\\"resume\\",\\"stateMachineArn\\":' in text
+    assert '\\"cohortBatchId\\":' in text
     assert stack.get_logical_id(batch.tracker.state_machine.node.default_child) in text
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
 
@@ -74,8 +80,12 @@ def test_the_handler_starts_this_tracker_and_only_it(tracked: tuple[OmicsRunBatc
     batch, template, stack = tracked
     machine = stack.resolve(batch.state_machine.state_machine_arn)  # type: ignore[union-attr]
     assert only_batch_properties(template)[contract.PROP_TRACKER_ARN] == machine
-    starts = [s for s in policy_statements(template, "Handler") if s["Action"] == "states:StartExecution"]
+    starts = [s for s in policy_statements(template, "Handler") if "states:StartExecution" in s["Action"]]
     assert [s["Resource"] for s in starts] == [machine]
+    assert sorted(starts[0]["Action"]) == ["states:ListExecutions", "states:StartExecution"]
+    # A destroy stops this machine's executions (and no other's) before it deletes the cohort.
+    (stops,) = [s for s in policy_statements(template, "Handler") if s["Action"] == "states:StopExecution"]
+    assert stack.get_logical_id(batch.state_machine.node.default_child) in dumps(stops["Resource"])  # type: ignore[union-attr]
 
 
 def test_tracker_permissions(tracked: tuple[OmicsRunBatch, Template, cdk.Stack]) -> None:

@@ -121,13 +121,26 @@ def test_no_runs() -> None:
         OmicsRunBatch(new_stack(), "Cohort", default_run_setting=OK, runs=[])
 
 
-def test_more_than_100000_runs() -> None:
-    with pytest.raises(BatchValidationError, match=re.escape("runs: 100,001 runs, more than the maximum 100,000")):
+def test_more_than_100000_runs_need_the_tracker() -> None:
+    """The deploy starts the first 100,000; the tracker starts the later parts."""
+    expected = "runs: 100,001 runs are more than one batch's 100,000; the tracker starts the later parts"
+    with pytest.raises(BatchValidationError, match=re.escape(expected)):
         OmicsRunBatch(
             new_stack(),
             "Cohort",
             default_run_setting=OK,
             runs=[RunSetting(run_setting_id=str(i)) for i in range(100_001)],
+            track_completion=False,
+        )
+
+
+def test_more_than_1000000_runs() -> None:
+    with pytest.raises(BatchValidationError, match=re.escape("runs: 1,000,001 runs, more than the maximum 1,000,000")):
+        OmicsRunBatch(
+            new_stack(),
+            "Cohort",
+            default_run_setting=OK,
+            runs=[RunSetting(run_setting_id="same")] * 1_000_001,  # not read: the count refuses them
         )
 
 

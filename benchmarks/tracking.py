@@ -4,6 +4,8 @@
 - state transitions and history events per batch-day, and the days a batch may run
   before its execution reaches Standard's 25,000 history events;
 - how long after a batch ends the execution notices, with and without HealthOmics' event;
+- the state transitions and history events of a cohort, per batch the tracker starts, from a
+  cohort deployed and followed with the real tracker (tests/tracking/deployment.py);
 - the report's time and memory for 100,000 runs (benchmarks/tracker_report.py).
 
 The state machine is the construct's own definition, executed by moto's ASL interpreter
@@ -16,17 +18,21 @@ Run: .venv/bin/python benchmarks/tracking.py
 
 from __future__ import annotations
 
+import logging
 import random
 import statistics
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
+from tests.tracking.deployment import Ending, deployed
 from tests.tracking.harness import ACCOUNT, REGION, definition_of, moto_machine
+from tracker.cohort import CHECKS_PER_EXECUTION
 
 BACKSTOP = 3600  # the default, in seconds
 SCALED_BACKSTOP = 2  # what an hour becomes here
@@ -35,7 +41,7 @@ DAY = 24 * 3600
 
 
 class Batch:
-    """A batch that is INPROGRESS until ``end()``, then PROCESSED: what ``check`` answers."""
+    """A one-batch cohort not done until ``end()``: what ``check`` answers."""
 
     def __init__(self) -> None:
         self.ended_at: float | None = None
@@ -49,11 +55,11 @@ class Batch:
     def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
         action = payload["action"]
         if action == "check":
-            return {"status": "PROCESSED" if self.ended_at is not None else "INPROGRESS"}
+            return {"cohort": {}, "done": self.ended_at is not None, "again": False, "continue": False}
         if action == "park":
             self.tokens.append(payload["taskToken"])
             return {}
-        return {"succeeded": True, "status": payload["status"], "reportJsonUri": "s3://out/report.json"}
+        return {"succeeded": True, "status": "PROCESSED", "reportJsonUri": "s3://out/report.json"}
 
 
 def definition() -> dict[str, Any]:
@@ -99,7 +105,35 @@ def latency(asl: dict[str, Any], *, event: bool, trials: int) -> list[float]:
     return results
 
 
+def cohort_costs(attempts: int) -> tuple[int, int, int]:
+    """Batches, state transitions and history events of a 3-sample cohort, deployed and followed
+    with the real tracker (tests/tracking/deployment.py), one sample refused for quota until
+    the ``attempts``-th submission; every status change is announced by its event."""
+    app = cdk.App()
+    stack = cdk.Stack(app, "Bench", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    OmicsRunBatch(
+        stack,
+        "Cohort",
+        default_run_setting=DefaultRunSetting(workflow_id="1234567"),
+        runs=[RunSetting(run_setting_id=f"S{i}") for i in range(3)],
+    )
+    template = Template.from_stack(stack).to_json()
+
+    def script(batch: Any, part: int, attempt: int) -> Ending:
+        return Ending(refused={"S1": "ServiceQuotaExceededException"}) if attempt < attempts else Ending()
+
+    with deployed(template, Path(app.synth().directory), script) as (deployment, _):
+        deployment.create()
+        runs = deployment.executions()
+        batches = len(deployment.service.started())
+    assert all(run.status == "SUCCEEDED" for run in runs), runs
+    return batches, sum(run.transitions for run in runs), sum(len(run.events) for run in runs)
+
+
 def main() -> None:
+    # moto's interpreter logs an error for every IsPresent test of a path that is absent, which
+    # the language defines as false; the executions are right, the log is noise here.
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
     asl = definition()
     transitions, events = cycle_costs(asl)
     per_day = DAY / BACKSTOP
@@ -113,7 +147,25 @@ def main() -> None:
         f"  30-day batch:        {events * per_day * 30:,.0f} history events "
         f"({events * per_day * 30 / HISTORY_CAP:.0%} of {HISTORY_CAP:,})"
     )
-    print(f"  days to the cap:     {HISTORY_CAP / (events * per_day):.0f}")
+    print(
+        f"  one execution:       {CHECKS_PER_EXECUTION} checks (about {CHECKS_PER_EXECUTION / per_day:.0f} days at the "
+        f"backstop), at most {events * CHECKS_PER_EXECUTION:,.0f} history events; then a fresh one carries on"
+    )
+    one, three = cohort_costs(1), cohort_costs(3)
+    extra_transitions = (three[1] - one[1]) / (three[0] - one[0])
+    extra_events = (three[2] - one[2]) / (three[0] - one[0])
+    print("A cohort, followed by the real tracker (events delivered)")
+    print(f"  one batch, clean:    {one[1]} state transitions, {one[2]} history events")
+    print(f"  three attempts:      {three[0]} batches, {three[1]} state transitions, {three[2]} history events")
+    print(f"  each further batch:  {extra_transitions:.0f} state transitions, {extra_events:.0f} history events")
+    # 1,000,000 runs: 10 parts; up to 3 attempts each is 30 batches, on top of the backstop cycles.
+    batches = 30
+    print(
+        f"  1,000,000 runs, 3 attempts a part ({batches} batches): "
+        f"{one[2] + (batches - 1) * extra_events:,.0f} history events besides the backstop's; an execution "
+        f"carries on after {CHECKS_PER_EXECUTION} checks, at most {CHECKS_PER_EXECUTION * 13:,} events "
+        f"({CHECKS_PER_EXECUTION * 13 / HISTORY_CAP:.0%} of {HISTORY_CAP:,})"
+    )
     lost = latency(asl, event=False, trials=6)
     delivered = latency(asl, event=True, trials=6)
     share = [x / SCALED_BACKSTOP for x in lost]

@@ -66,15 +66,18 @@ def resolve(value: Any, names: dict[str, str]) -> Any:
     return value
 
 
-def definition_of(template: dict[str, Any], *, backstop_seconds: int) -> dict[str, Any]:
-    """The tracking state machine's ASL from a template, every Lambda the tracker, waits shortened."""
+def definition_of(
+    template: dict[str, Any], *, backstop_seconds: int, names: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The tracking state machine's ASL from a template, every Lambda the tracker, waits shortened
+    (``names``: what other references resolve to)."""
     (machine,) = [
         r
         for k, r in template["Resources"].items()
         if r["Type"] == "AWS::StepFunctions::StateMachine" and "Tracker" in k
     ]
     functions = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::Lambda::Function" and "Tracker" in k]
-    text = resolve(machine["Properties"]["DefinitionString"], {f: FUNCTION_ARN for f in functions})
+    text = resolve(machine["Properties"]["DefinitionString"], {**(names or {}), **{f: FUNCTION_ARN for f in functions}})
     definition = json.loads(text)
     for state in definition["States"].values():
         if "TimeoutSeconds" in state:
@@ -113,6 +116,7 @@ class Run:
     cause: str | None
     events: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    name: str = ""
 
     def count(self, event_type: str) -> int:
         return sum(1 for e in self.events if e["type"] == event_type)
@@ -146,7 +150,12 @@ class Machine:
             time.sleep(0.05)
         events = self.history(execution_arn)
         return Run(
-            described["status"], described.get("error"), described.get("cause"), events, time.monotonic() - started
+            described["status"],
+            described.get("error"),
+            described.get("cause"),
+            events,
+            time.monotonic() - started,
+            described["name"],
         )
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:

@@ -16,10 +16,12 @@ from aws_cdk.assertions import Template
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
 from tests.tracking.harness import ACCOUNT, REGION, LambdaError, Run, definition_of, moto_machine
+from tracker.cohort import CHECKS_PER_EXECUTION
 
 BATCH = "4455667"
 META = {"RequestId": "0a1b2c3d"}  # the real service's errors carry one; moto's cause quotes it
 DAY = 24 * 3600
+HISTORY_CAP = 25_000  # Standard's history events per execution
 
 
 def synth(run_list: list[RunSetting] | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -40,11 +42,16 @@ def template() -> dict[str, Any]:
 
 
 class ScriptedTracker:
-    """Plays the tracker function: ``check`` answers from a script, ``park`` keeps the token."""
+    """Plays the tracker function: ``check`` answers from a script, ``park`` keeps the token.
 
-    def __init__(self, *statuses: str | LambdaError, clean: bool = True) -> None:
-        self.statuses = list(statuses)
+    A script entry is what a check says of the cohort: "wait" (not done), "again" (more to do at
+    once), "done", "continue" (carry on in a fresh execution), or an error to raise.
+    """
+
+    def __init__(self, *steps: str | LambdaError, clean: bool = True, status: str = "PROCESSED") -> None:
+        self.steps = list(steps)
         self.clean = clean
+        self.status = status
         self.calls: list[dict[str, Any]] = []
         self.tokens: list[str] = []
         self.parked = threading.Event()
@@ -53,18 +60,26 @@ class ScriptedTracker:
         self.calls.append(payload)
         action = payload["action"]
         if action == "check":
-            answer = self.statuses.pop(0)
-            if isinstance(answer, LambdaError):
-                raise answer
-            return {"status": answer}
+            step = self.steps.pop(0)
+            if isinstance(step, LambdaError):
+                raise step
+            checks = int((payload["cohort"] or {}).get("checks", 0)) + 1
+            return {
+                "cohort": {"checks": checks},
+                "done": step == "done",
+                "again": step == "again",
+                "continue": step == "continue",
+            }
         if action == "park":
             self.tokens.append(payload["taskToken"])
             self.parked.set()
             return {}
+        if action == "continue":
+            return {"continuedAs": f"batch-{payload['batchId']}-1"}
         assert action == "report", payload
         return {
-            "succeeded": self.clean and payload["status"] == "PROCESSED",
-            "status": payload["status"],
+            "succeeded": self.clean,
+            "status": self.status,
             "reportJsonUri": f"s3://out/Cohort/batch-reports/batch-{payload['batchId']}/report.json",
         }
 
@@ -72,68 +87,119 @@ class ScriptedTracker:
         return [c["action"] for c in self.calls]
 
 
-def run(template: dict[str, Any], tracker: ScriptedTracker, *, backstop: int = 1, **kwargs: Any) -> Run:
-    with moto_machine(definition_of(template, backstop_seconds=backstop), tracker, **kwargs) as machine:
+def run(template: dict[str, Any], tracker: ScriptedTracker, *, backstop: int = 1) -> Run:
+    with moto_machine(definition_of(template, backstop_seconds=backstop), tracker) as machine:
         return machine.wait(machine.start(BATCH))
 
 
 # --- the paths ---------------------------------------------------------------------------
 
 
-def test_processed_clean_batch_reports_and_succeeds(template: dict[str, Any]) -> None:
-    tracker = ScriptedTracker("PROCESSED")
+def test_done_clean_cohort_reports_and_succeeds(template: dict[str, Any]) -> None:
+    tracker = ScriptedTracker("done")
     result = run(template, tracker)
     assert result.status == "SUCCEEDED"
     assert tracker.actions() == ["check", "report"]
-    report = tracker.calls[-1]
-    assert report["batchId"] == BATCH and report["status"] == "PROCESSED"
-    assert report["reportUri"].endswith("/Cohort/batch-reports/")
-    assert "settingsUri" not in report  # one run: inline, so the settings travel as exact JSON text
-    assert json.loads(report["settings"]) == [{"runSettingId": "NA12878", "parameters": {"threads": 4}}]
+    first, report = tracker.calls
+    assert first["cohort"] == {}  # the deploy's execution begins with an empty cohort
+    assert report["batchId"] == BATCH and report["cohort"] == {"checks": 1}  # what the check returned
+    config = report["config"]
+    assert config["reportUri"].endswith("/Cohort/batch-reports/")
+    assert config["resubmission"]["maxAttempts"] == 3  # the default retry policy travels with the cohort
+    # One run: inline, so the settings travel as exact JSON text.
+    (part,) = config["parts"]
+    assert json.loads(part["settings"]) == [{"runSettingId": "NA12878", "parameters": {"threads": 4}}]
+    assert json.loads(config["start"])["defaultRunSetting"]["workflowId"] == "1234567"
 
 
-def test_processed_with_failed_runs_fails_the_execution_naming_the_report(template: dict[str, Any]) -> None:
-    result = run(template, ScriptedTracker("PROCESSED", clean=False))
+def test_done_with_failed_runs_fails_the_execution_naming_the_report(template: dict[str, Any]) -> None:
+    result = run(template, ScriptedTracker("done", clean=False))
     assert (result.status, result.error) == ("FAILED", "BatchNotClean")
     assert result.cause == (
         f"Batch {BATCH} ended PROCESSED with failures: see s3://out/Cohort/batch-reports/batch-{BATCH}/report.json"
     )
 
 
-@pytest.mark.parametrize("status", ["FAILED", "CANCELLED", "RUNS_DELETED", "RUNS_DELETE_FAILED"])
-def test_other_terminal_statuses_report_and_fail(template: dict[str, Any], status: str) -> None:
-    tracker = ScriptedTracker(status)
+@pytest.mark.parametrize("status", ["FAILED", "CANCELLED", "RUNS_DELETED"])
+def test_other_endings_report_and_fail(template: dict[str, Any], status: str) -> None:
+    tracker = ScriptedTracker("done", clean=False, status=status)
     result = run(template, tracker)
     assert (result.status, result.error) == ("FAILED", "BatchNotClean")
     assert tracker.actions() == ["check", "report"]
     assert f"ended {status}" in (result.cause or "")
 
 
-def test_throttled_poll_is_retried(template: dict[str, Any]) -> None:
-    tracker = ScriptedTracker(LambdaError("Throttled", "Rate exceeded"), LambdaError("Throttled"), "PROCESSED")
+def test_throttled_check_is_retried(template: dict[str, Any]) -> None:
+    tracker = ScriptedTracker(LambdaError("Throttled", "Rate exceeded"), LambdaError("Throttled"), "done")
     result = run(template, tracker)
     assert result.status == "SUCCEEDED"
     assert tracker.actions() == ["check", "check", "check", "report"]
 
 
-def test_unknown_status_means_not_finished(template: dict[str, Any]) -> None:
-    tracker = ScriptedTracker("ARCHIVING", "PROCESSED")
+def test_a_check_with_more_to_do_checks_again_without_waiting(template: dict[str, Any]) -> None:
+    """A batch just started (or a second ended one) is read at once, not after the backstop."""
+    tracker = ScriptedTracker("again", "again", "done")
+    result = run(template, tracker, backstop=60)
+    assert result.status == "SUCCEEDED"
+    assert tracker.actions() == ["check", "check", "check", "report"]
+    assert [c["cohort"] for c in tracker.calls[:3]] == [{}, {"checks": 1}, {"checks": 2}]  # the state travels
+    assert result.seconds < 30
+
+
+def test_a_cohort_not_done_waits_then_checks(template: dict[str, Any]) -> None:
+    tracker = ScriptedTracker("wait", "done")
     result = run(template, tracker)
     assert result.status == "SUCCEEDED"
     assert tracker.actions() == ["check", "park", "check", "report"]
+    assert tracker.calls[2]["cohort"] == {"checks": 1}  # the wait keeps the cohort's state
+
+
+def test_a_long_cohort_carries_on_in_a_fresh_execution(template: dict[str, Any]) -> None:
+    tracker = ScriptedTracker("wait", "continue")
+    with moto_machine(definition_of(template, backstop_seconds=1), tracker) as machine:
+        result = machine.wait(machine.start(BATCH))
+        arn = machine.arn
+    assert result.status == "SUCCEEDED"
+    assert tracker.actions() == ["check", "park", "check", "continue"]
+    carry = tracker.calls[-1]
+    assert carry["batchId"] == BATCH and carry["cohort"] == {"checks": 2}
+    assert carry["stateMachineArn"] == arn  # $$.StateMachine.Id: the execution's own state machine
+
+
+def test_a_carried_on_execution_starts_from_the_state_it_was_given(template: dict[str, Any]) -> None:
+    tracker = ScriptedTracker("done")
+    carried = {"checks": 500, "batches": []}
+    with moto_machine(definition_of(template, backstop_seconds=1), tracker) as machine:
+        arn = machine.sfn.start_execution(
+            stateMachineArn=machine.arn,
+            name=f"batch-{BATCH}-1",
+            input=json.dumps({"batchId": BATCH, "check": {"cohort": carried}}),
+        )["executionArn"]
+        result = machine.wait(arn)
+    assert result.status == "SUCCEEDED"
+    assert tracker.calls[0]["cohort"] == carried
+    assert "Begin" not in [e.get("stateEnteredEventDetails", {}).get("name") for e in result.events]
 
 
 def test_vanished_batch_ends_with_a_clear_error(template: dict[str, Any]) -> None:
     tracker = ScriptedTracker(LambdaError("BatchNotFound", f"Batch {BATCH} not found"))
     result = run(template, tracker)
     assert (result.status, result.error) == ("FAILED", "BatchNotFound")
-    assert result.cause == f"Batch {BATCH} no longer exists: it was deleted before it finished"
+    assert result.cause == f"A batch of cohort {BATCH} no longer exists: it was deleted before it finished"
     assert tracker.actions() == ["check"]
+
+
+def test_a_failing_tracker_fails_the_execution_with_its_error(template: dict[str, Any]) -> None:
+    tracker = ScriptedTracker(LambdaError("SettingsError", "the settings file changed"))
+    result = run(template, tracker)
+    assert (result.status, result.error) == ("FAILED", "SettingsError")
+    assert "the settings file changed" in (result.cause or "")
+    assert tracker.actions() == ["check"]  # not retried: only transient errors are
 
 
 def test_delivered_event_resumes_the_parked_tracker_at_once(template: dict[str, Any]) -> None:
     """The backstop is a minute here; the event makes the execution finish in moments."""
-    tracker = ScriptedTracker("INPROGRESS", "PROCESSED")
+    tracker = ScriptedTracker("wait", "done")
     with moto_machine(definition_of(template, backstop_seconds=60), tracker) as machine:
         execution = machine.start(BATCH)
         assert tracker.parked.wait(10)
@@ -149,7 +215,7 @@ def test_delivered_event_resumes_the_parked_tracker_at_once(template: dict[str, 
 
 
 def test_lost_event_is_caught_by_the_backstop(template: dict[str, Any]) -> None:
-    tracker = ScriptedTracker("INPROGRESS", "SUBMITTING", "PROCESSED")
+    tracker = ScriptedTracker("wait", "wait", "done")
     result = run(template, tracker)
     assert result.status == "SUCCEEDED"
     assert result.count("TaskTimedOut") == 2
@@ -158,13 +224,14 @@ def test_lost_event_is_caught_by_the_backstop(template: dict[str, Any]) -> None:
 
 def test_a_backstop_cycle_stays_within_the_daily_budget(template: dict[str, Any]) -> None:
     """Three transitions and at most 13 history events a cycle: 72 transitions a day at one hour."""
-    tracker = ScriptedTracker(*["INPROGRESS"] * 4, "PROCESSED")
+    tracker = ScriptedTracker(*["wait"] * 4, "done")
     result = run(template, tracker)
-    baseline = run(template, ScriptedTracker("PROCESSED"))
+    baseline = run(template, ScriptedTracker("done"))
     cycles = 4
     per_cycle_transitions = (result.transitions - baseline.transitions) / cycles
     per_cycle_events = (len(result.events) - len(baseline.events)) / cycles
-    assert per_cycle_transitions == 3
+    assert per_cycle_transitions == 3  # WaitForEvent, Check, Next?
     assert per_cycle_events <= 13
     assert per_cycle_transitions * DAY / 3600 <= 150  # default backstop: one hour
-    assert per_cycle_events * 30 * DAY / 3600 < 25_000 / 2  # a 30-day batch, well below the cap
+    # An execution carries on after CHECKS_PER_EXECUTION checks, far below the history cap.
+    assert per_cycle_events * CHECKS_PER_EXECUTION < HISTORY_CAP

@@ -1,0 +1,321 @@
+"""A synthesized stack deployed offline, and its cohort followed to the end.
+
+Every piece is the real one except the services:
+
+- the custom resource's requests go to the provider's own ``on_event`` and ``is_complete``,
+  as the Provider framework sends them, with the properties as CloudFormation delivers them
+  (every scalar a string); the settings files are published from the cloud assembly, as
+  ``cdk deploy`` publishes assets;
+- the tracking state machine is the template's, executed by moto's ASL interpreter
+  (``harness.py``), with the real tracker function called in-process;
+- HealthOmics is the stand-in (``tests/standin``); S3, Step Functions and EventBridge are moto's;
+- HealthOmics' status events are matched against the template's own rule pattern by moto's
+  EventBridge matcher (the one its PutEvents routes by) and delivered through the rule's input
+  transformer.
+
+While the tracker waits, the batches move along the life cycle the service documents
+(``CREATING`` .. ``SUBMITTING`` ▸ ``INPROGRESS`` ▸ an ending the test chooses), one step a wait,
+and each change is announced by its event.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.events.models import EventPattern
+
+from omics_common import contract
+from omics_common.clients import Clients
+from omics_common.omics import omics_client
+from provider import index as provider
+from tests.standin.healthomics import TERMINAL, HealthOmics
+from tests.standin.healthomics import Batch as StandinBatch
+from tests.tracking.harness import ACCOUNT, REGION, Machine, Run, definition_of, moto_machine, resolve
+from tracker.index import handle
+
+NAME = re.compile(r"^c(?P<first>[0-9]+)-p(?P<part>[0-9]+)a(?P<attempt>[0-9]+)$")
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a batch ends: settings refused at submission (with their reason), runs failed."""
+
+    refused: dict[str, str] = field(default_factory=dict)
+    failed: frozenset[str] = frozenset()
+    status: str = "PROCESSED"
+
+
+# What the test says of each batch: its ending, from the batch and its (part, attempt).
+Script = Callable[[StandinBatch, int, int], Ending]
+
+
+def part_and_attempt(batch: StandinBatch) -> tuple[int, int]:
+    """A tracker-started batch's part and attempt, from the name it was given; the deploy's is (0, 1)."""
+    match = NAME.match(str(batch.request.get("batchName", "")))
+    return (int(match["part"]), int(match["attempt"])) if match else (0, 1)
+
+
+def as_delivered(value: Any) -> Any:
+    """A resource property as CloudFormation delivers it to the function: scalars as strings."""
+    if isinstance(value, dict):
+        return {k: as_delivered(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_delivered(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class _Context:
+    """The parts of a Lambda context the provider reads."""
+
+    log_group_name = "/aws/lambda/provider"
+    log_stream_name = "2026/12/01/[$LATEST]0123456789abcdef"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:provider"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def role_arns(template: dict[str, Any]) -> dict[str, str]:
+    """What the template's roles' ARNs resolve to."""
+    roles = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    return {role: f"arn:aws:iam::{ACCOUNT}:role/{role}" for role in roles}
+
+
+def _one(template: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
+    (found,) = [(k, r) for k, r in template["Resources"].items() if r["Type"] == resource_type]
+    return found
+
+
+class Deployment:
+    """The stack's batch resource and its tracking, against the stand-in and moto."""
+
+    def __init__(
+        self, template: dict[str, Any], assembly: Path, machine: Machine, service: HealthOmics, clients: Clients
+    ) -> None:
+        self.template, self.machine, self.service, self.clients = template, machine, service, clients
+        self.resource_id, resource = _one(template, "Custom::OmicsRunBatch")
+        self.names = {self._state_machine_id(): machine.arn, **role_arns(template)}
+        self._resource = resource
+        self._rule = _one(template, "AWS::Events::Rule")[1]["Properties"]
+        self._publish_assets(assembly)
+        self.first_batch_id: str | None = None
+        self.delivered: list[dict[str, Any]] = []  # the events the rule matched, as delivered
+        self.unmatched: list[dict[str, Any]] = []  # the events it did not
+
+    def _state_machine_id(self) -> str:
+        (found,) = [
+            k
+            for k, r in self.template["Resources"].items()
+            if r["Type"] == "AWS::StepFunctions::StateMachine" and "Tracker" in k
+        ]
+        return found
+
+    def _publish_assets(self, assembly: Path) -> None:
+        """What ``cdk deploy`` does first: each file asset to its destination bucket and key."""
+        s3 = self.clients.s3
+        for manifest in assembly.glob("*.assets.json"):
+            for asset in json.loads(manifest.read_text())["files"].values():
+                source = assembly / asset["source"]["path"]
+                if not source.is_file():
+                    continue  # the handlers' code
+                for destination in asset["destinations"].values():
+                    bucket = destination["bucketName"].replace("${AWS::AccountId}", ACCOUNT)
+                    bucket = bucket.replace("${AWS::Region}", REGION)
+                    if bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+                        s3.create_bucket(Bucket=bucket)
+                    s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=source.read_bytes())
+
+    # --- the custom resource --------------------------------------------------------------
+
+    def properties(self) -> dict[str, Any]:
+        resolved = resolve(self._resource["Properties"], self.names)
+        return dict(as_delivered(resolved))
+
+    def _request(self, request_type: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "RequestType": request_type,
+            "ServiceToken": "arn:aws:lambda:us-east-1:111122223333:function:framework-onEvent",
+            "ResponseURL": "https://cloudformation-custom-resource-response.example/signed",
+            "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/Tracked/0a1b2c3d",
+            "RequestId": f"{request_type.lower()}-request",
+            "LogicalResourceId": self.resource_id,
+            "ResourceType": "Custom::OmicsRunBatch",
+            "ResourceProperties": self.properties(),
+            **extra,
+        }
+
+    def create(self) -> str:
+        """The deploy: on_event starts the batch; is_complete waits for validation and starts tracking."""
+        event = self._request("Create")
+        started = provider.on_event(event, _Context(), self.clients)
+        batch_id = str(started["PhysicalResourceId"])
+        self.service.set_status(batch_id, "SUBMITTING")  # validation passed
+        self._until_complete({**event, **started})
+        self.first_batch_id = batch_id
+        return batch_id
+
+    def destroy(self, *, between_polls: Callable[[], None] | None = None, polls: int = 10) -> None:
+        """A stack destroy: on_event's first step, then is_complete until the delete is done."""
+        assert self.first_batch_id is not None
+        event = self._request("Delete", PhysicalResourceId=self.first_batch_id)
+        result = provider.on_event(event, _Context(), self.clients)
+        self._until_complete({**event, **result}, between_polls=between_polls or self._stopping_ends, polls=polls)
+
+    def _until_complete(
+        self, event: dict[str, Any], *, between_polls: Callable[[], None] | None = None, polls: int = 5
+    ) -> None:
+        for _ in range(polls):
+            if provider.is_complete(event, _Context(), self.clients)["IsComplete"]:
+                return
+            if between_polls:
+                between_polls()
+        raise AssertionError(f"{event['RequestType']} was not complete after {polls} polls")
+
+    def _stopping_ends(self) -> None:
+        """A cancel's STOPPING becomes CANCELLED; a runs' delete RUNS_DELETING becomes RUNS_DELETED."""
+        for batch in self.service.started():
+            if batch.status == "STOPPING":
+                batch.status = "CANCELLED"
+            elif batch.status == "RUNS_DELETING":
+                batch.status = "RUNS_DELETED"
+
+    def executions(self, *, timeout: float = 60.0) -> list[Run]:
+        """The cohort's executions once none is running, oldest first (a long cohort carries on)."""
+        sfn, deadline = self.machine.sfn, time.monotonic() + timeout
+        while True:
+            listed = sfn.list_executions(stateMachineArn=self.machine.arn)["executions"]
+            if (listed and all(e["status"] != "RUNNING" for e in listed)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        ordered = sorted(listed, key=lambda e: e["startDate"])
+        return [self.machine.wait(e["executionArn"], timeout=0) for e in ordered]
+
+    # --- HealthOmics' events ----------------------------------------------------------------
+
+    def announce(self, batch: StandinBatch) -> None:
+        """HealthOmics' event for the batch's new status, through the template's rule (if it matches)."""
+        assert self.first_batch_id is not None
+        names = {**self.names, self.resource_id: self.first_batch_id}
+        rule = resolve(self._rule, names)
+        event = batch.status_event()
+        if not EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event):
+            self.unmatched.append(event)
+            return
+        (target,) = rule["Targets"]
+        transformer = target["InputTransformer"]
+        text = transformer["InputTemplate"]
+        for name, path in transformer["InputPathsMap"].items():
+            text = text.replace(f"<{name}>", json.dumps(event[path.removeprefix("$.")]))
+        delivered = json.loads(text)
+        self.delivered.append(delivered)
+        handle(delivered, self.clients)
+
+
+@dataclass
+class Tracking:
+    """The cohort's batches moving along while the tracker waits, and its executions' outcome."""
+
+    deployment: Deployment
+    script: Script
+    deliver: bool = True  # False: every event is lost, and only the backstop wakes the tracker
+    hold: Callable[[int, int], bool] = lambda part, attempt: False  # batches that never end
+    parks: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tracker(self, payload: dict[str, Any]) -> Any:
+        """The tracker function as the state machine invokes it; a wait lets the batches move on."""
+        result = handle(payload, self.deployment.clients)
+        if payload.get("action") == contract.TRACKER_ACTION_PARK:
+            with self.lock:
+                self.parks += 1
+                parks = self.parks
+            changed = self.step()
+            if self.deliver:
+                threading.Thread(target=self._announce_when_parked, args=(parks, changed), daemon=True).start()
+        return result
+
+    def step(self) -> list[StandinBatch]:
+        """Each live batch one step along its life cycle; the batches that changed."""
+        changed = []
+        for batch in self.deployment.service.started():
+            if batch.deleted or batch.status in TERMINAL or batch.status in ("STOPPING", "RUNS_DELETING"):
+                continue
+            part, attempt = part_and_attempt(batch)
+            if batch.status != "INPROGRESS":
+                batch.status = "INPROGRESS"  # validated, and every run submitted
+            elif self.hold(part, attempt):
+                continue
+            else:
+                ending = self.script(batch, part, attempt)
+                self.deployment.service.finish(
+                    batch.id, refused=ending.refused, failed=ending.failed, status=ending.status
+                )
+            changed.append(batch)
+        return changed
+
+    def _announce_when_parked(self, parks: int, changed: list[StandinBatch]) -> None:
+        """The events, once the execution is parked on its token (as they come after the change)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self._submitted() < parks:
+            time.sleep(0.02)
+        for batch in changed:
+            self.deployment.announce(batch)
+
+    def _submitted(self) -> int:
+        sfn = self.deployment.machine.sfn
+        executions = sfn.list_executions(stateMachineArn=self.deployment.machine.arn)["executions"]
+        return sum(
+            1
+            for execution in executions
+            for event in self.deployment.machine.history(execution["executionArn"])
+            if event["type"] == "TaskSubmitted"
+        )
+
+
+@contextmanager
+def deployed(
+    template: dict[str, Any],
+    assembly: Path,
+    script: Script,
+    *,
+    backstop_seconds: int = 60,
+) -> Iterator[tuple[Deployment, Tracking]]:
+    """The stack's resources in moto and the stand-in, with the tracker's definition running."""
+    holder: dict[str, Tracking] = {}
+    definition = definition_of(template, backstop_seconds=backstop_seconds, names=role_arns(template))
+    with moto_machine(definition, lambda payload: holder["tracking"].tracker(payload)) as machine:
+        s3 = boto3.client("s3", region_name=REGION)
+        for bucket_id, resource in template["Resources"].items():
+            if resource["Type"] == "AWS::S3::Bucket":
+                s3.create_bucket(Bucket=resolve({"Ref": bucket_id}, {}))
+        service = HealthOmics(s3=s3)
+        omics = omics_client(region_name=REGION, config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+        with service.serving(omics):
+            clients = Clients(
+                omics=omics,
+                s3=s3,
+                events=boto3.client("events", region_name=REGION),
+                stepfunctions=machine.sfn,
+            )
+            deployment = Deployment(template, assembly, machine, service, clients)
+            holder["tracking"] = Tracking(deployment, script)
+            try:
+                yield deployment, holder["tracking"]
+            finally:  # nothing may run on once moto and the stand-in are gone
+                for execution in machine.sfn.list_executions(stateMachineArn=machine.arn)["executions"]:
+                    if execution["status"] == "RUNNING":
+                        machine.sfn.stop_execution(executionArn=execution["executionArn"])

@@ -29,9 +29,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from omics_common import outcome
 from omics_common.errors import ApiError
 
+from . import cohort
 from .batches import batch_succeeded, get_batch, is_terminal
 from .files import SettingsError, load_settings, select_settings, write_settings
-from .view import RUN_WRITERS, open_view, printable, summary_lines
+from .view import RUN_WRITERS, cohort_lines, open_view, printable, summary_lines, timestamp
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -98,13 +99,27 @@ class Context:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
-    """Print the batch once, or follow it to a terminal status with ``--watch``."""
+    """Print the batch (and its cohort) once, or follow it to the end with ``--watch``.
+
+    The first batch of a tracked cohort is followed until the tracker has reported on the
+    whole cohort; the exit status is then the cohort's.
+    """
     if not args.watch:
-        print("\n".join(summary_lines(get_batch(ctx.omics(), args.batch_id))), file=ctx.stdout)
+        batch = get_batch(ctx.omics(), args.batch_id)
+        lines = summary_lines(batch)
+        found = cohort.find(batch, lambda: ctx.clients("s3"), ctx.say)
+        if found is not None:
+            lines += _cohort_lines(ctx, found)
+        print("\n".join(lines), file=ctx.stdout)
         return EXIT_OK
     batch = watch(ctx, args.batch_id, args.interval)
     print("\n".join(summary_lines(batch)), file=ctx.stdout)
-    return EXIT_OK if batch_succeeded(batch) else EXIT_FAILED
+    found = cohort.find(batch, lambda: ctx.clients("s3"), ctx.say)
+    if found is None:
+        return EXIT_OK if batch_succeeded(batch) else EXIT_FAILED
+    found = follow(ctx, batch, found, args.interval)
+    print("\n".join(_cohort_lines(ctx, found)), file=ctx.stdout)
+    return EXIT_OK if found.succeeded else EXIT_FAILED
 
 
 def watch(ctx: Context, batch_id: str, interval: float) -> dict[str, Any]:
@@ -122,23 +137,70 @@ def watch(ctx: Context, batch_id: str, interval: float) -> dict[str, Any]:
             ctx.sleep(interval)
 
 
+def follow(ctx: Context, first: dict[str, Any], found: cohort.Cohort, interval: float) -> cohort.Cohort:
+    """Poll the cohort's manifest and its unfinished batches until the tracker is done;
+    print a line for each batch that starts or changes status."""
+    shown: dict[str, str] = {}
+    while True:
+        for member in found.members:
+            if is_terminal(shown.get(member.batch_id)):
+                continue
+            status = str(get_batch(ctx.omics(), member.batch_id).get("status", "?"))
+            if shown.get(member.batch_id) != status:
+                shown[member.batch_id] = status
+                print(
+                    f"{timestamp()} batch {member.batch_id} (part {member.part}, attempt {member.attempt}): "
+                    f"{printable(status)}",
+                    file=ctx.stdout,
+                    flush=True,
+                )
+        if found.done:
+            return found
+        ctx.sleep(interval)
+        again = cohort.find(first, lambda: ctx.clients("s3"), ctx.say)
+        if again is None:
+            raise ApiError("GetObject", "NoSuchKey", f"the manifest of cohort {found.first_batch_id} is gone")
+        found = again
+
+
+def _cohort_lines(ctx: Context, found: cohort.Cohort) -> list[str]:
+    batches = [(m.part, m.attempt, batch) for m, batch in cohort.statuses(ctx.omics(), found)]
+    return cohort_lines(found.first_batch_id, batches, done=found.done, result=found.result)
+
+
 def cmd_runs(args: argparse.Namespace, ctx: Context) -> int:
-    """List every run of the batch (all pages) as a table, CSV or JSON."""
-    RUN_WRITERS[args.format](outcome.runs_in_batch(ctx.omics(), args.batch_id), ctx.stdout)
+    """List every run of the batch (all pages), or of every batch of its cohort, as a table, CSV or JSON."""
+    found = cohort.find(get_batch(ctx.omics(), args.batch_id), lambda: ctx.clients("s3"), ctx.say)
+    if found is None or len(found.members) == 1:
+        RUN_WRITERS[args.format](outcome.runs_in_batch(ctx.omics(), args.batch_id), ctx.stdout)
+        return EXIT_OK
+    runs = (
+        {**run, "attempt": member.attempt, "batchId": member.batch_id}
+        for member in found.in_attempt_order()
+        for run in outcome.runs_in_batch(ctx.omics(), member.batch_id)
+    )
+    RUN_WRITERS[args.format](runs, ctx.stdout, cohort=True)
     return EXIT_OK
 
 
 def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
     """Write the original settings of the failed runs as a new s3UriSettings file.
 
-    Exit status 1 (the file is still written) when some submitted runs' status could not
-    be read, since they may have failed too and are not in the file.
+    For a cohort, a run's last attempt decides. Exit status 1 (the file is still written)
+    when some submitted runs' status could not be read, since they may have failed too and
+    are not in the file.
     """
-    settings = load_settings(args.settings, lambda: ctx.clients("s3"))
+    settings = [entry for source in args.settings for entry in load_settings(source, lambda: ctx.clients("s3"))]
     batch = get_batch(ctx.omics(), args.batch_id)
-    if not is_terminal(batch.get("status")):
+    found = cohort.find(batch, lambda: ctx.clients("s3"), ctx.say)
+    if found is not None and not found.done:
+        ctx.say(f"warning: cohort {args.batch_id} is still being tracked: runs may still fail or be resubmitted")
+    elif found is None and not is_terminal(batch.get("status")):
         ctx.say(f"warning: batch {args.batch_id} is {printable(batch.get('status'))}: runs may still fail after this")
-    rows = outcome.batch_rows(ctx.omics(), args.batch_id, max_get_run=args.max_get_run)
+    if found is None:
+        rows = outcome.batch_rows(ctx.omics(), args.batch_id, max_get_run=args.max_get_run)
+    else:
+        rows = [row for row, _ in cohort.rows(ctx.omics(), found, args.max_get_run)]
     chosen = select_settings(settings, outcome.retry_ids(rows))
     write_settings(chosen, args.output, ctx.stdout)
     submission_failed = sum(1 for row in rows if row.submissionStatus == outcome.FAILED)
@@ -220,9 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    status = command("status", cmd_status, "Show a batch's status, submission counts and run counts.")
+    status = command(
+        "status", cmd_status, "Show a batch's status, submission counts and run counts, and its cohort's batches."
+    )
     status.add_argument(
-        "--watch", action="store_true", help="follow until a terminal status; exit 0 only if PROCESSED with no failure"
+        "--watch",
+        action="store_true",
+        help="follow until a terminal status (a tracked cohort: until its report); exit 0 only if clean",
     )
     status.add_argument(
         "--interval",
@@ -232,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"time between polls with --watch (default {DEFAULT_INTERVAL_SECONDS:g})",
     )
 
-    runs = command("runs", cmd_runs, "List every run: runSettingId, runId, submission status, failure reason.")
+    runs = command(
+        "runs", cmd_runs, "List every run (of every batch of a cohort): runSettingId, runId, submission, failure."
+    )
     output = runs.add_mutually_exclusive_group()
     output.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV with the API's names")
     output.add_argument("--json", dest="format", action="store_const", const="json", help="the API's items as JSON")
@@ -244,8 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument(
         "--settings",
         required=True,
+        action="append",
         metavar="FILE_OR_S3_URI",
-        help="the batch's settings: a JSON file or s3://bucket/key",
+        help="the batch's settings: a JSON file or s3://bucket/key; repeat it for a cohort's parts",
     )
     retry.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="where to write the JSON array ('-': stdout)"

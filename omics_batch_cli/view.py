@@ -53,6 +53,8 @@ FINISHED_RUN_KEYS = ("completedRunCount", "failedRunCount", "cancelledRunCount",
 
 # ListRunsInBatch members, in the columns of the CSV output (the API's own names).
 RUN_COLUMNS = ("runSettingId", "runId", "submissionStatus", "submissionFailureReason", "submissionFailureMessage")
+# A cohort's runs say which batch they were in (the report's own column names).
+COHORT_COLUMNS = ("attempt", "batchId")
 
 
 def printable(text: object) -> str:
@@ -119,6 +121,31 @@ def summary_lines(batch: Batch) -> list[str]:
     ]
     if batch.get("failureReason"):
         lines.append(f"  failure:     {printable(batch['failureReason'])}")
+    return lines
+
+
+def cohort_lines(
+    first_batch_id: str,
+    batches: Sequence[tuple[int, int, Batch]],
+    *,
+    done: bool,
+    result: Mapping[str, Any] | None,
+) -> list[str]:
+    """The cohort's batches (part, attempt, status) and, once the tracker reported, its result."""
+    state = "tracking" if not done else f"done, {printable((result or {}).get('status', '?'))}"
+    if done and result is not None:
+        state += ", succeeded" if result.get("succeeded") else ", not clean"
+    lines = [f"Cohort of batch {printable(first_batch_id)}: {len(batches)} batch(es), {state}"]
+    for part, attempt, batch in batches:
+        batch_id, status = printable(batch.get("id", "?")), printable(batch.get("status", "?"))
+        lines.append(f"  batch {batch_id}  part {part}  attempt {attempt}  {status}")
+    if done and result is not None:
+        counts = result.get("counts") or {}
+        shown = ("runs", "completed", "failed", "submissionFailed", "statusUnknown", "retry")
+        lines.append("  counts:      " + ", ".join(f"{key} {counts.get(key, 0)}" for key in shown))
+        lines.append(f"  report:      {printable(result.get('reportJsonUri', ''))}")
+        if result.get("retrySettingsUri"):
+            lines.append(f"  retry file:  {printable(result['retrySettingsUri'])}")
     return lines
 
 
@@ -227,38 +254,48 @@ def _failure(run: Mapping[str, Any]) -> str:
     return ": ".join(printable(p) for p in parts if p)
 
 
-def write_runs_table(runs: Iterable[Mapping[str, Any]], stream: IO[str]) -> None:
-    """Aligned columns for reading: sample (runSettingId), run id, submission, failure."""
-    rows = [("RUN SETTING ID", "RUN ID", "SUBMISSION", "FAILURE")]
+def write_runs_table(runs: Iterable[Mapping[str, Any]], stream: IO[str], *, cohort: bool = False) -> None:
+    """Aligned columns for reading: sample (runSettingId), run id, submission (and, for a
+    cohort, the attempt and the batch), failure."""
+    header = ("RUN SETTING ID", "RUN ID", "SUBMISSION", *(("ATTEMPT", "BATCH") if cohort else ()), "FAILURE")
+    rows = [header]
     rows += [
         (
             printable(run.get("runSettingId", "")),
             printable(run.get("runId", "-")),
             printable(run.get("submissionStatus", "-")),
+            *((str(run.get("attempt", "")), str(run.get("batchId", ""))) if cohort else ()),
             _failure(run),
         )
         for run in runs
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    aligned = len(header) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(aligned)]
     for row in rows:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[3]]).rstrip(), file=stream)
+        print("  ".join([*cells, row[aligned]]).rstrip(), file=stream)
 
 
-def write_runs_csv(runs: Iterable[Mapping[str, Any]], stream: IO[str]) -> None:
+def write_runs_csv(runs: Iterable[Mapping[str, Any]], stream: IO[str], *, cohort: bool = False) -> None:
     """CSV with the API's member names as the header, for spreadsheets and joins."""
-    writer = csv.DictWriter(stream, fieldnames=RUN_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    columns = (*RUN_COLUMNS, *(COHORT_COLUMNS if cohort else ()))
+    writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(runs)
 
 
-def write_runs_json(runs: Iterable[Mapping[str, Any]], stream: IO[str]) -> None:
-    """The ListRunsInBatch items as returned (runArn and the run's uuid included)."""
+def write_runs_json(runs: Iterable[Mapping[str, Any]], stream: IO[str], *, cohort: bool = False) -> None:
+    """The ListRunsInBatch items as returned (runArn and the run's uuid included; for a
+    cohort, each with its attempt and batchId)."""
     json.dump(list(runs), stream, indent=2, ensure_ascii=False)
     stream.write("\n")
 
 
-RUN_WRITERS: dict[str, Callable[[Iterable[Mapping[str, Any]], IO[str]], None]] = {
+class RunWriter(Protocol):
+    def __call__(self, runs: Iterable[Mapping[str, Any]], stream: IO[str], *, cohort: bool = False) -> None: ...
+
+
+RUN_WRITERS: dict[str, RunWriter] = {
     "table": write_runs_table,
     "csv": write_runs_csv,
     "json": write_runs_json,

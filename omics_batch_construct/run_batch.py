@@ -33,8 +33,6 @@ from .run_settings import DefaultRunSetting, RunSetting
 from .validation import BatchValidationError, ValidatedBatch, is_token, validate_batch
 
 RESOURCE_TYPE = "Custom::OmicsRunBatch"
-# The tracker's folder beside the outputs: reports, manifests, resubmitted settings.
-REPORTS = "batch-reports/"
 DEFAULT_RETRY = RetryPolicy()
 # The run tag that names a run's batch (the construct's path), for Cost Explorer.
 COST_ALLOCATION_TAG = "omics-batch-construct:batch"
@@ -322,7 +320,7 @@ class OmicsRunBatch(Construct):
         """The tracker's prefix beside the outputs, and its objects' ARN when the bucket is known."""
         bucket = self.output_bucket
         return ReportLocation(
-            uri=f"{self.output_uri}{REPORTS}",
+            uri=contract.report_uri(self.output_uri),
             objects_arn=self._report_objects("*"),
             key=bucket.encryption_key if bucket is not None else None,
         )
@@ -332,7 +330,7 @@ class OmicsRunBatch(Construct):
         if self.output_bucket is None:
             return None
         key = self.output_uri.split("/", 3)[3] if self.output_uri.count("/") >= 3 else ""
-        return self.output_bucket.arn_for_objects(f"{key}{REPORTS}{pattern}")
+        return self.output_bucket.arn_for_objects(f"{key}{contract.REPORT_FOLDER}{pattern}")
 
     def _custom_resource(
         self,

@@ -120,6 +120,14 @@ SUBMITTING_STATUSES = frozenset({"CREATING", "PENDING", "SUBMITTING"})
 WAKING_STATUSES = TERMINAL_STATUSES | {"INPROGRESS"}
 
 
+REPORT_FOLDER = "batch-reports/"  # the tracker's folder under the default run setting's outputUri
+
+
+def report_uri(output_uri: str) -> str:
+    """The tracker's prefix for a batch whose default run setting writes to ``output_uri``."""
+    return f"{output_uri}{REPORT_FOLDER}"
+
+
 def cohort_prefix(report_uri: str, first_batch_id: str) -> str:
     """Where a cohort's report, retry file, manifest and resubmitted settings go."""
     return f"{report_uri}batch-{first_batch_id}/"

@@ -31,7 +31,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import botocore.exceptions
 
@@ -338,6 +338,22 @@ def select(entries: Iterable[dict[str, Any]], run_setting_ids: Iterable[str]) ->
 def retry_ids(rows: Iterable[RunRow]) -> frozenset[str]:
     """The runSettingIds a retry file holds: those of the failed runs."""
     return frozenset(row.runSettingId for row in rows if is_failed(row))
+
+
+_B = TypeVar("_B")  # what a batch is to the caller: the tracker's record, the command's manifest entry
+
+
+def last_attempts(batches: Iterable[tuple[_B, Iterable[RunRow]]]) -> list[tuple[RunRow, _B]]:
+    """Each run setting with its last attempt: the batches in attempt order, each with its rows.
+
+    A later batch's row replaces an earlier one of the same runSettingId and keeps its place,
+    so the order is the one in which the settings first appear (the first attempt's listing).
+    """
+    last: dict[str, tuple[RunRow, _B]] = {}
+    for batch, rows in batches:
+        for row in rows:
+            last[row.runSettingId] = (row, batch)
+    return list(last.values())
 
 
 # --- settings files -----------------------------------------------------------------------

@@ -183,6 +183,8 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
     started = None
     if state.queue and not state.submitting():
         started = start(clients, config, state, state.queue.pop(0))
+    elif state.checks == 0:  # the command finds the cohort by its manifest from the start
+        write_manifest(clients.s3, config, state, done=False)
     state.checks += 1
     done = state.done(len(config.parts))
     logger.info(
@@ -269,13 +271,17 @@ def start(clients: Clients, config: Config, state: State, needed: Start) -> str:
     return batch_id
 
 
-def write_manifest(s3: Client, config: Config, state: State, *, done: bool) -> str:
-    """The cohort's batches, for the command and for a destroy that must stop them all."""
+def write_manifest(
+    s3: Client, config: Config, state: State, *, done: bool, result: Mapping[str, Any] | None = None
+) -> str:
+    """The cohort's batches, for the command and for a destroy that must stop them all; once
+    done, the cohort's ``result`` too (its status, whether it succeeded, its counts)."""
     manifest = {
         "firstBatchId": config.first_batch_id,
         "batches": [{"batchId": b.batchId, "part": b.part, "attempt": b.attempt} for b in state.batches],
         "parts": len(config.parts),
         "done": done,
+        **({"result": dict(result)} if result is not None else {}),
     }
     uri = config.prefix + contract.COHORT_MANIFEST
     bucket, key = outcome.split_s3_uri(uri)
@@ -293,11 +299,8 @@ def part_rows(s3: Client, config: Config, state: State, part: int) -> list[tuple
     The part's first batch gives the order; each later attempt's row replaces the earlier one
     of the same runSettingId. One part (at most 100,000 rows) is held at a time.
     """
-    last: dict[str, tuple[RunRow, Batch]] = {}
-    for batch in sorted((b for b in state.batches if b.part == part), key=lambda b: b.attempt):
-        for row in read_rows(s3, config, batch.batchId):
-            last[row.runSettingId] = (row, batch)
-    return list(last.values())
+    attempts = sorted((b for b in state.batches if b.part == part), key=lambda b: b.attempt)
+    return outcome.last_attempts((batch, read_rows(s3, config, batch.batchId)) for batch in attempts)
 
 
 def read_rows(s3: Client, config: Config, batch_id: str) -> Iterable[RunRow]:

@@ -76,7 +76,8 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
         "settingsError": "; ".join(settings_errors) or None,
     }
     logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
-    cohort.write_manifest(clients.s3, config, state, done=True)
+    result = {key: detail[key] for key in ("status", "succeeded", "counts", "reportJsonUri", "retrySettingsUri")}
+    cohort.write_manifest(clients.s3, config, state, done=True, result=result)
     publish.put_event(clients.events, config.first_batch_id, detail["batchArn"], detail)
     if config.topic_arn:
         publish.notify(clients.sns, config.topic_arn, config.first_batch_id, detail)

@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 
 from omics_batch_cli import main as cli
 
-from .clikit import BATCH_ID, Run
+from .clikit import BATCH_ID, GET_BATCH, Run, batch
 
 PAGE = {"batchId": BATCH_ID, "maxItems": 100}
 
@@ -38,7 +38,8 @@ ALL_RUNS = [run_item(1), run_item(2), REFUSED, run_item(4)]
 
 @pytest.fixture
 def three_pages(omics: Stubber) -> Stubber:
-    """ListRunsInBatch answering in three pages, chained by nextToken."""
+    """ListRunsInBatch answering in three pages, chained by nextToken (a batch of no cohort)."""
+    omics.add_response("get_batch", batch("PROCESSED"), GET_BATCH)
     omics.add_response("list_runs_in_batch", {"runs": ALL_RUNS[:2], "nextToken": "t1"}, PAGE)
     omics.add_response(
         "list_runs_in_batch", {"runs": ALL_RUNS[2:3], "nextToken": "t2"}, {**PAGE, "startingToken": "t1"}
@@ -83,6 +84,7 @@ def test_runs_json_parses_back_to_the_api_items(three_pages: Stubber, run_cli: R
 
 
 def test_runs_of_a_batch_without_runs_is_an_empty_array(omics: Stubber, run_cli: Run) -> None:
+    omics.add_response("get_batch", batch("PROCESSED"), GET_BATCH)
     omics.add_response("list_runs_in_batch", {"runs": []}, PAGE)
 
     assert run_cli("runs", BATCH_ID, "--json").out == "[]\n"
@@ -97,6 +99,7 @@ def test_csv_and_json_together_are_a_usage_error(run_cli: Run, capsys: pytest.Ca
 
 
 def test_access_denied_prints_the_message_and_no_traceback(omics: Stubber, run_cli: Run) -> None:
+    omics.add_response("get_batch", batch("PROCESSED"), GET_BATCH)
     omics.add_client_error(
         "list_runs_in_batch",
         "AccessDeniedException",

@@ -85,7 +85,13 @@ def test_a_batch_still_submitting_is_followed_and_nothing_starts(
     assert result["cohort"]["batches"] == [
         {"batchId": first, "part": 0, "attempt": 1, "status": "SUBMITTING", "settled": False}
     ]
-    assert len(service.started()) == 1 and keys(s3) == []
+    assert len(service.started()) == 1
+    # The manifest is there from the first check, so the command can follow the cohort at once.
+    assert keys(s3) == [f"runs/batch-reports/batch-{first}/{contract.COHORT_MANIFEST}"]
+    manifest = read_json(s3, f"s3://{REPORT_BUCKET}/runs/batch-reports/batch-{first}/{contract.COHORT_MANIFEST}")
+    assert manifest["done"] is False and [b["batchId"] for b in manifest["batches"]] == [first]
+    check(cohort_clients, first, result["cohort"])
+    assert len(keys(s3)) == 1  # and written once: a later check with nothing new writes nothing
 
 
 def test_a_clean_batch_is_settled_and_the_cohort_is_done(

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import pytest
-from tracker_testkit import BATCH_ID, TOKEN, StubbedClient, batch, omics_event
+from tracker_testkit import BATCH_ID, REPORT_URI, TOKEN, StubbedClient, batch, omics_event
 
 from omics_common import contract
 from omics_common.clients import Clients
@@ -57,19 +57,19 @@ def test_a_resume_event_without_detail_is_refused(clients: Clients) -> None:
 
 
 def test_the_handler_makes_its_clients_once_per_container(
-    omics: StubbedClient, monkeypatch: pytest.MonkeyPatch
+    omics: StubbedClient, s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     made: list[Clients] = []
 
     def given_clients() -> Clients:
-        made.append(Clients(omics=omics.client))
+        made.append(Clients(omics=omics.client, s3=s3))
         return made[-1]
 
     monkeypatch.setattr(index, "_clients", None)
     monkeypatch.setattr(index, "Clients", given_clients)
     omics.add("get_batch", batch("SUBMITTING"), {"batchId": BATCH_ID})
     omics.add("get_batch", batch("INPROGRESS"), {"batchId": BATCH_ID})
-    config = {"parts": [{"settings": "[]"}], "reportUri": "s3://out/batch-reports/", "start": "{}"}
+    config = {"parts": [{"settings": "[]"}], "reportUri": REPORT_URI, "start": "{}"}
 
     first = index.handler({"action": "check", "batchId": BATCH_ID, "config": config}, object())
     second = index.handler(

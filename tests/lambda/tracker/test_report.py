@@ -174,7 +174,8 @@ def test_the_completion_event_carries_the_summary_over_the_cohort(
     assert entry["Resources"] == [f"arn:aws:omics:us-east-1:123456789012:runBatch/{cohort.first}"]
     assert "EventBusName" not in entry  # the default bus
     prefix = f"{REPORT_URI}batch-{cohort.first}/"
-    assert json.loads(entry["Detail"]) == {
+    event = json.loads(entry["Detail"])
+    assert event == {
         "batchId": cohort.first,  # the first batch: on_completed and existing rules match
         "batchArn": f"arn:aws:omics:us-east-1:123456789012:runBatch/{cohort.first}",
         "batchName": "cohort-a",
@@ -202,7 +203,11 @@ def test_the_completion_event_carries_the_summary_over_the_cohort(
         "settingsError": None,
     }
     assert published.messages() == []  # no topic, no message
-    assert json.loads(cohort.read("cohort.json"))["done"] is True
+    manifest = json.loads(cohort.read("cohort.json"))
+    assert manifest["done"] is True
+    # What the command prints and exits with, without reading the report.
+    kept = ("status", "succeeded", "counts", "reportJsonUri", "retrySettingsUri")
+    assert manifest["result"] == {key: event[key] for key in kept}
 
 
 # --- resubmissions and what stays failed --------------------------------------------------------

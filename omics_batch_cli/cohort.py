@@ -1,0 +1,86 @@
+"""A cohort as the ``omics-batch`` command sees it: the batches its tracker started, from its manifest.
+
+A construct's batch is the first of a cohort: the tracker may start later parts (above
+100,000 runs) and resubmissions, and keeps the cohort's manifest in the tracker's folder
+beside the outputs (``<outputUri>batch-reports/batch-<first id>/cohort.json``, see
+``omics_common.manifest``). Given the first batch's GetBatch answer, the command finds the
+manifest there; a batch with no manifest is a cohort of one. Once the tracker has reported,
+the manifest also holds the cohort's result (status, whether it succeeded, counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from omics_common import contract, manifest, outcome
+from omics_common.errors import ApiError
+
+from .batches import get_batch
+
+
+@dataclass(frozen=True)
+class Member:
+    """One batch of the cohort: the first (part 0, attempt 1) or one the tracker started."""
+
+    batch_id: str
+    part: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """What the manifest says: the batches in start order, whether the tracker is done, and its result."""
+
+    first_batch_id: str
+    members: tuple[Member, ...]
+    done: bool
+    result: Mapping[str, Any] | None
+
+    @classmethod
+    def of(cls, first_batch_id: str, manifest: Mapping[str, Any]) -> Cohort:
+        members = tuple(
+            Member(str(b["batchId"]), int(b.get("part", 0)), int(b.get("attempt", 1)))
+            for b in manifest.get("batches", [])
+        ) or (Member(first_batch_id, 0, 1),)
+        return cls(first_batch_id, members, bool(manifest.get("done")), manifest.get("result"))
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.result and self.result.get("succeeded"))
+
+    def in_attempt_order(self) -> list[Member]:
+        return sorted(self.members, key=lambda m: (m.part, m.attempt))
+
+
+def find(first: Mapping[str, Any], s3: Callable[[], Any], warn: Callable[[str], None]) -> Cohort | None:
+    """The cohort whose first batch GetBatch answered with ``first``; None without a manifest.
+
+    A manifest that cannot be read (no permission on the output bucket, say) is a warning,
+    and the batch is shown on its own.
+    """
+    batch_id = str(first.get("id", ""))
+    output = (first.get("defaultRunSetting") or {}).get("outputUri")
+    if not output:
+        return None
+    try:
+        found = manifest.read_manifest(s3(), contract.report_uri(str(output)), batch_id)
+    except ApiError as err:
+        warn(f"warning: cannot read the cohort's manifest ({err.code}): showing batch {batch_id} only")
+        return None
+    return Cohort.of(batch_id, found) if found is not None else None
+
+
+def statuses(omics: Any, cohort: Cohort) -> Iterator[tuple[Member, Mapping[str, Any]]]:
+    """Each batch of the cohort with its GetBatch answer, in start order."""
+    for member in cohort.members:
+        yield member, get_batch(omics, member.batch_id)
+
+
+def rows(omics: Any, cohort: Cohort, max_get_run: int) -> list[tuple[outcome.RunRow, Member]]:
+    """Each run setting of the cohort with its last attempt (the tracker's rule, on live listings)."""
+    return outcome.last_attempts(
+        (member, outcome.batch_rows(omics, member.batch_id, max_get_run=max_get_run))
+        for member in cohort.in_attempt_order()
+    )

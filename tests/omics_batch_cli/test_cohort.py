@@ -1,0 +1,178 @@
+"""`omics-batch` on a cohort's first batch: status follows every batch, runs and retry see every attempt.
+
+The cohort is made as in production: the HealthOmics stand-in plays the service, the
+tracker's own ``check`` and ``report`` start the resubmission and keep the manifest (in
+moto's S3), and the command reads them through the same clients.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from omics_batch_cli import main as cli
+from omics_common import contract
+from omics_common.clients import Clients
+from omics_common.omics import omics_client
+from tests.standin.healthomics import HealthOmics
+from tracker.index import handle
+
+from .clikit import FakeClients, Result
+
+BUCKET = "cohort-output"
+OUTPUT_URI = f"s3://{BUCKET}/runs/"
+DEFAULT = {"workflowId": "9876543", "roleArn": "arn:aws:iam::123456789012:role/run", "outputUri": OUTPUT_URI}
+QUOTA = "ServiceQuotaExceededException"
+SETTINGS = [{"runSettingId": s, "parameters": {"sample": f"s3://in/{s}.bam"}} for s in ("S1", "S2", "S3")]
+
+
+class Cohort:
+    """A deployed cohort of three runs with the default retry policy, and its tracker."""
+
+    def __init__(self, service: HealthOmics, omics: Any, s3: Any) -> None:
+        self.service, self.omics, self.s3 = service, omics, s3
+        s3.put_object(Bucket=BUCKET, Key="settings.json", Body=json.dumps(SETTINGS).encode())
+        started = service.StartRunBatch(
+            {
+                "requestId": "deploy",
+                "defaultRunSetting": DEFAULT,
+                "batchRunSettings": {"s3UriSettings": f"s3://{BUCKET}/settings.json"},
+            }
+        )
+        self.first = str(started["id"])
+        service.set_status(self.first, "INPROGRESS")
+        self.config = {
+            "parts": [{"settingsUri": f"s3://{BUCKET}/settings.json"}],
+            "resubmission": {"maxAttempts": 3, "submissionFailures": [QUOTA], "failedRuns": False},
+            "start": json.dumps({"defaultRunSetting": DEFAULT, "tags": {}}),
+            "reportUri": contract.report_uri(OUTPUT_URI),
+        }
+        self.state: Any = None
+        self.clients = Clients(omics=omics, s3=s3, events=_events())
+
+    def check(self) -> dict[str, Any]:
+        result = dict(
+            handle(
+                {"action": "check", "batchId": self.first, "cohort": self.state, "config": self.config}, self.clients
+            )
+        )
+        self.state = result["cohort"]
+        return result
+
+    def report(self) -> None:
+        handle({"action": "report", "batchId": self.first, "cohort": self.state, "config": self.config}, self.clients)
+
+
+def _events() -> Any:
+    """EventBridge that takes the completion event (moto's, inside the mock)."""
+    return boto3.client("events", region_name="us-east-1")
+
+
+@pytest.fixture
+def cohort() -> Iterator[Cohort]:
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket=BUCKET)
+        service = HealthOmics(s3=s3)
+        omics = omics_client(region_name="us-east-1")
+        with service.serving(omics):
+            yield Cohort(service, omics, s3)
+
+
+@pytest.fixture
+def run(cohort: Cohort) -> Callable[..., Result]:
+    def run_cli(*argv: str, sleep: Callable[[float], None] | None = None) -> Result:
+        sleeps: list[float] = []
+        clients = FakeClients({"omics": cohort.omics, "s3": cohort.s3})
+        stdout, stderr = io.StringIO(), io.StringIO()
+        code = cli.main(list(argv), clients=clients, sleep=sleep or sleeps.append, stdout=stdout, stderr=stderr)
+        return Result(code, stdout.getvalue(), stderr.getvalue(), sleeps, clients.asked)
+
+    return run_cli
+
+
+def resubmitted(cohort: Cohort, *, second_fails: bool = False) -> str:
+    """S2 refused for quota, resubmitted as attempt 2 (which completes, or fails)."""
+    cohort.check()  # the manifest, from the first check
+    cohort.service.finish(cohort.first, refused={"S2": QUOTA})
+    cohort.check()  # settles the first batch, starts the resubmission
+    again = cohort.service.started()[1].id
+    cohort.service.finish(again, failed={"S2"} if second_fails else set())
+    return again
+
+
+def test_status_shows_every_batch_of_the_cohort(cohort: Cohort, run: Callable[..., Result]) -> None:
+    again = resubmitted(cohort)
+    result = run("status", cohort.first)
+    assert result.code == cli.EXIT_OK
+    assert f"Cohort of batch {cohort.first}: 2 batch(es), tracking" in result.out
+    assert f"  batch {again}  part 0  attempt 2  PROCESSED" in result.out
+
+
+def test_watch_follows_the_cohort_until_the_tracker_reported(cohort: Cohort, run: Callable[..., Result]) -> None:
+    cohort.check()
+    cohort.service.finish(cohort.first, refused={"S2": QUOTA})
+    steps = iter(
+        [
+            cohort.check,  # the resubmission starts
+            lambda: cohort.service.finish(cohort.service.started()[1].id),
+            lambda: (cohort.check(), cohort.report()),
+        ]
+    )
+
+    result = run("status", cohort.first, "--watch", "--interval", "5", sleep=lambda seconds: next(steps)())
+
+    assert result.code == cli.EXIT_OK  # the cohort ended clean, though its first batch did not
+    again = cohort.service.started()[1].id
+    assert f"batch {again} (part 0, attempt 2): PROCESSED" in result.out
+    assert "done, PROCESSED, succeeded" in result.out
+    assert "counts:      runs 3, completed 3, failed 0" in result.out
+
+
+def test_watch_exits_1_when_the_last_attempt_still_failed(cohort: Cohort, run: Callable[..., Result]) -> None:
+    resubmitted(cohort, second_fails=True)
+    cohort.check()
+    cohort.report()
+    result = run("status", cohort.first, "--watch")
+    assert result.code == cli.EXIT_FAILED
+    assert "done, PROCESSED, not clean" in result.out and "retry file:" in result.out
+
+
+def test_runs_lists_every_attempt_with_its_batch(cohort: Cohort, run: Callable[..., Result]) -> None:
+    again = resubmitted(cohort)
+    result = run("runs", cohort.first, "--csv")
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    assert [(r["runSettingId"], r["submissionStatus"], r["attempt"], r["batchId"]) for r in rows] == [
+        ("S1", "SUCCESS", "1", cohort.first),
+        ("S2", "FAILED", "1", cohort.first),
+        ("S3", "SUCCESS", "1", cohort.first),
+        ("S2", "SUCCESS", "2", again),
+    ]
+
+
+def test_retry_takes_each_runs_last_attempt(cohort: Cohort, run: Callable[..., Result], tmp_path: Any) -> None:
+    resubmitted(cohort, second_fails=True)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(SETTINGS))
+    out = tmp_path / "retry.json"
+    result = run("retry", cohort.first, "--settings", str(settings), "-o", str(out))
+    assert result.code == cli.EXIT_OK
+    assert json.loads(out.read_text()) == [SETTINGS[1]]  # failed again in attempt 2
+    assert "still being tracked" in result.err
+
+
+def test_retry_of_a_cohort_resubmitted_clean_writes_nothing(
+    cohort: Cohort, run: Callable[..., Result], tmp_path: Any
+) -> None:
+    resubmitted(cohort)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(SETTINGS))
+    result = run("retry", cohort.first, "--settings", str(settings), "-o", "-")
+    assert json.loads(result.out) == []  # refused once, completed on its second submission

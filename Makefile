@@ -17,7 +17,7 @@ export JSII_NODE := $(NODE)
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install synth deploy destroy lint test test-pythons bench clean
+.PHONY: install synth deploy destroy lint test test-pythons bench integ integ-synth clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,12 +51,12 @@ deploy: install
 destroy: install
 	$(CDK) destroy --no-notices $(ARGS)
 
-# Lint and type gates: ruff everywhere, mypy --strict on the library, the CLI and the
-# handlers (one run), bandit on the handlers (the code that runs in the account).
+# Lint and type gates: ruff everywhere, mypy --strict on the library, the CLI, the handlers
+# and the integration test (one run), bandit on the handlers (the code that runs in the account).
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy -p omics_batch_construct -p omics_batch_cli -p omics_common -p provider -p tracker
+	$(PY) -m mypy -p omics_batch_construct -p omics_batch_cli -p omics_common -p provider -p tracker -p integ
 	$(PY) -m bandit --quiet --recursive lambda --configfile pyproject.toml
 
 # Installs everything, then runs the gates and the whole test suite.
@@ -84,6 +84,19 @@ bench: install
 	$(PY) benchmarks/synth_scale.py
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/tracker_report.py
+
+# Integration test, for an account; not part of `make test`, and CI cannot run it (no account).
+# It DEPLOYS REAL RESOURCES, billed to the account: a tiny HealthOmics workflow, a batch of three
+# runs of it and the construct's functions and state machines, then the assertions; it destroys
+# them afterwards. Needs AWS credentials (environment or profile) for an account bootstrapped
+# (`cdk bootstrap`) in the image's Region, and INTEG_IMAGE=<private ECR image URI> (see README).
+# The Node.js and pinned CLI of `make synth`; the venv's Python runs the integ app.
+integ: install
+	$(PY) -m integ.run --node "$(NODE)" --image "$(INTEG_IMAGE)"
+
+# What `make integ` synthesizes, offline and without credentials.
+integ-synth: install
+	$(PY) -m integ.run --node "$(NODE)" --image "$(INTEG_IMAGE)" --synth-only
 
 # Everything the targets above make.
 clean:

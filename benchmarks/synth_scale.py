@@ -11,7 +11,7 @@ Timings are the best of ``--repeat`` tries (after a full garbage collection each
 untimed pass under ``tracemalloc`` (Python's allocations; the jsii Node process is reported
 once, at the end).
 
-Run: ``.venv/bin/python benchmarks/synth_scale.py`` (about a minute).
+Run: ``.venv/bin/python benchmarks/synth_scale.py`` (about 8 minutes, most of it 500,000 runs; ``--sizes`` picks fewer).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import gc
 import json
 import os
 import resource
+import subprocess  # nosec B404
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -35,7 +37,7 @@ from aws_cdk.assertions import Template
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
 
-SIZES = (1, 100, 101, 10_000, 100_000)
+SIZES = (1, 100, 101, 10_000, 100_000, 150_000, 500_000)
 ENV = cdk.Environment(account="111122223333", region="us-east-1")
 HEADER = ("sample", "fastq_1", "fastq_2", "strandedness", "priority", "tag:cohort")
 # Below this the floor is a fraction of a millisecond and the ratio says nothing.
@@ -92,13 +94,14 @@ class Synth:
         Template.from_stack(stack)
         self.app, self.stack = app, stack
 
-    def sizes(self) -> tuple[int, int | None]:
-        """(template bytes, settings file bytes or None when the runs are inline), as in cdk.out."""
+    def sizes(self) -> tuple[int, int | None, int]:
+        """(template bytes, the settings files' bytes or None when the runs are inline, how many
+        files), as in cdk.out."""
         assembly = self.app.synth()
         template = Path(assembly.get_stack_artifact(self.stack.artifact_id).template_full_path)
-        asset = self.batch.settings_asset
-        settings = Path(assembly.directory) / f"asset.{asset.asset_hash}.json" if asset else None
-        return template.stat().st_size, settings.stat().st_size if settings else None
+        files = [Path(assembly.directory) / f"asset.{a.asset_hash}.json" for a in self.batch.settings_assets]
+        settings = sum(f.stat().st_size for f in files) if files else None
+        return template.stat().st_size, settings, len(files)
 
 
 def best_time(action: Callable[[], Any], repeat: int) -> float:
@@ -156,10 +159,11 @@ def main() -> None:
         ("vs 101/floor", 12),
         ("template B", 11),
         ("vs 1 run B", 10),
-        ("settings file B", 15),
+        ("settings files B", 19),
         ("load MiB", 8),
         ("synth MiB", 9),
         ("floor MiB", 9),
+        ("RSS MiB", 8),
     )
     print(" ".join(name.rjust(width) for name, width in columns))
     print(" ".join("-" * width for _, width in columns))
@@ -174,7 +178,8 @@ def main() -> None:
             load = best_time(partial(RunSetting.from_csv, sheet), 1)
             runs = RunSetting.from_csv(sheet)
             synth = synth_times[count] = best_time(partial(Synth, runs), args.repeat)
-            template_bytes, settings_bytes = Synth(runs).sizes()
+            template_bytes, settings_bytes, parts = Synth(runs).sizes()
+            rss = peak_rss_mib(count, Path(folder))
             floor_time = best_time(partial(floor, rows), args.repeat)
             load_peak = peak_mib(partial(RunSetting.from_csv, sheet))
             synth_peak = peak_mib(partial(Synth, runs))
@@ -196,10 +201,11 @@ def main() -> None:
                 file_ratio,
                 f"{template_bytes:,}",
                 f"{template_bytes - base_template:+,}",
-                f"{settings_bytes:,}" if settings_bytes is not None else "inline",
+                f"{settings_bytes:,} ({parts})" if settings_bytes is not None else "inline",
                 f"{load_peak:.1f}",
                 f"{synth_peak:.1f}",
                 f"{floor_peak:.1f}",
+                f"{rss:.0f}",
             )
             print(" ".join(value.rjust(width) for value, (_, width) in zip(values, columns, strict=True)), flush=True)
 
@@ -207,7 +213,9 @@ def main() -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print()
     print(
-        f"Peak resident memory: Python process {own:.0f} MiB" + (f", jsii Node process {node:.0f} MiB" if node else "")
+        f"Peak resident memory of this process over every size: {own:.0f} MiB"
+        + (f", jsii Node process {node:.0f} MiB" if node else "")
+        + "; RSS MiB: a fresh process's peak for one load and synth of that size."
     )
     print(
         "load: RunSetting.from_csv of the samplesheet. synth: OmicsRunBatch + Template.from_stack (assembly "
@@ -216,6 +224,21 @@ def main() -> None:
         f"inline runs also ride in the tracker's definition). Ratios from {RATIO_FROM:,} runs; best of "
         f"{args.repeat}.\nMiB: peak of Python allocations (tracemalloc), in a separate untimed pass."
     )
+
+
+def peak_rss_mib(count: int, folder: Path) -> float:
+    """Peak resident memory of a fresh Python process that loads the samplesheet and synthesizes
+    the batch once (the process's own; jsii's Node process is apart)."""
+    sheet = _samplesheet(sample_rows(count), folder)
+    code = (
+        "import resource, sys; sys.path[:0] = [sys.argv[2], sys.argv[3]]; from synth_scale import Synth; "
+        "from omics_batch_construct import RunSetting; Synth(RunSetting.from_csv(sys.argv[1])); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+    )
+    here = Path(__file__).resolve().parent
+    command = [sys.executable, "-c", code, str(sheet), str(here), str(here.parent)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout  # nosec B603
+    return float(out.strip().splitlines()[-1])
 
 
 def _samplesheet(rows: list[Row], folder: Path) -> Path:

@@ -16,7 +16,7 @@ process's peak RSS (``ru_maxrss``) next to the RSS before ("before": the imports
 the settings file, which in Lambda would be in S3; moto also keeps the files written, so
 the RSS is an upper bound), and the sizes of the files written.
 
-Run: ``.venv/bin/python benchmarks/tracker_report.py`` (about a minute).
+Run: ``.venv/bin/python benchmarks/tracker_report.py`` (about two minutes).
 """
 
 from __future__ import annotations

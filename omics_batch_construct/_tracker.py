@@ -1,23 +1,27 @@
-"""Completion tracking: a Standard state machine that follows one batch to its end.
+"""Completion tracking: a Standard state machine that follows a cohort's batches to their end.
 
 The design is event driven with a slow poll as the backstop, because pure polling cannot
 be both quick and cheap: polling every 5 minutes costs about 900 state transitions a day
 and passes Standard's 25,000 history events within a month.
 
-    Check ──terminal──▶ Report ──clean──▶ Succeed
-      ▲  └─not yet──▶ WaitForEvent ─┐     └─not clean──▶ Fail (BatchNotClean)
-      └──── event, or backstop ─────┘
-    Check ──batch gone──▶ Fail (BatchNotFound)
+    Check ──done──▶ Report ──clean──▶ Succeed
+      ▲  ├─more to do at once (a batch just started, another ended)─┐
+      │  ├─500 checks──▶ CarryOn (a fresh execution goes on) ─▶ Succeed
+      └──┴─otherwise──▶ WaitForEvent (event, or the backstop)
+    Check ──a batch gone──▶ Fail (BatchNotFound)
 
+``Check`` is the tracker function (``lambda/tracker/cohort.py``): it reads the cohort's
+unfinished batches, settles one that ended and starts one that is due (a later part, a
+resubmission), and returns the cohort's small state, which the execution carries.
 ``WaitForEvent`` parks the execution on a task token, with the backstop interval as its
-timeout. HealthOmics' "RunBatch Status Change" event for a terminal status reaches the
-tracker function through an EventBridge rule; the function finds the parked token in the
-execution's history and resumes it at once. When the event is lost (delivery is best
-effort), the timeout brings the execution back to ``Check`` anyway. A backstop cycle is
-three state transitions, so a day at the default hour costs 72.
+timeout. HealthOmics' "RunBatch Status Change" event for a batch of the cohort reaches the
+tracker function through an EventBridge rule; the function finds the cohort's running
+execution and its parked token and resumes it at once. When the event is lost (delivery
+is best effort), the timeout brings the execution back to ``Check`` anyway. A backstop
+cycle is three state transitions, so a day at the default hour costs 72.
 
-``Check`` calls GetBatch through the tracker function, which ships the handlers' botocore
-model, so it works whatever Step Functions' own SDK integrations know.
+The tracker function ships the handlers' botocore model, so it works whatever Step
+Functions' own SDK integrations know.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ TRANSIENT_ERRORS = [
 ]
 
 WHY_EXECUTIONS = (
-    "The tracker reads the history of this state machine's executions (one per batch, named "
-    "after the batch id) to find the task token to resume."
+    "The tracker reads the history of this state machine's executions (one per cohort, named "
+    "after its first batch's id) to find the task token to resume."
 )
 WHY_REPORT_OBJECTS = "The report files are named by batch id under the report prefix, known only at deploy time."
 WHY_COHORT_STARTS = (
@@ -80,7 +84,7 @@ WHY_GET_RUN = (
 
 
 class BatchTracker(Construct):
-    """The tracker function, its state machine and the event rule, for one batch."""
+    """The tracker function, its state machine and the event rule, for one cohort."""
 
     def __init__(
         self,
@@ -260,9 +264,9 @@ class BatchTracker(Construct):
             "Function",
             handler=contract.HANDLER_TRACKER,
             role=role,
-            # The report pages through up to 100,000 runs (see benchmarks/tracker_report.py).
+            # Settling or reporting a part pages through up to 100,000 runs (benchmarks/tracker_report.py).
             timeout=Duration.minutes(15),
-            memory_size=1024,  # the 100,000-run report peaks near 200 MB resident
+            memory_size=1024,  # 100,000 runs peak below 610 MB resident, moto's copies of the files included
             description="OmicsRunBatch completion tracker",
             placement=placement,
         )

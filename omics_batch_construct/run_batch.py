@@ -202,9 +202,14 @@ class OmicsRunBatch(Construct):
         # 2. Where the runs travel, and what the run role may do with them.
         self.run_count = len(batch.runs)
         self.runs = BatchRuns.place(self, batch)
-        self.settings_asset: s3_assets.Asset | None = self.runs.files[0] if self.runs.files else None
+        # One settings file per 100,000 runs; the deploy's batch reads the first.
+        self.settings_assets: list[s3_assets.Asset] = list(self.runs.files)
+        self.settings_asset: s3_assets.Asset | None = self.settings_assets[0] if self.settings_assets else None
         self.report = self._report_location()
-        created_role = self._secure_created_run_role(default, batch, input_buckets, cache_location, on_delete)
+        resubmission = retry.resubmission() if track_completion and isinstance(retry, RetryPolicy) else NO_RESUBMISSION
+        created_role = self._secure_created_run_role(
+            default, batch, input_buckets, cache_location, on_delete, resubmits=resubmission.max_attempts > 1
+        )
 
         # 3. The stack's provider, allowed to start this batch; the tracker, if asked for.
         provider = BatchProvider.of(Stack.of(self), placement)
@@ -213,7 +218,6 @@ class OmicsRunBatch(Construct):
         )
         self.tracker: BatchTracker | None = None
         if track_completion:
-            resubmission = retry.resubmission() if isinstance(retry, RetryPolicy) else NO_RESUBMISSION
             start = {"defaultRunSetting": batch.default, "tags": dict(tags or {}), "batchName": batch_name}
             self.tracker = self._track(backstop, notification_topic, tracing, placement, start, resubmission)
             provider.allow_tracking(
@@ -461,11 +465,13 @@ class OmicsRunBatch(Construct):
         input_buckets: Sequence[s3.IBucket],
         cache_location: str | None,
         on_delete: OnDelete,
+        *,
+        resubmits: bool,
     ) -> bool:
         """Least privilege for a run role made here (and its life as long as the runs'); False if given."""
         if not (isinstance(self.run_role, iam.Role) and self.run_role.node.scope is self):
             return False
-        self._grant_run_role(default, batch.runs, input_buckets)
+        self._grant_run_role(default, batch.runs, input_buckets, resubmits=resubmits)
         self._allow_cache(default, cache_location)
         acknowledge_own_policy(self.run_role)
         if on_delete is OnDelete.RETAIN:
@@ -476,7 +482,12 @@ class OmicsRunBatch(Construct):
         return True
 
     def _grant_run_role(
-        self, default: DefaultRunSetting, runs: Sequence[Mapping[str, Any]], input_buckets: Sequence[s3.IBucket]
+        self,
+        default: DefaultRunSetting,
+        runs: Sequence[Mapping[str, Any]],
+        input_buckets: Sequence[s3.IBucket],
+        *,
+        resubmits: bool,
     ) -> None:
         """Least privilege for the created run role, in explicit actions (CDK's grants use wildcards)."""
         role = self.run_role
@@ -491,7 +502,7 @@ class OmicsRunBatch(Construct):
                     sid="ReadRunSettingsFile", actions=["s3:GetObject"], resources=self.runs.file_object_arns
                 ),
             )
-        resubmitted = self._report_objects("batch-*/resubmit/*")
+        resubmitted = self._report_objects("batch-*/resubmit/*") if resubmits else None
         if resubmitted is not None:
             # The settings files the tracker writes for resubmissions, named by content.
             add_statement(

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RetryPolicy, RunSetting
-from tests.omics_batch_construct.conftest import new_stack
+from tests.omics_batch_construct.conftest import new_stack, policy_statements
 
 OK = DefaultRunSetting(workflow_id="1234567")
 RUNS = [RunSetting(run_setting_id="S1")]
@@ -115,3 +115,17 @@ def test_a_policy_without_the_tracker_is_refused_not_dropped() -> None:
 def test_the_default_without_the_tracker_is_simply_off() -> None:
     template = build(track_completion=False)
     assert not [k for k in template.find_resources("AWS::StepFunctions::StateMachine") if "Tracker" in k]
+
+
+def resubmitted_settings_reads(template: Template) -> list[dict[str, Any]]:
+    return [s for s in policy_statements(template, "RunRole") if s.get("Sid") == "ReadResubmittedSettings"]
+
+
+def test_the_run_role_reads_the_resubmitted_settings_files_and_nothing_else_of_the_folder(
+    templates: dict[str, Template],
+) -> None:
+    (statement,) = resubmitted_settings_reads(templates["default"])
+    assert statement["Action"] == "s3:GetObject"
+    resource = json.dumps(statement["Resource"])
+    assert resource.endswith('/Cohort/batch-reports/batch-*/resubmit/*"]]}')  # not the reports, not the manifest
+    assert resubmitted_settings_reads(templates["none"]) == []  # nothing is resubmitted: nothing to read

@@ -234,7 +234,13 @@ class Tracking:
     deliver: bool = True  # False: every event is lost, and only the backstop wakes the tracker
     hold: Callable[[int, int], bool] = lambda part, attempt: False  # batches that never end
     parks: int = 0
+    last_changed: int = -1  # how many batches the last wait moved on
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def settled(self) -> bool:
+        """The execution is parked on a wait in which no batch moved: nothing happens until
+        the backstop, or a destroy."""
+        return self.last_changed == 0 and self._submitted() >= self.parks
 
     def tracker(self, payload: dict[str, Any]) -> Any:
         """The tracker function as the state machine invokes it; a wait lets the batches move on."""
@@ -244,6 +250,7 @@ class Tracking:
                 self.parks += 1
                 parks = self.parks
             changed = self.step()
+            self.last_changed = len(changed)
             if self.deliver:
                 threading.Thread(target=self._announce_when_parked, args=(parks, changed), daemon=True).start()
         return result

@@ -3,7 +3,9 @@
 The definition is the one the construct synthesizes, with its CloudFormation references
 resolved to fixed names. What moto does not do like the real service is supplied here:
 Lambda functions (moto runs them in docker, which this machine lacks) are called
-in-process; GetExecutionHistory honours ``reverseOrder``, ``maxResults`` and ``nextToken``.
+in-process; GetExecutionHistory honours ``reverseOrder``, ``maxResults`` and ``nextToken``;
+StopExecution ends an execution parked on a task token at once, ABORTED, as it does
+everywhere else (moto waits out the token's timeout, then lets the timeout's error win).
 
 Waits are shortened, not slept: the backstop timeout becomes ``backstop_seconds`` and
 retry intervals one second, so every path runs in a few seconds.
@@ -24,6 +26,8 @@ import boto3
 from moto import mock_aws
 from moto.core.responses import ActionResult
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
 from moto.stepfunctions.responses import StepFunctionResponse
 
 ACCOUNT = "111122223333"
@@ -201,12 +205,29 @@ def _paged_history(original: Callable[[Any], ActionResult]) -> Callable[[Any], A
     return get_execution_history
 
 
+def _stops_at_once(set_stop: Any, set_error: Any) -> tuple[Any, Any]:
+    """Environment's set_stop and set_error, such that a stop ends a parked wait and stays a stop."""
+
+    def stop(env: Environment, stop_date: Any, cause: str | None, error: str | None) -> None:
+        set_stop(env, stop_date=stop_date, cause=cause, error=error)
+        for endpoint in list(env.callback_pool_manager._pool.values()):
+            endpoint.interrupt_all()  # the parked task token is void: its wait ends now
+
+    def fail(env: Environment, error: Any) -> None:
+        if not isinstance(env.program_state(), ProgramStopped):  # a stopped execution is ABORTED
+            set_error(env, error)
+
+    return stop, fail
+
+
 @contextmanager
 def moto_machine(definition: dict[str, Any], lambda_handler: Callable[[dict[str, Any]], Any]) -> Iterator[Machine]:
     """moto's Step Functions, executing for real, with the tracker supplied in-process."""
     original = lambda_eval_utils.boto_client_for
     history = StepFunctionResponse.get_execution_history
+    set_stop, set_error = Environment.set_stop, Environment.set_error
     StepFunctionResponse.get_execution_history = _paged_history(history)  # type: ignore[method-assign]
+    Environment.set_stop, Environment.set_error = _stops_at_once(set_stop, set_error)  # type: ignore[method-assign]
     lambda_eval_utils.boto_client_for = lambda *a, **k: FakeLambdaClient(lambda_handler)  # type: ignore[assignment]
     try:
         with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
@@ -214,3 +235,4 @@ def moto_machine(definition: dict[str, Any], lambda_handler: Callable[[dict[str,
     finally:
         lambda_eval_utils.boto_client_for = original
         StepFunctionResponse.get_execution_history = history  # type: ignore[method-assign]
+        Environment.set_stop, Environment.set_error = set_stop, set_error  # type: ignore[method-assign]

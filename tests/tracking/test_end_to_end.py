@@ -205,9 +205,10 @@ def cohort_mid_resubmission(stacks: dict[str, Any], request: Any) -> Iterator[tu
         tracking.hold = lambda part, attempt: attempt == 2
         deployment.create()
         deadline = time.monotonic() + 20
-        while not (len(deployment.service.started()) == 2 and deployment.service.started()[1].status == "INPROGRESS"):
+        while not (len(deployment.service.started()) == 2 and tracking.settled()):
             assert time.monotonic() < deadline, "the resubmission did not start"
             time.sleep(0.05)
+        assert deployment.service.started()[1].status == "INPROGRESS"
         yield deployment, tracking
 
 

@@ -23,14 +23,13 @@ import random
 import statistics
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
-from tests.tracking.deployment import Ending, deployed
+from tests.tracking.deployment import Ending, deployed, synthesized
 from tests.tracking.harness import ACCOUNT, REGION, definition_of, moto_machine
 from tracker.cohort import CHECKS_PER_EXECUTION
 
@@ -109,20 +108,12 @@ def cohort_costs(attempts: int) -> tuple[int, int, int]:
     """Batches, state transitions and history events of a 3-sample cohort, deployed and followed
     with the real tracker (tests/tracking/deployment.py), one sample refused for quota until
     the ``attempts``-th submission; every status change is announced by its event."""
-    app = cdk.App()
-    stack = cdk.Stack(app, "Bench", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    OmicsRunBatch(
-        stack,
-        "Cohort",
-        default_run_setting=DefaultRunSetting(workflow_id="1234567"),
-        runs=[RunSetting(run_setting_id=f"S{i}") for i in range(3)],
-    )
-    template = Template.from_stack(stack).to_json()
+    template, assembly = synthesized([RunSetting(run_setting_id=f"S{i}") for i in range(3)])
 
     def script(batch: Any, part: int, attempt: int) -> Ending:
         return Ending(refused={"S1": "ServiceQuotaExceededException"}) if attempt < attempts else Ending()
 
-    with deployed(template, Path(app.synth().directory), script) as (deployment, _):
+    with deployed(template, assembly, script) as (deployment, _):
         deployment.create()
         runs = deployment.executions()
         batches = len(deployment.service.started())

@@ -24,16 +24,19 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import boto3
+from aws_cdk.assertions import Template
 from botocore.config import Config
 from moto.events.models import EventPattern
 
+from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
 from omics_common import contract
 from omics_common.clients import Clients
 from omics_common.omics import omics_client
@@ -291,6 +294,15 @@ class Tracking:
             for event in self.deployment.machine.history(execution["executionArn"])
             if event["type"] == "TaskSubmitted"
         )
+
+
+def synthesized(runs: Sequence[RunSetting], **kwargs: Any) -> tuple[dict[str, Any], Path]:
+    """The template and cloud assembly of a stack with one OmicsRunBatch, ``Cohort``, of ``runs``
+    (``kwargs``: its further arguments)."""
+    app = cdk.App()
+    stack = cdk.Stack(app, "Tracked", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    OmicsRunBatch(stack, "Cohort", default_run_setting=DefaultRunSetting(workflow_id="1234567"), runs=runs, **kwargs)
+    return Template.from_stack(stack).to_json(), Path(app.synth().directory)
 
 
 @contextmanager

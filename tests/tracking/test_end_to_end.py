@@ -14,15 +14,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 
-from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, OnDelete, RetryPolicy, RunSetting
+from omics_batch_construct import OnDelete, RetryPolicy, RunSetting
 from omics_common import contract
 from tests.standin.healthomics import Batch
-from tests.tracking.deployment import Deployment, Ending, Tracking, deployed
-from tests.tracking.harness import ACCOUNT, REGION
+from tests.tracking.deployment import Deployment, Ending, Tracking, deployed, synthesized
 from tracker import cohort
 
 SAMPLES = ("NA12878", "NA12891", "NA12892")
@@ -34,17 +31,9 @@ def settings(sample: str) -> dict[str, Any]:
 
 
 def synth(**kwargs: Any) -> tuple[dict[str, Any], Path]:
-    app = cdk.App()
-    stack = cdk.Stack(app, "Tracked", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    OmicsRunBatch(
-        stack,
-        "Cohort",
-        default_run_setting=DefaultRunSetting(workflow_id="1234567"),
-        runs=[RunSetting(run_setting_id=s, parameters={"sample": f"s3://in/{s}.bam"}) for s in SAMPLES],
-        **kwargs,
+    return synthesized(
+        [RunSetting(run_setting_id=s, parameters={"sample": f"s3://in/{s}.bam"}) for s in SAMPLES], **kwargs
     )
-    template = Template.from_stack(stack).to_json()
-    return template, Path(app.synth().directory)
 
 
 @pytest.fixture(scope="module")

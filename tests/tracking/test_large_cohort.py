@@ -11,14 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
-from aws_cdk.assertions import Template
 
-from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
+from omics_batch_construct import RunSetting
 from omics_common import contract
-from tests.tracking.deployment import Ending, deployed
-from tests.tracking.harness import ACCOUNT, REGION
+from tests.tracking.deployment import Ending, deployed, synthesized
 
 RUNS = contract.MAX_RUNS + 1
 
@@ -29,15 +26,7 @@ def sample(i: int) -> str:
 
 @pytest.fixture(scope="module")
 def stack() -> tuple[dict[str, Any], Path]:
-    app = cdk.App()
-    stack = cdk.Stack(app, "Tracked", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    OmicsRunBatch(
-        stack,
-        "Cohort",
-        default_run_setting=DefaultRunSetting(workflow_id="1234567"),
-        runs=[RunSetting(run_setting_id=sample(i), parameters={"n": i}) for i in range(RUNS)],
-    )
-    return Template.from_stack(stack).to_json(), Path(app.synth().directory)
+    return synthesized([RunSetting(run_setting_id=sample(i), parameters={"n": i}) for i in range(RUNS)])
 
 
 def settings_files(assembly: Path) -> dict[str, list[dict[str, Any]]]:

@@ -179,7 +179,7 @@ def main() -> None:
             runs = RunSetting.from_csv(sheet)
             synth = synth_times[count] = best_time(partial(Synth, runs), args.repeat)
             template_bytes, settings_bytes, parts = Synth(runs).sizes()
-            rss = peak_rss_mib(count, Path(folder))
+            rss = peak_rss_mib(sheet)
             floor_time = best_time(partial(floor, rows), args.repeat)
             load_peak = peak_mib(partial(RunSetting.from_csv, sheet))
             synth_peak = peak_mib(partial(Synth, runs))
@@ -226,10 +226,9 @@ def main() -> None:
     )
 
 
-def peak_rss_mib(count: int, folder: Path) -> float:
+def peak_rss_mib(sheet: Path) -> float:
     """Peak resident memory of a fresh Python process that loads the samplesheet and synthesizes
     the batch once (the process's own; jsii's Node process is apart)."""
-    sheet = _samplesheet(sample_rows(count), folder)
     code = (
         "import resource, sys; sys.path[:0] = [sys.argv[2], sys.argv[3]]; from synth_scale import Synth; "
         "from omics_batch_construct import RunSetting; Synth(RunSetting.from_csv(sys.argv[1])); "

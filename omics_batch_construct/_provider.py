@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
@@ -55,6 +56,10 @@ WHY_STOP_TRACKING = (
 WHY_COHORT_MANIFESTS = (
     "A destroy reads which batches the tracker started from the cohort's manifest, named after its first "
     "batch, whose id is assigned at deploy."
+)
+WHY_LIST_BATCH = (
+    "A destroy finds the batch a tracker check was starting when the tracking stopped by its name: "
+    "ListBatch has no resource-level permissions."
 )
 WHY_FRAMEWORK = (
     "CDK's Provider framework invokes its handlers by ARN and by version or alias (<arn>:*); "
@@ -229,9 +234,13 @@ class BatchProvider(Construct):
             resources.append(self.omics_arn(f"configuration/{default.configuration_name}"))
         return resources
 
-    def allow_tracking(self, policy: iam.Policy, state_machine: sfn.StateMachine, manifests_arn: str | None) -> None:
+    def allow_tracking(
+        self, policy: iam.Policy, state_machine: sfn.StateMachine, manifests: tuple[s3.IBucket, str] | None
+    ) -> None:
         """Let the handlers start the batch's tracking execution once the batch has started, and,
-        for a delete, stop the cohort's executions and read which batches the tracker started."""
+        for a delete, stop the cohort's executions and find which batches the tracker started:
+        from the cohort's manifest (``manifests``: its bucket and the keys' pattern), listed before
+        it is read, and the batch being started by its name (ListBatch)."""
         add_statement(
             policy,
             iam.PolicyStatement(
@@ -247,9 +256,22 @@ class BatchProvider(Construct):
         add_statement(
             policy, iam.PolicyStatement(actions=["states:StopExecution"], resources=[executions]), WHY_STOP_TRACKING
         )
-        if manifests_arn is not None:
+        add_statement(policy, iam.PolicyStatement(actions=["omics:ListBatch"], resources=["*"]), WHY_LIST_BATCH)
+        if manifests is not None:
+            bucket, keys = manifests
             add_statement(
-                policy, iam.PolicyStatement(actions=["s3:GetObject"], resources=[manifests_arn]), WHY_COHORT_MANIFESTS
+                policy,
+                iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(keys)]),
+                WHY_COHORT_MANIFESTS,
+            )
+            # Listing the manifest's own key only: without a listing, S3 answers a missing key with 403.
+            add_statement(
+                policy,
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"],
+                    resources=[bucket.bucket_arn],
+                    conditions={"StringLike": {"s3:prefix": keys}},
+                ),
             )
 
     def omics_arn(self, resource: str, account: str | None = None) -> str:

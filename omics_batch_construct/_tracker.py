@@ -264,8 +264,7 @@ class BatchTracker(Construct):
             "Function",
             handler=contract.HANDLER_TRACKER,
             role=role,
-            # Settling or reporting a part pages through up to 100,000 runs (benchmarks/tracker_report.py).
-            timeout=Duration.minutes(15),
+            timeout=Duration.seconds(contract.TRACKER_TIMEOUT_SECONDS),
             memory_size=1024,  # 100,000 runs peak below 610 MB resident, moto's copies of the files included
             description="OmicsRunBatch completion tracker",
             placement=placement,

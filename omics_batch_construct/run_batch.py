@@ -220,8 +220,11 @@ class OmicsRunBatch(Construct):
         if track_completion:
             start = {"defaultRunSetting": batch.default, "tags": dict(tags or {}), "batchName": batch_name}
             self.tracker = self._track(backstop, notification_topic, tracing, placement, start, resubmission)
+            manifests = self._report_key(f"batch-*/{contract.COHORT_MANIFEST}")
             provider.allow_tracking(
-                handler_policy, self.tracker.state_machine, self._report_objects("batch-*/cohort.json")
+                handler_policy,
+                self.tracker.state_machine,
+                None if self.output_bucket is None or manifests is None else (self.output_bucket, manifests),
             )
 
         # 4. The custom resource that starts the batch.
@@ -331,10 +334,17 @@ class OmicsRunBatch(Construct):
 
     def _report_objects(self, pattern: str) -> str | None:
         """The ARN of objects under the report prefix that match ``pattern`` (None: bucket unknown)."""
+        key = self._report_key(pattern)
+        if self.output_bucket is None or key is None:
+            return None
+        return self.output_bucket.arn_for_objects(key)
+
+    def _report_key(self, pattern: str) -> str | None:
+        """The keys under the report prefix that match ``pattern`` (None: bucket unknown)."""
         if self.output_bucket is None:
             return None
         key = self.output_uri.split("/", 3)[3] if self.output_uri.count("/") >= 3 else ""
-        return self.output_bucket.arn_for_objects(f"{key}{contract.REPORT_FOLDER}{pattern}")
+        return f"{key}{contract.REPORT_FOLDER}{pattern}"
 
     def _custom_resource(
         self,

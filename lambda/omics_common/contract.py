@@ -113,8 +113,9 @@ def execution_name(batch_id: str, continuation: int = 0) -> str:
 # the resubmissions; the tracker starts all but the first, one submitting at a time.
 COHORT_TAG = "omics-batch-construct:cohort"  # a tracker-started batch's tag: the first batch's id
 COHORT_MANIFEST = "cohort.json"  # the cohort's batches, kept by the tracker beside the report
-# Batch statuses in which a batch still submits its runs: no other batch of the cohort starts.
-SUBMITTING_STATUSES = frozenset({"CREATING", "PENDING", "SUBMITTING"})
+# Batch statuses in which a batch submits no more runs: another batch of the cohort may start.
+# In any other (CREATING, PENDING, SUBMITTING, or one this release does not know) none does.
+PAST_SUBMITTING_STATUSES = TERMINAL_STATUSES | {"INPROGRESS", "STOPPING", "RUNS_DELETING"}
 # HealthOmics status events the tracker wakes for: the end of a batch, and the end of its
 # submissions (the next part, or a resubmission, may start).
 WAKING_STATUSES = TERMINAL_STATUSES | {"INPROGRESS"}
@@ -151,6 +152,10 @@ def cohort_request_id(first_batch_id: str, part: int, attempt: int) -> str:
 # --- the tracker function (lambda/tracker): what the state machine sends and catches ---
 # The ``action`` of each task's payload. An EventBridge event (it has "detail-type") is
 # a resume even without one.
+# The tracker function's timeout: settling or reporting a part pages through up to 100,000 runs
+# (benchmarks/tracker_report.py). A destroy waits this long after it stopped the tracking, since a
+# task under way when its execution stopped runs on until it returns or times out.
+TRACKER_TIMEOUT_SECONDS = 900
 TRACKER_ACTION_CHECK = "check"
 TRACKER_ACTION_PARK = "park"
 TRACKER_ACTION_RESUME = "resume"

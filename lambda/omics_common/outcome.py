@@ -29,7 +29,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -48,6 +48,8 @@ MAX_GET_RUN = 100
 
 SUCCEEDED_STATUS = "PROCESSED"
 FAILED = "FAILED"  # both a SubmissionStatus and a RunStatus value
+# The submissionFailureReason of a run setting its batch ended without submitting (not the service's).
+NOT_SUBMITTED = "NotSubmitted"
 # Run statuses by the count they go to; any other status (one added later) is "unknown".
 RUN_STATUS_COUNTS = {
     "COMPLETED": "completed",
@@ -318,21 +320,49 @@ class Selection:
     entries: list[dict[str, Any]] = field(default_factory=list)  # in the file's order
     missing: list[str] = field(default_factory=list)  # asked for, not in the file (sorted)
     output_uris: dict[str, str] = field(default_factory=dict)  # runSettingId -> its own outputUri
+    unlisted: list[str] = field(default_factory=list)  # in the file, not among ``listed`` (file order)
 
 
-def select(entries: Iterable[dict[str, Any]], run_setting_ids: Iterable[str]) -> Selection:
+def select(
+    entries: Iterable[dict[str, Any]], run_setting_ids: Iterable[str], listed: Set[str] | None = None
+) -> Selection:
     """The entries of ``run_setting_ids``, in file order, in one pass (entries as ``settings_entries``
-    checks them); the output URIs of entries that set their own come along for the report."""
+    checks them); the output URIs of entries that set their own come along for the report.
+
+    Given the runSettingIds the batches ``listed``, the entries they do not list are selected
+    too, and named in ``unlisted``: runs the batch never submitted (see ``unsubmitted_row``).
+    """
     wanted = set(run_setting_ids)
     found = Selection()
     for entry in entries:
         run_setting_id = entry["runSettingId"]
         if isinstance(entry.get("outputUri"), str):
             found.output_uris[run_setting_id] = entry["outputUri"]
-        if run_setting_id in wanted:
+        if listed is not None and run_setting_id not in listed:
+            found.unlisted.append(run_setting_id)
+            found.entries.append(entry)
+        elif run_setting_id in wanted:
             found.entries.append(entry)
     found.missing = sorted(wanted - {entry["runSettingId"] for entry in found.entries})
     return found
+
+
+def unsubmitted_row(run_setting_id: str, batch_id: str, status: str, failure_reason: str) -> RunRow:
+    """The row of a run setting its batch never listed: the batch ended (FAILED, or CANCELLED while
+    submitting) before submitting it. It counts as a failed submission and goes in the retry file."""
+    why = f"batch {batch_id} ended {status or 'with no status'} without submitting it"
+    return RunRow(
+        runSettingId=run_setting_id,
+        runId="",
+        runArn="",
+        runName="",
+        submissionStatus=FAILED,
+        submissionFailureReason=NOT_SUBMITTED,
+        submissionFailureMessage=f"{why}: {failure_reason}" if failure_reason else why,
+        runStatus="",
+        startTime="",
+        stopTime="",
+    )
 
 
 def retry_ids(rows: Iterable[RunRow]) -> frozenset[str]:

@@ -67,11 +67,14 @@ def on_event(event: Event, context: LambdaContext, clients: Clients | None = Non
     return _reporting_failures(context, lambda: _dispatch_event(event, context, given))
 
 
-def is_complete(event: Event, context: LambdaContext, clients: Clients | None = None) -> IsCompleteResult:
-    """Provider framework ``isComplete``: whether the request's work is finished."""
+def is_complete(
+    event: Event, context: LambdaContext, clients: Clients | None = None, clock: Callable[[], float] = time.time
+) -> IsCompleteResult:
+    """Provider framework ``isComplete``: whether the request's work is finished (tests pass a
+    simulated ``clock``: the deploy's and the destroy's waits are measured in its seconds)."""
     _log_event("is_complete", event)
     given = clients or container_clients()
-    result = _reporting_failures(context, lambda: _check_event(event, given))
+    result = _reporting_failures(context, lambda: _check_event(event, given, clock()))
     logger.info("is_complete: %s", json.dumps(result))
     return result
 
@@ -120,36 +123,64 @@ def delete(event: Event, clients: Clients) -> OnEventResult:
     first, so that no batch starts after the manifest was read).
     """
     batch_id = str(event["PhysicalResourceId"])
-    properties = event.get("ResourceProperties", {})
-    tracker = properties.get(contract.PROP_TRACKER_ARN)
-    if tracker and is_batch_id(batch_id):
-        policy = on_delete_policy(properties)
-        manifest.stop_tracking(clients.stepfunctions, str(tracker), batch_id, f"the resource is deleted ({policy})")
+    _stop_tracking(event, clients)
     on_delete = _delete_action(event)
     if on_delete is not None:
-        _advance_cohort_delete(event, clients, batch_id, on_delete)
+        _advance_cohort_delete(event, clients, batch_id, on_delete, time.time())
     return {"PhysicalResourceId": batch_id}
 
 
-def _advance_cohort_delete(event: Event, clients: Clients, first_batch_id: str, on_delete: str) -> bool:
+def _stop_tracking(event: Event, clients: Clients) -> manifest.Stop | None:
+    """Stop the cohort's running executions (None: the resource has no tracking)."""
+    batch_id = str(event["PhysicalResourceId"])
+    properties = event.get("ResourceProperties", {})
+    tracker = properties.get(contract.PROP_TRACKER_ARN)
+    if not (tracker and is_batch_id(batch_id)):
+        return None
+    cause = f"the resource is deleted ({on_delete_policy(properties)})"
+    return manifest.stop_tracking(clients.stepfunctions, str(tracker), batch_id, cause)
+
+
+def _advance_cohort_delete(event: Event, clients: Clients, first_batch_id: str, on_delete: str, now: float) -> bool:
     """One step towards on_delete for each batch of the cohort (all of them, every time); True when done."""
     report_uri = event.get("ResourceProperties", {}).get(contract.PROP_REPORT_URI)
-    ids = manifest.batch_ids(clients.s3, report_uri, first_batch_id)
-    done = [batch.advance_delete(clients.omics, batch_id, on_delete) for batch_id in ids]
+    cohort = manifest.cohort_batches(clients.s3, clients.omics, report_uri, first_batch_id, now)
+    done = [batch.advance_delete(clients.omics, batch_id, on_delete) for batch_id in cohort.ids]
     logger.info("Cohort %s: %d of %d batches done with %s", first_batch_id, sum(done), len(done), on_delete)
-    return all(done)
+    return all(done) and cohort.settled
+
+
+def _check_delete(event: Event, clients: Clients, now: float) -> IsCompleteResult:
+    """Done once every batch of the cohort is, and no task of its stopped tracking can still run.
+
+    Each poll stops the cohort's executions again: a ``continue`` task under way when the
+    tracking was stopped may have started a fresh execution since, and a check under way may
+    have started a batch (the manifest names it, or the batch it was starting).
+    """
+    batch_id = str(event["PhysicalResourceId"])
+    stop = _stop_tracking(event, clients)
+    on_delete = _delete_action(event)
+    done = on_delete is None or _advance_cohort_delete(event, clients, batch_id, on_delete, now)
+    if done and stop is not None and not stop.quiet(now):
+        logger.info(
+            "Cohort %s: waiting %d s more for the last task of its stopped tracking (stopped now: %d)",
+            batch_id,
+            max(0, int(stop.quiet_after - now)),
+            len(stop.stopped),
+        )
+        return {"IsComplete": False}
+    return {"IsComplete": done}
 
 
 # --- is_complete ---------------------------------------------------------------------
 
 
-def _check_event(event: Event, clients: Clients) -> IsCompleteResult:
+def _check_event(event: Event, clients: Clients, now: float) -> IsCompleteResult:
     client = clients.omics
     request_type = event["RequestType"]
     batch_id = str(event["PhysicalResourceId"])
     if request_type == "Delete":
-        on_delete = _delete_action(event)
-        return {"IsComplete": on_delete is None or _advance_cohort_delete(event, clients, batch_id, on_delete)}
+        return _check_delete(event, clients, now)
     tracker = event["ResourceProperties"].get(contract.PROP_TRACKER_ARN)
     data = event.get("Data") or {}
     if contract.DATA_GENERATION not in data:
@@ -160,7 +191,7 @@ def _check_event(event: Event, clients: Clients) -> IsCompleteResult:
         return {"IsComplete": True}
     props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
     walk = batch.Walk.of(props, batch.definition_token(event), data)
-    result = batch.check_started(client, walk, batch_id, time.time())
+    result = batch.check_started(client, walk, batch_id, now)
     if (
         result["IsComplete"]
         and tracker

@@ -7,12 +7,15 @@ with their original settings. One batch of the cohort submits at a time: a start
 any batch of the cohort is CREATING, PENDING or SUBMITTING, so the account's StartRun
 throughput is not contended.
 
-Each check reads every unsettled batch (GetBatch), settles at most one that ended (lists its
-runs, keeps them as a rows file, queues its resubmission), and starts at most one queued
-batch. Everything it does is repeatable: rows files and content-addressed settings files are
-written again identically, and a start's requestId follows the cohort, part and attempt, so a
-retried task finds the batch it started. The state (a few dozen small records) travels in the
-execution; the runs stay in S3.
+Each check reads every unsettled batch (GetBatch), then does one thing: it starts the first
+queued batch if none of the cohort is submitting, or else settles one batch that ended (lists
+its runs, keeps them as a rows file, queues its resubmission). Never both: a check retried by
+Step Functions has the same input, and since a batch that stopped submitting never submits
+again, it starts the same queued batch, with the same requestId (its cohort, part and attempt),
+and finds the batch its first try started. Rows files and content-addressed settings files are
+written again identically. Before its StartRunBatch, a check names the batch it is starting in
+the manifest, so that a destroy that stopped the tracking meanwhile still finds it. The state
+(a few dozen small records) travels in the execution; the runs stay in S3.
 """
 
 from __future__ import annotations
@@ -20,13 +23,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from omics_common import contract, outcome
 from omics_common.clients import Client, Clients
-from omics_common.errors import call
+from omics_common.errors import ApiError, call
+from omics_common.manifest import Starting
 from omics_common.outcome import Resubmission, RunRow
 
 from . import files
@@ -127,6 +132,15 @@ class Batch:
     attempt: int
     status: str = ""
     settled: bool = False  # its runs are listed, kept and (if the policy says) resubmitted
+    # As last read, for the report if the batch is deleted before the cohort ends.
+    totalRuns: int = 0
+    failureReason: str = ""
+
+    def observe(self, answer: Mapping[str, Any]) -> None:
+        """Keep what GetBatch said of the batch."""
+        self.status = str(answer.get("status", ""))
+        self.totalRuns = int(answer.get("totalRuns") or 0)
+        self.failureReason = str(answer.get("failureReason") or "")
 
 
 @dataclass
@@ -165,56 +179,64 @@ class State:
         return asdict(self)
 
     def submitting(self) -> bool:
-        return any(batch.status in contract.SUBMITTING_STATUSES or not batch.status for batch in self.batches)
+        """Whether a batch of the cohort may still be submitting runs (a status unknown to this
+        release counts as submitting: nothing starts beside it)."""
+        return any(batch.status not in contract.PAST_SUBMITTING_STATUSES for batch in self.batches)
+
+    def ended(self) -> list[Batch]:
+        return [batch for batch in self.batches if not batch.settled and batch.status in contract.TERMINAL_STATUSES]
 
     def done(self, parts: int) -> bool:
         return all(batch.settled for batch in self.batches) and not self.queue and self.nextPart >= parts
 
 
 def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
-    """One step of the cohort: read, settle one ended batch, start one needed batch."""
+    """One step of the cohort: read, then start one needed batch or settle one ended batch."""
     for batch in state.batches:
         if not batch.settled:
-            batch.status = str(get_batch(clients.omics, batch.batchId).get("status", ""))
-    ended = [batch for batch in state.batches if not batch.settled and batch.status in contract.TERMINAL_STATUSES]
-    if ended:
-        settle(clients, config, state, ended[0])
+            batch.observe(get_batch(clients.omics, batch.batchId))
     _queue_next_part(config, state)
-    started = None
+    started = settled = None
     if state.queue and not state.submitting():
         started = start(clients, config, state, state.queue.pop(0))
+    elif ended := state.ended():
+        settled = settle(clients, config, state, ended[0])
     elif state.checks == 0:  # the command finds the cohort by its manifest from the start
-        write_manifest(clients.s3, config, state, done=False)
+        write_manifest(clients.s3, config, state)
     state.checks += 1
     done = state.done(len(config.parts))
     logger.info(
-        "Cohort %s: %s; queued %d, started %s, done %s",
+        "Cohort %s: %s; queued %d, started %s, settled %s, done %s",
         config.first_batch_id,
         ", ".join(f"{b.batchId} p{b.part}a{b.attempt} {b.status}" for b in state.batches),
         len(state.queue),
         started,
+        settled,
         done,
     )
+    # More to do at once: a batch just started to read, another ended batch to settle, or a start.
+    more = started is not None or bool(state.ended()) or bool(state.queue and not state.submitting())
     return {
         "cohort": state.to_json(),
         "done": done,
-        # More to do at once: another ended batch to settle, or a batch just started to read.
-        "again": not done and (len(ended) > 1 or started is not None),
+        "again": not done and more,
         "continue": not done and state.checks >= CHECKS_PER_EXECUTION * (state.continuation + 1),
     }
 
 
 def _queue_next_part(config: Config, state: State) -> None:
-    """Queue the next part once the last part's first batch has submitted all its runs."""
+    """Queue the next part once the last part's first batch has submitted all its runs (its status
+    is known and not a submitting one: a status this release does not know is "not yet")."""
     if state.nextPart >= len(config.parts):
         return
-    last = next(b for b in reversed(state.batches) if b.attempt == 1 and b.part == state.nextPart - 1)
-    if last.status and last.status not in contract.SUBMITTING_STATUSES:
-        part = config.parts[state.nextPart]
-        if part.settings_uri is None:
-            raise BadEvent(f"part {state.nextPart} of cohort {config.first_batch_id} has no settings file")
-        state.queue.append(Start(part=state.nextPart, attempt=1, settingsUri=part.settings_uri))
-        state.nextPart += 1
+    last = next((b for b in state.batches if b.attempt == 1 and b.part == state.nextPart - 1), None)
+    if last is None or last.status not in contract.PAST_SUBMITTING_STATUSES:
+        return  # not started yet (queued behind a resubmission), or still submitting
+    part = config.parts[state.nextPart]
+    if part.settings_uri is None:
+        raise BadEvent(f"part {state.nextPart} of cohort {config.first_batch_id} has no settings file")
+    state.queue.append(Start(part=state.nextPart, attempt=1, settingsUri=part.settings_uri))
+    state.nextPart += 1
 
 
 # --- settling an ended batch ------------------------------------------------------------------
@@ -224,7 +246,7 @@ def rows_uri(config: Config, batch_id: str) -> str:
     return f"{config.prefix}batches/{batch_id}.jsonl"
 
 
-def settle(clients: Clients, config: Config, state: State, batch: Batch) -> None:
+def settle(clients: Clients, config: Config, state: State, batch: Batch) -> str:
     """Keep the ended batch's runs, and queue the resubmission the policy asks for (if any)."""
     rows = outcome.batch_rows(clients.omics, batch.batchId)
     files.write_json_lines(clients.s3, rows_uri(config, batch.batchId), (row._asdict() for row in rows), batch.batchId)
@@ -236,6 +258,7 @@ def settle(clients: Clients, config: Config, state: State, batch: Batch) -> None
             state.queue.append(Start(part=batch.part, attempt=batch.attempt + 1, settingsUri=uri, runs=len(entries)))
             logger.info("Batch %s: %d runs resubmitted as attempt %d", batch.batchId, len(entries), batch.attempt + 1)
     batch.settled = True
+    return batch.batchId
 
 
 def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], batch_id: str) -> str:
@@ -243,9 +266,14 @@ def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], ba
     fails a batch whose settings file changes after submission."""
     body = json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode()
     uri = f"{config.prefix}resubmit/run-settings-{hashlib.sha256(body).hexdigest()[:16]}.json"
-    if not files.exists(s3, uri, batch_id):
-        bucket, key = outcome.split_s3_uri(uri)
-        call(s3, "PutObject", batch_id, Bucket=bucket, Key=key, Body=body, ContentType=files.JSON)
+    bucket, key = outcome.split_s3_uri(uri)
+    try:
+        # Written only if absent (a conditional write: S3 answers 412 when the key is there).
+        call(s3, "PutObject", batch_id, Bucket=bucket, Key=key, Body=body, ContentType=files.JSON, IfNoneMatch="*")
+    except ApiError as err:
+        if err.code != "PreconditionFailed":
+            raise
+        logger.info("Batch %s: %s is already there (a retried check)", batch_id, uri)
     return uri
 
 
@@ -263,24 +291,33 @@ def start(clients: Clients, config: Config, state: State, needed: Start) -> str:
         "batchRunSettings": {"s3UriSettings": needed.settingsUri},
         "tags": {**(template.get("tags") or {}), contract.COHORT_TAG: first},
     }
+    # Named in the manifest first: a destroy that stops the tracking while this runs finds it.
+    write_manifest(clients.s3, config, state, starting=Starting(params["batchName"], time.time()))
     started = call(clients.omics, "StartRunBatch", first, **params)
     batch_id = str(started["id"])
     state.batches.append(Batch(batch_id, part=needed.part, attempt=needed.attempt))
-    write_manifest(clients.s3, config, state, done=False)
+    write_manifest(clients.s3, config, state)
     logger.info("Cohort %s: started batch %s (part %d, attempt %d)", first, batch_id, needed.part, needed.attempt)
     return batch_id
 
 
 def write_manifest(
-    s3: Client, config: Config, state: State, *, done: bool, result: Mapping[str, Any] | None = None
+    s3: Client,
+    config: Config,
+    state: State,
+    *,
+    starting: Starting | None = None,
+    result: Mapping[str, Any] | None = None,
 ) -> str:
-    """The cohort's batches, for the command and for a destroy that must stop them all; once
-    done, the cohort's ``result`` too (its status, whether it succeeded, its counts)."""
+    """The cohort's batches, for the command and for a destroy that must reach them all: the
+    ones started, the one ``starting`` (about to be), and once done, the cohort's ``result``
+    (its status, whether it succeeded, its counts)."""
     manifest = {
         "firstBatchId": config.first_batch_id,
         "batches": [{"batchId": b.batchId, "part": b.part, "attempt": b.attempt} for b in state.batches],
         "parts": len(config.parts),
-        "done": done,
+        "done": result is not None,
+        **({"starting": starting.to_json()} if starting is not None else {}),
         **({"result": dict(result)} if result is not None else {}),
     }
     uri = config.prefix + contract.COHORT_MANIFEST

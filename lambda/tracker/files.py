@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from omics_common.clients import Client
-from omics_common.errors import NOT_FOUND, ApiError, call
+from omics_common.errors import call
 from omics_common.outcome import split_s3_uri
 
 logger = logging.getLogger(__name__)
@@ -159,15 +159,3 @@ def read_json_lines(s3: Client, uri: str, batch_id: str) -> Iterator[Any]:
                 yield json.loads(line)
     finally:
         body.close()
-
-
-def exists(s3: Client, uri: str, batch_id: str) -> bool:
-    """Whether the object is there (HeadObject; the read permission answers it)."""
-    bucket, key = split_s3_uri(uri)
-    try:
-        call(s3, "HeadObject", batch_id, Bucket=bucket, Key=key)
-    except ApiError as err:
-        if err.code in (NOT_FOUND, "404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-    return True

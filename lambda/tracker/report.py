@@ -30,6 +30,7 @@ from omics_common.outcome import RunRow, SettingsError
 
 from . import cohort, files, publish
 from .cohort import Config, State
+from .errors import BatchNotFound
 from .files import S3Writer
 from .status import get_batch
 
@@ -52,10 +53,10 @@ class ReportResult(TypedDict):
 
 def report(clients: Clients, config: Config, state: State) -> ReportResult:
     """Write the cohort's files, publish the summary; return what the state machine reads."""
-    batches = {b.batchId: get_batch(clients.omics, b.batchId) for b in state.batches}
+    batches = {b.batchId: _read(clients.omics, b) for b in state.batches}
     first = batches[config.first_batch_id]
     tally: Counter[str] = Counter()
-    retries, settings_errors = write_files(clients, config, state, tally)
+    retries, settings_errors = write_files(clients, config, state, batches, tally)
     status = cohort_status(state, batches)
     counts = {key: tally[key] for key in outcome.COUNT_KEYS}
     counts["retry"] = retries.count
@@ -77,11 +78,27 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
     }
     logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
     result = {key: detail[key] for key in ("status", "succeeded", "counts", "reportJsonUri", "retrySettingsUri")}
-    cohort.write_manifest(clients.s3, config, state, done=True, result=result)
+    cohort.write_manifest(clients.s3, config, state, result=result)
     publish.put_event(clients.events, config.first_batch_id, detail["batchArn"], detail)
     if config.topic_arn:
         publish.notify(clients.sns, config.topic_arn, config.first_batch_id, detail)
     return {"succeeded": detail["succeeded"], "status": status, "reportJsonUri": detail["reportJsonUri"]}
+
+
+def _read(omics: Any, batch: cohort.Batch) -> Mapping[str, Any]:
+    """GetBatch of a batch of the cohort; what the tracker last read of it, if it was deleted since."""
+    try:
+        return get_batch(omics, batch.batchId)
+    except BatchNotFound:
+        logger.warning(
+            "Batch %s was deleted since it ended: reporting it as last read (%s)", batch.batchId, batch.status
+        )
+        return {
+            "id": batch.batchId,
+            "status": batch.status,
+            "totalRuns": batch.totalRuns,
+            "failureReason": batch.failureReason,
+        }
 
 
 def cohort_status(state: State, batches: Mapping[str, Mapping[str, Any]]) -> str:
@@ -128,9 +145,14 @@ class _Retries:
             self._out.abort()
 
 
-def write_files(clients: Clients, config: Config, state: State, tally: Counter[str]) -> tuple[_Retries, list[str]]:
+def write_files(
+    clients: Clients, config: Config, state: State, batches: Mapping[str, Mapping[str, Any]], tally: Counter[str]
+) -> tuple[_Retries, list[str]]:
     """report.json, report.csv and the retry file, part by part; the retry file and why some of
-    it is missing (a part's settings unreadable, or lacking failed runs)."""
+    it is missing (a part's settings unreadable, or lacking failed runs).
+
+    A run setting of the part that no batch listed (its batch ended before submitting it) gets a
+    row of its own, as a failed submission, and goes in the retry file."""
     s3, first = clients.s3, config.first_batch_id
     retries = _Retries(s3, config.prefix + RETRY_SETTINGS, first)
     errors: list[str] = []
@@ -141,9 +163,10 @@ def write_files(clients: Clients, config: Config, state: State, tally: Counter[s
         for part in range(len(config.parts)):
             rows = cohort.part_rows(s3, config, state, part)
             failed = [row.runSettingId for row, _ in rows if outcome.is_failed(row)]
+            listed = {row.runSettingId for row, _ in rows}
             output_uris: Mapping[str, str] = {}
             try:
-                found = outcome.select(config.parts[part].entries(s3, first), failed)
+                found = outcome.select(config.parts[part].entries(s3, first), failed, listed)
             except SettingsError as err:
                 logger.warning("Cohort %s part %d: %s; its failed runs are not in the retry file", first, part, err)
                 errors.append(str(err))
@@ -152,6 +175,10 @@ def write_files(clients: Clients, config: Config, state: State, tally: Counter[s
                 retries.add(found.entries)
                 if found.missing:
                     errors.append(f"{len(found.missing)} failed runs are not in the run settings")
+                given = next(b for b in state.batches if b.part == part and b.attempt == 1)
+                answer = batches[given.batchId]
+                status, reason = str(answer.get("status") or ""), str(answer.get("failureReason") or "")
+                rows.extend((outcome.unsubmitted_row(i, given.batchId, status, reason), given) for i in found.unlisted)
             for row, batch in rows:
                 outcome.tally(tally, row)
                 own = output_uris.get(row.runSettingId) or config.default_output

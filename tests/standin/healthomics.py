@@ -302,6 +302,30 @@ class HealthOmics:
             raise self._not_found(batch.id)
         return batch.describe()
 
+    def ListBatch(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The batches there are (not deleted ones), with the one filter the API takes, oldest first."""
+        filters = [key for key in ("status", "name", "runGroupId") if key in params]
+        if len(filters) > 1:
+            raise ServiceError("ValidationException", "Only one filter may be given")
+        listed = [
+            batch
+            for batch in self.batches.values()
+            if not batch.deleted
+            and not batch.hidden_reads
+            and batch.status == params.get("status", batch.status)
+            and batch.request.get("batchName") == params.get("name", batch.request.get("batchName"))
+            and batch.request["defaultRunSetting"].get("runGroupId")
+            == params.get("runGroupId", batch.request["defaultRunSetting"].get("runGroupId"))
+        ]
+        start, size = _window(params, "maxItems")
+        items = [
+            {"id": b.id, "name": b.request.get("batchName"), "status": b.status, "createdAt": b.created}
+            for b in listed[start : start + size]
+        ]
+        return _page(
+            [{k: v for k, v in item.items() if v is not None} for item in items], "items", start, size, len(listed)
+        )
+
     def CancelRunBatch(self, params: dict[str, Any]) -> dict[str, Any]:
         batch = self._visible(params["batchId"])
         if batch.status not in CANCELLABLE:

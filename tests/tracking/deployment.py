@@ -37,7 +37,8 @@ from botocore.config import Config
 from moto.events.models import EventPattern
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
-from omics_common import contract
+from omics_batch_construct._provider import QUERY_INTERVAL
+from omics_common import contract, manifest
 from omics_common.clients import Clients
 from omics_common.omics import omics_client
 from provider import index as provider
@@ -46,6 +47,8 @@ from tests.standin.healthomics import Batch as StandinBatch
 from tests.tracking.harness import ACCOUNT, REGION, Machine, Run, definition_of, moto_machine, resolve
 from tracker.index import handle
 
+# The Provider framework's interval between is_complete polls.
+QUERY_SECONDS = int(QUERY_INTERVAL.to_seconds())
 NAME = re.compile(r"^c(?P<first>[0-9]+)-p(?P<part>[0-9]+)a(?P<attempt>[0-9]+)$")
 
 
@@ -130,8 +133,8 @@ class Deployment:
     def _publish_assets(self, assembly: Path) -> None:
         """What ``cdk deploy`` does first: each file asset to its destination bucket and key."""
         s3 = self.clients.s3
-        for manifest in assembly.glob("*.assets.json"):
-            for asset in json.loads(manifest.read_text())["files"].values():
+        for assets in assembly.glob("*.assets.json"):
+            for asset in json.loads(assets.read_text())["files"].values():
                 source = assembly / asset["source"]["path"]
                 if not source.is_file():
                     continue  # the handlers' code
@@ -171,21 +174,31 @@ class Deployment:
         self.first_batch_id = batch_id
         return batch_id
 
-    def destroy(self, *, between_polls: Callable[[], None] | None = None, polls: int = 10) -> None:
-        """A stack destroy: on_event's first step, then is_complete until the delete is done."""
+    def destroy(self, *, between_polls: Callable[[], None] | None = None) -> int:
+        """A stack destroy: on_event's first step, then is_complete until the delete is done; the
+        polls it took, on a clock that moves by the provider's query interval between polls (a
+        destroy that stopped the tracking waits out the tracker function's timeout)."""
         assert self.first_batch_id is not None
         event = self._request("Delete", PhysicalResourceId=self.first_batch_id)
         result = provider.on_event(event, _Context(), self.clients)
-        self._until_complete({**event, **result}, between_polls=between_polls or self._stopping_ends, polls=polls)
+        polls = (contract.TRACKER_TIMEOUT_SECONDS + manifest.CLOCK_SKEW_SECONDS) // QUERY_SECONDS + 5
+
+        def between() -> None:
+            (between_polls or self._stopping_ends)()
+            self._stopped()  # a stop has taken effect by the next poll, 15 s later
+
+        return self._until_complete({**event, **result}, between_polls=between, polls=polls)
 
     def _until_complete(
         self, event: dict[str, Any], *, between_polls: Callable[[], None] | None = None, polls: int = 5
-    ) -> None:
-        for _ in range(polls):
-            if provider.is_complete(event, _Context(), self.clients)["IsComplete"]:
-                return
+    ) -> int:
+        start = time.time()
+        for poll in range(polls):
+            if provider.is_complete(event, _Context(), self.clients, _at(start + poll * QUERY_SECONDS))["IsComplete"]:
+                return poll + 1
             if between_polls:
                 between_polls()
+            self._stopped()  # a stop has taken effect by the next poll, 15 s later
         raise AssertionError(f"{event['RequestType']} was not complete after {polls} polls")
 
     def _stopping_ends(self) -> None:
@@ -195,6 +208,15 @@ class Deployment:
                 batch.status = "CANCELLED"
             elif batch.status == "RUNS_DELETING":
                 batch.status = "RUNS_DELETED"
+
+    def _stopped(self, timeout: float = 10.0) -> None:
+        """Until no execution runs (moto ends a stopped one in its own thread)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            listed = self.machine.sfn.list_executions(stateMachineArn=self.machine.arn, statusFilter="RUNNING")
+            if not listed["executions"]:
+                return
+            time.sleep(0.02)
 
     def executions(self, *, timeout: float = 60.0) -> list[Run]:
         """The cohort's executions once none is running, oldest first (a long cohort carries on)."""
@@ -338,3 +360,8 @@ def deployed(
                 for execution in machine.sfn.list_executions(stateMachineArn=machine.arn)["executions"]:
                     if execution["status"] == "RUNNING":
                         machine.sfn.stop_execution(executionArn=execution["executionArn"])
+
+
+def _at(moment: float) -> Callable[[], float]:
+    """A clock stopped at ``moment``: one poll's time."""
+    return lambda: moment

@@ -19,7 +19,7 @@ import pytest
 from omics_batch_construct import OnDelete, RetryPolicy, RunSetting
 from omics_common import contract
 from tests.standin.healthomics import Batch
-from tests.tracking.deployment import Deployment, Ending, Tracking, deployed, synthesized
+from tests.tracking.deployment import QUERY_SECONDS, Deployment, Ending, Tracking, deployed, synthesized
 from tracker import cohort
 
 SAMPLES = ("NA12878", "NA12891", "NA12892")
@@ -204,9 +204,11 @@ def cohort_mid_resubmission(stacks: dict[str, Any], request: Any) -> Iterator[tu
 @pytest.mark.parametrize("cohort_mid_resubmission", ["cancel on delete"], indirect=True)
 def test_a_destroy_stops_tracking_and_cancels_the_resubmission(cohort_mid_resubmission: Any) -> None:
     deployment, _ = cohort_mid_resubmission
-    deployment.destroy()
+    polls = deployment.destroy()
     first, again = deployment.service.started()
     assert (first.status, again.status) == ("PROCESSED", "CANCELLED")
+    # Done only once a check under way at the stop could no longer start a batch: the function's timeout.
+    assert (polls - 1) * QUERY_SECONDS >= contract.TRACKER_TIMEOUT_SECONDS
     (execution,) = deployment.executions()
     assert execution.status == "ABORTED"  # stopped first, so it starts nothing after the destroy looked
     assert "CancelRunBatch" in deployment.service.names()

@@ -2,12 +2,17 @@
 
 The tracker starts batches of its own (later parts, resubmissions) and records them in the
 cohort's manifest beside the report; a destroy must reach them all, and must stop the
-tracker first so that no batch starts after the destroy looked. HealthOmics is the stand-in,
-S3 moto's, Step Functions a real client under a Stubber (the calls checked against its model).
+tracker first so that no batch starts after the destroy looked. A task under way when its
+execution stopped runs on (Step Functions does not stop a Lambda invocation), so the destroy
+stops again at every poll, finds the batch a check was starting by its name, and finishes only
+once the tracker function's timeout has passed since the last stop. HealthOmics is the
+stand-in, S3 moto's, Step Functions a real client under a Stubber (the calls checked against
+its model), and the polls' clock is given.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +24,7 @@ from moto import mock_aws
 from provider_testkit import REGION, FakeContext, cfn_properties, is_complete_event, make_event
 
 from omics_common import contract
+from omics_common import manifest as manifest_module
 from omics_common.clients import Clients
 from provider import index
 from tests.standin.healthomics import HealthOmics
@@ -56,8 +62,13 @@ def start(service: HealthOmics, name: str, status: str) -> str:
     return batch_id
 
 
-def manifest(s3: Any, first: str, *others: str) -> None:
-    body = {"firstBatchId": first, "batches": [{"batchId": b, "part": 0, "attempt": 1} for b in (first, *others)]}
+def manifest(s3: Any, first: str, *others: str, starting: dict[str, Any] | None = None) -> None:
+    body: dict[str, Any] = {
+        "firstBatchId": first,
+        "batches": [{"batchId": b, "part": 0, "attempt": 1} for b in (first, *others)],
+    }
+    if starting is not None:
+        body["starting"] = starting
     key = f"runs/batch-reports/batch-{first}/{contract.COHORT_MANIFEST}"
     s3.put_object(Bucket="demo-output", Key=key, Body=json.dumps(body).encode())
 
@@ -70,29 +81,44 @@ def delete_event(first: str, on_delete: str) -> dict[str, Any]:
     return make_event("Delete", properties, physical_id=first)
 
 
-def expect_stop(sfn: Stubber, first: str, running: list[str], policy: str = contract.ON_DELETE_CANCEL_RUNS) -> None:
-    executions = [
-        {
-            "executionArn": f"{MACHINE.replace(':stateMachine:', ':execution:')}:{name}",
-            "stateMachineArn": MACHINE,
-            "name": name,
-            "status": "RUNNING",
-            "startDate": "2026-12-01T00:00:00Z",
-        }
-        for name in running
-    ]
-    sfn.add_response(
-        "list_executions",
-        {"executions": executions},
-        {"stateMachineArn": MACHINE, "statusFilter": "RUNNING", "maxResults": 100},
-    )
-    for execution in executions:
-        if execution["name"].startswith(f"batch-{first}"):
+NOW = datetime.datetime(2026, 12, 1, 1, 0, tzinfo=datetime.UTC)
+# How long after the last stop a destroy may finish: no task of the stopped tracking can still run.
+QUIET = contract.TRACKER_TIMEOUT_SECONDS + manifest_module.CLOCK_SKEW_SECONDS
+
+
+def execution(first: str, name: str, status: str, stopped: datetime.datetime | None = None) -> dict[str, Any]:
+    listed: dict[str, Any] = {
+        "executionArn": f"{MACHINE.replace(':stateMachine:', ':execution:')}:{name}",
+        "stateMachineArn": MACHINE,
+        "name": name,
+        "status": status,
+        "startDate": NOW - datetime.timedelta(days=1),
+    }
+    if stopped is not None:
+        listed["stopDate"] = stopped
+    return listed
+
+
+def expect_look(
+    sfn: Stubber, first: str, executions: list[dict[str, Any]], policy: str = contract.ON_DELETE_CANCEL_RUNS
+) -> None:
+    """One look at the state machine's executions (ListExecutions), and a stop of the cohort's running ones."""
+    sfn.add_response("list_executions", {"executions": executions}, {"stateMachineArn": MACHINE, "maxResults": 100})
+    for listed in executions:
+        if listed["status"] == "RUNNING" and listed["name"].startswith(f"batch-{first}"):
             sfn.add_response(
                 "stop_execution",
-                {"stopDate": "2026-12-01T01:00:00Z"},
-                {"executionArn": execution["executionArn"], "cause": f"the resource is deleted ({policy})"},
+                {"stopDate": NOW},
+                {"executionArn": listed["executionArn"], "cause": f"the resource is deleted ({policy})"},
             )
+
+
+def poll(event: dict[str, Any], context: FakeContext, clients: Clients, at: datetime.datetime) -> bool:
+    return bool(index.is_complete(is_complete_event(event, {}), context, clients, at.timestamp)["IsComplete"])
+
+
+def later(seconds: float) -> datetime.datetime:
+    return NOW + datetime.timedelta(seconds=seconds)
 
 
 def test_a_destroy_stops_the_tracker_then_cancels_every_batch_of_the_cohort(
@@ -103,29 +129,118 @@ def test_a_destroy_stops_the_tracker_then_cancels_every_batch_of_the_cohort(
     next_part = start(service, f"c{first}-p1a1", "SUBMITTING")
     manifest(s3, first, resubmitted, next_part)
     # The cohort's execution and its continuation are stopped; another cohort's is left alone.
-    expect_stop(sfn, first, [f"batch-{first}", f"batch-{first}-1", "batch-9999999"])
+    names = [f"batch-{first}", f"batch-{first}-1", "batch-9999999"]
+    expect_look(sfn, first, [execution(first, name, "RUNNING") for name in names])
     clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
     event = delete_event(first, contract.ON_DELETE_CANCEL_RUNS)
 
     index.on_event(event, context, clients)
     assert [service.batches[b].status for b in (first, resubmitted, next_part)] == ["PROCESSED", "STOPPING", "STOPPING"]
-    assert index.is_complete(is_complete_event(event, {}), context, clients) == {"IsComplete": False}
+    stopped = [execution(first, name, "ABORTED", NOW) for name in names[:2]]
+    expect_look(sfn, first, stopped)
+    assert not poll(event, context, clients, later(15))
     for batch_id in (resubmitted, next_part):
         service.set_status(batch_id, "CANCELLED")
-    assert index.is_complete(is_complete_event(event, {}), context, clients) == {"IsComplete": True}
+    # Every batch is done; a check under way when the tracking stopped could still start one.
+    expect_look(sfn, first, stopped)
+    assert not poll(event, context, clients, later(QUIET - 1))
+    expect_look(sfn, first, stopped)
+    assert poll(event, context, clients, later(QUIET))
     assert service.names().count("CancelRunBatch") == 2  # each once: a stopping batch is waited for
 
 
-def test_without_a_manifest_only_the_first_batch_is_the_cohort(
+def test_a_continuation_started_after_the_stop_is_stopped_too(
     client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
 ) -> None:
-    first = start(service, "deploy", "INPROGRESS")
-    other = start(service, "someone-else", "INPROGRESS")
-    expect_stop(sfn, first, [])
+    """A ``continue`` task under way when the tracking stopped starts a fresh execution: stopped at the next poll."""
+    first = start(service, "deploy", "PROCESSED")
+    expect_look(sfn, first, [execution(first, f"batch-{first}", "RUNNING")])
+    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
+    event = delete_event(first, contract.ON_DELETE_CANCEL_RUNS)
+    index.on_event(event, context, clients)
+
+    stopped = execution(first, f"batch-{first}", "ABORTED", NOW)
+    expect_look(sfn, first, [stopped, execution(first, f"batch-{first}-1", "RUNNING")])
+    assert not poll(event, context, clients, later(QUIET + 15))
+    restopped = execution(first, f"batch-{first}-1", "ABORTED", later(QUIET + 15))
+    expect_look(sfn, first, [stopped, restopped])
+    assert not poll(event, context, clients, later(QUIET + 30))  # its own tasks may still run
+    expect_look(sfn, first, [stopped, restopped])
+    assert poll(event, context, clients, later(2 * QUIET + 15))
+
+
+def test_the_batch_a_check_was_starting_is_found_by_its_name(
+    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+) -> None:
+    """The check named it in the manifest before its StartRunBatch, and wrote no batch id after it."""
+    first = start(service, "deploy", "PROCESSED")
+    being_started = start(service, f"c{first}-p0a2", "SUBMITTING")
+    start(service, f"c{first}-p0a3", "SUBMITTING")  # another name: not this one
+    manifest(s3, first, starting={"batchName": f"c{first}-p0a2", "requestedAt": NOW.timestamp()})
+    expect_look(sfn, first, [execution(first, f"batch-{first}", "ABORTED", later(-2 * QUIET))])
     clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
 
     index.on_event(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients)
+
+    assert service.batches[being_started].status == "STOPPING"
+    assert [b.status for b in service.started()] == ["PROCESSED", "STOPPING", "SUBMITTING"]
+    assert "ListBatch" in service.names()
+
+
+def test_a_batch_being_started_that_is_not_listed_is_waited_for(
+    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+) -> None:
+    """Not listed: not started yet (the check may still be running), or not listed yet. Waited for
+    until the tracker function's timeout and the listing's grace have passed since the request."""
+    first = start(service, "deploy", "PROCESSED")
+    manifest(s3, first, starting={"batchName": f"c{first}-p0a2", "requestedAt": NOW.timestamp()})
+    long_stopped = [execution(first, f"batch-{first}", "ABORTED", later(-2 * QUIET))]
+    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
+    event = delete_event(first, contract.ON_DELETE_CANCEL_RUNS)
+    grace = contract.TRACKER_TIMEOUT_SECONDS + manifest_module.LISTING_GRACE_SECONDS
+
+    expect_look(sfn, first, long_stopped)
+    assert not poll(event, context, clients, later(grace))
+    service.StartRunBatch(
+        {"requestId": "late", "batchName": f"c{first}-p0a2", "defaultRunSetting": DEFAULT, "batchRunSettings": INLINE}
+    )
+    service.set_status(service.started()[-1].id, "INPROGRESS")
+    expect_look(sfn, first, long_stopped)
+    assert not poll(event, context, clients, later(grace))  # found: and cancelled now
+    assert service.started()[-1].status == "STOPPING"
+    service.set_status(service.started()[-1].id, "CANCELLED")
+    expect_look(sfn, first, long_stopped)
+    assert poll(event, context, clients, later(grace))
+
+
+def test_a_batch_never_started_is_given_up_after_the_grace(
+    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+) -> None:
+    first = start(service, "deploy", "PROCESSED")
+    manifest(s3, first, starting={"batchName": f"c{first}-p0a2", "requestedAt": NOW.timestamp()})
+    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
+    grace = contract.TRACKER_TIMEOUT_SECONDS + manifest_module.LISTING_GRACE_SECONDS
+
+    expect_look(sfn, first, [])
+    assert poll(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients, later(grace + 1))
+
+
+def test_without_a_manifest_only_the_first_batch_is_the_cohort_and_the_manifest_is_not_read(
+    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+) -> None:
+    """A delete before the tracker wrote a manifest (a deploy that failed validation, say): the
+    listing says so. Reading the missing key would be AccessDenied without s3:ListBucket."""
+    first = start(service, "deploy", "INPROGRESS")
+    other = start(service, "someone-else", "INPROGRESS")
+    expect_look(sfn, first, [])
+    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
+    asked: list[str] = []
+    s3.meta.events.register("before-call.s3", lambda model, **_: asked.append(model.name))
+
+    index.on_event(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients)
+
     assert (service.batches[first].status, service.batches[other].status) == ("STOPPING", "INPROGRESS")
+    assert asked == ["ListObjectsV2"]
 
 
 def test_retain_stops_the_tracker_and_leaves_every_batch_running(
@@ -134,10 +249,25 @@ def test_retain_stops_the_tracker_and_leaves_every_batch_running(
     first = start(service, "deploy", "PROCESSED")
     resubmitted = start(service, f"c{first}-p0a2", "INPROGRESS")
     manifest(s3, first, resubmitted)
-    expect_stop(sfn, first, [f"batch-{first}"], policy=contract.ON_DELETE_RETAIN)
+    policy = contract.ON_DELETE_RETAIN
+    expect_look(sfn, first, [execution(first, f"batch-{first}", "RUNNING")], policy=policy)
     clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
-    event = delete_event(first, contract.ON_DELETE_RETAIN)
+    event = delete_event(first, policy)
 
     assert index.on_event(event, context, clients) == {"PhysicalResourceId": first}
-    assert index.is_complete(is_complete_event(event, {}), context, clients) == {"IsComplete": True}
+    stopped = [execution(first, f"batch-{first}", "ABORTED", NOW)]
+    expect_look(sfn, first, stopped, policy=policy)
+    assert not poll(event, context, clients, later(15))  # a continue under way could carry the cohort on
+    expect_look(sfn, first, stopped, policy=policy)
+    assert poll(event, context, clients, later(QUIET))
     assert service.names() == []  # no batch touched: they run on, and nothing starts another
+
+
+def test_a_cohort_whose_tracking_ended_is_deleted_without_waiting(
+    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+) -> None:
+    first = start(service, "deploy", "PROCESSED")
+    expect_look(sfn, first, [execution(first, f"batch-{first}", "SUCCEEDED", later(-60))])
+    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
+
+    assert poll(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients, later(0))

@@ -7,6 +7,7 @@ reads them as the run role) with the tracker's real code; S3 is moto's.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -14,9 +15,9 @@ from tracker_testkit import REPORT_BUCKET, REPORT_URI, SETTINGS_BUCKET, SETTINGS
 
 from omics_common import contract
 from omics_common.clients import Clients
-from tests.standin.healthomics import HealthOmics
+from tests.standin.healthomics import HealthOmics, ServiceError
 from tracker import cohort
-from tracker.errors import BatchNotFound
+from tracker.errors import BatchNotFound, Throttled
 from tracker.index import handle
 
 DEFAULT = {"workflowId": "9876543", "roleArn": "arn:aws:iam::123456789012:role/run", "outputUri": "s3://out/runs/"}
@@ -62,6 +63,20 @@ def check(clients: Clients, first: str, state: Any = None, **kwargs: Any) -> dic
     return result
 
 
+def run_checks(clients: Clients, first: str, state: Any = None, **kwargs: Any) -> dict[str, Any]:
+    """Checks as the state machine makes them: again at once while a check says so."""
+    result = check(clients, first, state, **kwargs)
+    for _ in range(10):
+        if not result["again"]:
+            return result
+        result = check(clients, first, result["cohort"], **kwargs)
+    raise AssertionError("the checks did not come to rest")
+
+
+def manifest_of(s3: Any, first: str) -> Any:
+    return read_json(s3, f"{REPORT_URI}batch-{first}/{contract.COHORT_MANIFEST}")
+
+
 def keys(s3: Any) -> list[str]:
     return sorted(item["Key"] for item in s3.list_objects_v2(Bucket=REPORT_BUCKET).get("Contents", []))
 
@@ -83,7 +98,15 @@ def test_a_batch_still_submitting_is_followed_and_nothing_starts(
 
     assert (result["done"], result["again"], result["continue"]) == (False, False, False)
     assert result["cohort"]["batches"] == [
-        {"batchId": first, "part": 0, "attempt": 1, "status": "SUBMITTING", "settled": False}
+        {
+            "batchId": first,
+            "part": 0,
+            "attempt": 1,
+            "status": "SUBMITTING",
+            "settled": False,
+            "totalRuns": 0,
+            "failureReason": "",
+        }
     ]
     assert len(service.started()) == 1
     # The manifest is there from the first check, so the command can follow the cohort at once.
@@ -126,7 +149,9 @@ def test_quota_refusals_are_resubmitted_with_their_original_settings(
     first = deploy(service, s3)
     service.finish(first, refused={"s2": QUOTA, "s3": "ValidationException"})
 
-    result = check(cohort_clients, first)
+    settled = check(cohort_clients, first)
+    assert (settled["done"], settled["again"], len(service.started())) == (False, True, 1)  # a check settles or starts
+    result = check(cohort_clients, first, settled["cohort"])
 
     assert (result["done"], result["again"]) == (False, True)  # read the new batch at once
     _, retry = service.started()
@@ -137,21 +162,66 @@ def test_quota_refusals_are_resubmitted_with_their_original_settings(
     uri = retry.request["batchRunSettings"]["s3UriSettings"]
     assert uri.startswith(f"{REPORT_URI}batch-{first}/resubmit/run-settings-")
     assert retry.settings == entries("s2")  # the quota refusal only; the validation error needs fixing
-    assert read_json(s3, f"{REPORT_URI}batch-{first}/cohort.json")["batches"] == [
+    assert manifest_of(s3, first)["batches"] == [
         {"batchId": first, "part": 0, "attempt": 1},
         {"batchId": retry.id, "part": 0, "attempt": 2},
     ]
+    assert "starting" not in manifest_of(s3, first)  # started, and named by its id
 
 
 def test_a_retried_check_finds_the_batch_it_started(service: HealthOmics, s3: Any, cohort_clients: Clients) -> None:
     first = deploy(service, s3)
     service.finish(first, refused={"s2": QUOTA})
+    state = check(cohort_clients, first)["cohort"]  # settled: the resubmission is queued
 
-    once = check(cohort_clients, first)
-    again = check(cohort_clients, first)  # the same input: Step Functions retried the task
+    once = check(cohort_clients, first, state)
+    again = check(cohort_clients, first, state)  # the same input: Step Functions retried the task
 
     assert once["cohort"]["batches"] == again["cohort"]["batches"]
     assert len(service.started()) == 2
+
+
+def test_a_retried_check_starts_what_it_started_even_if_another_batch_ended_meanwhile(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """The first try started the queued resubmission and failed after; by the retry, another batch
+    of the cohort has ended. The retry starts the same batch again (found by its requestId): had
+    it settled the other batch instead, the batch started first would be in no state nor manifest."""
+    first = deploy(service, s3)
+    parts = [{"settingsUri": SETTINGS_URI}, {"settingsUri": put(s3, PART_1_KEY, entries("t1", "t2"))}]
+    service.set_status(first, "INPROGRESS")
+    state = run_checks(cohort_clients, first, parts=parts)["cohort"]  # part 1 started
+    part_1 = service.started()[1].id
+    service.finish(part_1, refused={"t2": QUOTA})
+    state = check(cohort_clients, first, state, parts=parts)["cohort"]  # part 1 settled: t2 queued
+
+    once = check(cohort_clients, first, state, parts=parts)
+    service.finish(first)  # part 0 ends before the retry
+    again = check(cohort_clients, first, state, parts=parts)
+
+    assert [b["batchId"] for b in once["cohort"]["batches"]] == [b["batchId"] for b in again["cohort"]["batches"]]
+    assert len(service.started()) == 3
+    assert [b["batchId"] for b in manifest_of(s3, first)["batches"]] == [b.id for b in service.started()]
+
+
+def test_a_batch_being_started_is_named_in_the_manifest_before_its_start(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So a destroy that stopped the tracking while this check ran finds it, by its name."""
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA})
+    state = check(cohort_clients, first)["cohort"]
+
+    def refused(params: dict[str, Any]) -> dict[str, Any]:
+        raise ServiceError("InternalServerException", "try later", 500)
+
+    monkeypatch.setattr(service, "StartRunBatch", refused)
+    with pytest.raises(Throttled):
+        check(cohort_clients, first, state)
+
+    starting = manifest_of(s3, first)["starting"]
+    assert starting["batchName"] == f"c{first}-p0a2"
+    assert abs(starting["requestedAt"] - time.time()) < 60
 
 
 def test_the_short_spelling_of_a_failure_reason_is_matched_too(
@@ -161,7 +231,7 @@ def test_the_short_spelling_of_a_failure_reason_is_matched_too(
     service.finish(first, refused={"s1": "ThrottlingException", "s2": "Throttling", "s3": "Throttled"})
     policy = {"maxAttempts": 2, "submissionFailures": ["ThrottlingException"], "failedRuns": False}
 
-    check(cohort_clients, first, resubmission=policy)
+    run_checks(cohort_clients, first, resubmission=policy)
 
     assert [e["runSettingId"] for e in service.started()[1].settings] == ["s1", "s2"]
 
@@ -182,7 +252,7 @@ def test_the_policy_decides_what_is_resubmitted(
     first = deploy(service, s3)
     service.finish(first, refused={"s2": QUOTA}, failed={"s1"})
 
-    result = check(cohort_clients, first, resubmission=resubmission)
+    result = run_checks(cohort_clients, first, resubmission=resubmission)
 
     assert result["done"] is not resubmitted
     assert [e["runSettingId"] for b in service.started()[1:] for e in b.settings] == resubmitted
@@ -192,10 +262,10 @@ def test_attempts_stop_at_the_policys_maximum(service: HealthOmics, s3: Any, coh
     policy = {"maxAttempts": 2, "submissionFailures": [QUOTA], "failedRuns": False}
     first = deploy(service, s3)
     service.finish(first, refused={"s2": QUOTA})
-    state = check(cohort_clients, first, resubmission=policy)["cohort"]
+    state = run_checks(cohort_clients, first, resubmission=policy)["cohort"]
     service.finish(service.started()[1].id, refused={"s2": QUOTA})  # refused again
 
-    result = check(cohort_clients, first, state, resubmission=policy)
+    result = run_checks(cohort_clients, first, state, resubmission=policy)
 
     assert result["done"] is True
     assert len(service.started()) == 2
@@ -207,7 +277,7 @@ def test_a_resubmissions_settings_file_is_never_written_over(
     """HealthOmics fails a batch whose settings file changed: the key is the content's, and kept."""
     first = deploy(service, s3)
     service.finish(first, refused={"s2": QUOTA})
-    check(cohort_clients, first)
+    run_checks(cohort_clients, first)
     uri = service.started()[1].request["batchRunSettings"]["s3UriSettings"]
     bucket, _, key = uri[5:].partition("/")
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
@@ -264,3 +334,43 @@ def test_a_long_cohort_asks_for_a_fresh_execution(service: HealthOmics, s3: Any,
     state["checks"] = cohort.CHECKS_PER_EXECUTION - 1
 
     assert check(cohort_clients, first, state)["continue"] is True
+
+
+def test_a_part_queued_behind_a_resubmission_waits_its_turn(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """Four parts: part 2 is queued behind part 0's resubmission, and part 3 waits until part 2 has started."""
+    first = deploy(service, s3)
+    parts = [{"settingsUri": SETTINGS_URI}] + [
+        {"settingsUri": put(s3, f"part-{n}.json", entries(f"p{n}a", f"p{n}b"))} for n in (1, 2, 3)
+    ]
+    service.set_status(first, "INPROGRESS")
+    state = run_checks(cohort_clients, first, parts=parts)["cohort"]  # part 1 started
+    part_1 = service.started()[1].id
+    service.set_status(part_1, "SUBMITTING")
+    service.finish(first, refused={"s2": QUOTA})
+    state = run_checks(cohort_clients, first, state, parts=parts)["cohort"]  # part 0 settled, s2 queued
+    service.set_status(part_1, "INPROGRESS")
+
+    result = run_checks(cohort_clients, first, state, parts=parts)
+
+    names = [b.request.get("batchName") for b in service.started()[1:]]
+    assert names == [f"c{first}-p1a1", f"c{first}-p0a2"]  # the resubmission first, one at a time
+    assert [(s["part"], s["attempt"]) for s in result["cohort"]["queue"]] == [(2, 1)]
+    assert result["cohort"]["nextPart"] == 3  # part 3 waits for part 2's own start
+    for batch in service.started()[2:]:
+        service.set_status(batch.id, "INPROGRESS")
+    run_checks(cohort_clients, first, result["cohort"], parts=parts)
+    assert [b.request.get("batchName") for b in service.started()[3:]] == [f"c{first}-p2a1"]
+
+
+def test_a_status_this_release_does_not_know_holds_the_next_start(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    first = deploy(service, s3)
+    parts = [{"settingsUri": SETTINGS_URI}, {"settingsUri": put(s3, PART_1_KEY, entries("t1", "t2"))}]
+    service.set_status(first, "QUEUED_FOR_SUBMISSION")  # a status added to the API after this release
+
+    result = run_checks(cohort_clients, first, parts=parts)
+
+    assert (result["done"], len(service.started()), result["cohort"]["nextPart"]) == (False, 1, 1)

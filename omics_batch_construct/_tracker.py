@@ -11,8 +11,8 @@ and passes Standard's 25,000 history events within a month.
     Check ──a batch gone──▶ Fail (BatchNotFound)
 
 ``Check`` is the tracker function (``lambda/tracker/cohort.py``): it reads the cohort's
-unfinished batches, settles one that ended and starts one that is due (a later part, a
-resubmission), and returns the cohort's small state, which the execution carries.
+unfinished batches, then starts one that is due (a later part, a resubmission) or settles
+one that ended, never both, and returns the cohort's small state, which the execution carries.
 ``WaitForEvent`` parks the execution on a task token, with the backstop interval as its
 timeout. HealthOmics' "RunBatch Status Change" event for a batch of the cohort reaches the
 tracker function through an EventBridge rule; the function finds the cohort's running
@@ -390,7 +390,7 @@ class BatchTracker(Construct):
         """Check the cohort until it is done, waiting for HealthOmics' events in between.
 
         Begin ─▶ Check ─done──▶ Report ─▶ Clean? ─▶ Succeed | Fail (BatchNotClean)
-                   ▲  ├again──┘ (settle the next ended batch, read one just started)
+                   ▲  ├again──┘ (read one just started, start one queued, settle the next ended)
                    │  ├carry on─▶ CarryOn ─▶ Succeed (a fresh execution continues)
                    └──┴otherwise─▶ WaitForEvent (event, or the backstop)
         """

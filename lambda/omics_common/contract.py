@@ -150,12 +150,12 @@ def cohort_request_id(first_batch_id: str, part: int, attempt: int) -> str:
 
 
 # --- the tracker function (lambda/tracker): what the state machine sends and catches ---
-# The ``action`` of each task's payload. An EventBridge event (it has "detail-type") is
-# a resume even without one.
 # The tracker function's timeout: settling or reporting a part pages through up to 100,000 runs
 # (benchmarks/tracker_report.py). A destroy waits this long after it stopped the tracking, since a
 # task under way when its execution stopped runs on until it returns or times out.
 TRACKER_TIMEOUT_SECONDS = 900
+# The ``action`` of each task's payload. An EventBridge event (it has "detail-type") is
+# a resume even without one.
 TRACKER_ACTION_CHECK = "check"
 TRACKER_ACTION_PARK = "park"
 TRACKER_ACTION_RESUME = "resume"

@@ -83,6 +83,9 @@ MAX_INLINE_RUNS = 100  # inlineSettings; the model's own bound, repeated for the
 MAX_RUNS = 100_000  # s3UriSettings: the most runs of one batch
 MAX_COHORT_RUNS = 1_000_000  # a cohort: parts of at most MAX_RUNS, one batch each
 MAX_DEPLOY_WAIT_SECONDS = 3600  # a custom resource may take at most one hour
+# How long a batch StartRunBatch answered with may be unreadable or unlisted (eventual
+# consistency) before it counts as gone: the deploy, the tracker and a destroy allow the same.
+NOT_VISIBLE_GRACE_SECONDS = 120
 
 # Batch statuses in which the deploy is still waiting for validation to finish.
 VALIDATING_STATUSES = frozenset({"CREATING", "PENDING"})

@@ -28,8 +28,6 @@ logger = logging.getLogger(__name__)
 _NO_MANIFEST = frozenset({"NoSuchKey", "404"})
 # How far Step Functions' clock (stopDate) and this function's may disagree.
 CLOCK_SKEW_SECONDS = 60
-# How long a batch StartRunBatch answered with may be missing from ListBatch (eventual consistency).
-LISTING_GRACE_SECONDS = 120
 
 
 def manifest_uri(report_uri: str, first_batch_id: str) -> str:
@@ -107,7 +105,7 @@ def cohort_batches(s3: Any, omics: Any, report_uri: str | None, first_batch_id: 
     # Unlisted: not started, or started and not listed yet (a check's start is within the function's
     # timeout of its request, and then listed within the grace).
     waited = now - starting.requested_at
-    settled = bool(named) or waited > contract.TRACKER_TIMEOUT_SECONDS + LISTING_GRACE_SECONDS
+    settled = bool(named) or waited > contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS
     logger.info("Cohort %s: batch %s being started: %s", first_batch_id, starting.batch_name, named or "not listed")
     return CohortBatches(ids, settled)
 

@@ -34,9 +34,6 @@ STARTED_STATUSES = KNOWN_STATUSES - contract.VALIDATING_STATUSES - contract.DEAD
 
 FAILURE_REASON_LIMIT = 150
 NOT_FOUND_STATUS = contract.STATUS_NOT_FOUND
-# How long a batch StartRunBatch answered with may read as "not found" (eventual
-# consistency) before it counts as gone.
-NOT_FOUND_GRACE_SECONDS = 120
 # How far HealthOmics' creationTime and this function's clock may disagree.
 CLOCK_SKEW_SECONDS = 60
 # Dead or gone batches of one definition a walk passes over before it asks for a new name.
@@ -205,7 +202,7 @@ def advance(client: OmicsClient, walk: Walk, batch_id: str | None, now: float) -
     the first batch that is not dead and left behind.
 
     A batch that cannot be read is the end of the walk for now, unless it has stayed
-    unreadable past ``NOT_FOUND_GRACE_SECONDS`` since this request could first have started
+    unreadable past ``contract.NOT_VISIBLE_GRACE_SECONDS`` since this request could first have started
     it: then it is gone (HealthOmics hands back a deleted batch's id for its requestId), and
     the walk moves on. Generation ``g + k`` is first asked for no sooner than ``k`` graces
     after on_event, so it is judged gone only after a grace of its own.
@@ -222,7 +219,7 @@ def advance(client: OmicsClient, walk: Walk, batch_id: str | None, now: float) -
         batch = _read(client, batch_id)
         if batch is None:
             hops = generation - walk.generation
-            if now - walk.started_at <= (hops + 1) * NOT_FOUND_GRACE_SECONDS:
+            if now - walk.started_at <= (hops + 1) * contract.NOT_VISIBLE_GRACE_SECONDS:
                 return Found(generation, batch_id, None)
             logger.warning(
                 "Batch %s (generation %d) does not exist: starting the next generation", batch_id, generation

@@ -35,7 +35,7 @@ from omics_common.manifest import Starting
 from omics_common.outcome import Resubmission, RunRow
 
 from . import files
-from .errors import BadEvent
+from .errors import BadEvent, BatchNotFound
 from .status import get_batch
 
 logger = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ class Batch:
     # As last read, for the report if the batch is deleted before the cohort ends.
     totalRuns: int = 0
     failureReason: str = ""
+    startedAt: float = 0.0  # when this tracker started it (epoch seconds); 0 for the deploy's batch
 
     def observe(self, answer: Mapping[str, Any]) -> None:
         """Keep what GetBatch said of the batch."""
@@ -194,7 +195,7 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
     """One step of the cohort: read, then start one needed batch or settle one ended batch."""
     for batch in state.batches:
         if not batch.settled:
-            batch.observe(get_batch(clients.omics, batch.batchId))
+            read(clients.omics, batch)
     _queue_next_part(config, state)
     started = settled = None
     if state.queue and not state.submitting():
@@ -222,6 +223,18 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
         "again": not done and more,
         "continue": not done and state.checks >= CHECKS_PER_EXECUTION * (state.continuation + 1),
     }
+
+
+def read(omics: Client, batch: Batch, now: float | None = None) -> None:
+    """GetBatch of an unsettled batch. One this tracker just started may not be readable yet
+    (eventual consistency): it stays unread, and so "submitting", for up to the grace."""
+    try:
+        batch.observe(get_batch(omics, batch.batchId))
+    except BatchNotFound:
+        waited = (time.time() if now is None else now) - batch.startedAt
+        if batch.status or not batch.startedAt or waited > contract.NOT_VISIBLE_GRACE_SECONDS:
+            raise
+        logger.warning("Batch %s, started %d s ago, is not readable yet", batch.batchId, int(waited))
 
 
 def _queue_next_part(config: Config, state: State) -> None:
@@ -295,7 +308,7 @@ def start(clients: Clients, config: Config, state: State, needed: Start) -> str:
     write_manifest(clients.s3, config, state, starting=Starting(params["batchName"], time.time()))
     started = call(clients.omics, "StartRunBatch", first, **params)
     batch_id = str(started["id"])
-    state.batches.append(Batch(batch_id, part=needed.part, attempt=needed.attempt))
+    state.batches.append(Batch(batch_id, part=needed.part, attempt=needed.attempt, startedAt=time.time()))
     write_manifest(clients.s3, config, state)
     logger.info("Cohort %s: started batch %s (part %d, attempt %d)", first, batch_id, needed.part, needed.attempt)
     return batch_id

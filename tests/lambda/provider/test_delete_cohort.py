@@ -197,7 +197,7 @@ def test_a_batch_being_started_that_is_not_listed_is_waited_for(
     long_stopped = [execution(first, f"batch-{first}", "ABORTED", later(-2 * QUIET))]
     clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
     event = delete_event(first, contract.ON_DELETE_CANCEL_RUNS)
-    grace = contract.TRACKER_TIMEOUT_SECONDS + manifest_module.LISTING_GRACE_SECONDS
+    grace = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS
 
     expect_look(sfn, first, long_stopped)
     assert not poll(event, context, clients, later(grace))
@@ -219,7 +219,7 @@ def test_a_batch_never_started_is_given_up_after_the_grace(
     first = start(service, "deploy", "PROCESSED")
     manifest(s3, first, starting={"batchName": f"c{first}-p0a2", "requestedAt": NOW.timestamp()})
     clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
-    grace = contract.TRACKER_TIMEOUT_SECONDS + manifest_module.LISTING_GRACE_SECONDS
+    grace = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS
 
     expect_look(sfn, first, [])
     assert poll(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients, later(grace + 1))

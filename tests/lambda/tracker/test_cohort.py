@@ -106,6 +106,7 @@ def test_a_batch_still_submitting_is_followed_and_nothing_starts(
             "settled": False,
             "totalRuns": 0,
             "failureReason": "",
+            "startedAt": 0.0,
         }
     ]
     assert len(service.started()) == 1
@@ -177,7 +178,7 @@ def test_a_retried_check_finds_the_batch_it_started(service: HealthOmics, s3: An
     once = check(cohort_clients, first, state)
     again = check(cohort_clients, first, state)  # the same input: Step Functions retried the task
 
-    assert once["cohort"]["batches"] == again["cohort"]["batches"]
+    assert [b["batchId"] for b in once["cohort"]["batches"]] == [b["batchId"] for b in again["cohort"]["batches"]]
     assert len(service.started()) == 2
 
 
@@ -374,3 +375,25 @@ def test_a_status_this_release_does_not_know_holds_the_next_start(
     result = run_checks(cohort_clients, first, parts=parts)
 
     assert (result["done"], len(service.started()), result["cohort"]["nextPart"]) == (False, 1, 1)
+
+
+def test_a_batch_just_started_and_not_readable_yet_is_waited_for(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """Eventual consistency: GetBatch may not find a batch StartRunBatch just answered with. It
+    counts as submitting (nothing else starts) until the grace has passed; then it is gone."""
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA})
+    state = check(cohort_clients, first)["cohort"]
+    service.hide_new_batches_for = 3
+    started = check(cohort_clients, first, state)  # starts the resubmission, then reads it at once
+
+    waiting = check(cohort_clients, first, started["cohort"])
+
+    assert (waiting["done"], waiting["again"]) == (False, False)
+    assert waiting["cohort"]["batches"][1]["status"] == ""
+    late = dict(waiting["cohort"])
+    late["batches"] = [dict(b) for b in late["batches"]]
+    late["batches"][1]["startedAt"] -= contract.NOT_VISIBLE_GRACE_SECONDS + 1
+    with pytest.raises(BatchNotFound):
+        check(cohort_clients, first, late)

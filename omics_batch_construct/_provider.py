@@ -273,6 +273,11 @@ class BatchProvider(Construct):
                     conditions={"StringLike": {"s3:prefix": keys}},
                 ),
             )
+            if bucket.encryption_key is not None:  # the tracker writes the manifest with the bucket's key
+                add_statement(
+                    policy,
+                    iam.PolicyStatement(actions=["kms:Decrypt"], resources=[bucket.encryption_key.key_arn]),
+                )
 
     def omics_arn(self, resource: str, account: str | None = None) -> str:
         stack = self._stack

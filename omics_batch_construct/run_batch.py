@@ -308,7 +308,8 @@ class OmicsRunBatch(Construct):
             Annotations.of(self).add_warning_v2(
                 "omics-batch-construct:ReportBucketUnknown",
                 "track_completion: the output bucket is a deploy-time value, so the tracker is not granted "
-                "s3:PutObject for its report; grant it on batch.tracker.function.role",
+                "s3:PutObject for its report (grant it on batch.tracker.function.role), nor the deploy's "
+                "handlers s3:ListBucket and s3:GetObject on the cohort's manifest, which a destroy reads",
             )
         return BatchTracker(
             self,

@@ -164,15 +164,16 @@ class Stop:
 
 def stop_tracking(sfn: Any, state_machine_arn: str, first_batch_id: str, cause: str) -> Stop:
     """Stop the cohort's running executions; say what was stopped and when the last stopped one's
-    tasks are over (the tracker function's timeout after its stop)."""
+    tasks are over (the tracker function's timeout after its stop, and the grace in which a batch
+    such a task started becomes readable). Two listings, by status: the state machine keeps
+    closed executions of earlier cohorts too."""
     stopped: list[str] = []
-    stop_dates: list[float] = []
-    for execution in executions(sfn, state_machine_arn, first_batch_id):
-        if execution.get("status") == "ABORTED" and isinstance(execution.get("stopDate"), datetime.datetime):
-            stop_dates.append(execution["stopDate"].timestamp())
-        if execution.get("status") != "RUNNING":
-            continue
-        arn = execution["executionArn"]
+    stop_dates = [
+        e["stopDate"].timestamp()
+        for e in executions(sfn, state_machine_arn, first_batch_id, "ABORTED")
+        if isinstance(e.get("stopDate"), datetime.datetime)
+    ]
+    for arn in running_executions(sfn, state_machine_arn, first_batch_id):
         try:
             call(sfn, "StopExecution", first_batch_id, executionArn=arn, cause=cause)
         except ApiError as err:
@@ -182,5 +183,7 @@ def stop_tracking(sfn: Any, state_machine_arn: str, first_batch_id: str, cause: 
         stopped.append(arn)  # not quiet now; the next look finds it ABORTED, with its stopDate
         logger.info("Cohort %s: stopped %s", first_batch_id, arn)
     last = max(stop_dates, default=None)
-    quiet_after = 0.0 if last is None else last + contract.TRACKER_TIMEOUT_SECONDS + CLOCK_SKEW_SECONDS
+    # A batch a check started just before its timeout is readable within the grace after.
+    wait = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS + CLOCK_SKEW_SECONDS
+    quiet_after = 0.0 if last is None else last + wait
     return Stop(stopped, quiet_after)

@@ -35,7 +35,7 @@ from omics_common.manifest import Starting
 from omics_common.outcome import Resubmission, RunRow
 
 from . import files
-from .errors import BadEvent, BatchNotFound
+from .errors import BadEvent, BatchNotFound, Throttled
 from .status import get_batch
 
 logger = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
         started = start(clients, config, state, state.queue.pop(0))
     elif ended := state.ended():
         settled = settle(clients, config, state, ended[0])
-    elif state.checks == 0:  # the command finds the cohort by its manifest from the start
+    if state.checks == 0 and started is None:  # the command finds the cohort by its manifest from the start
         write_manifest(clients.s3, config, state)
     state.checks += 1
     done = state.done(len(config.parts))
@@ -284,6 +284,8 @@ def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], ba
         # Written only if absent (a conditional write: S3 answers 412 when the key is there).
         call(s3, "PutObject", batch_id, Bucket=bucket, Key=key, Body=body, ContentType=files.JSON, IfNoneMatch="*")
     except ApiError as err:
+        if err.code == "ConditionalRequestConflict":  # a concurrent conditional write: try again later
+            raise Throttled(str(err)) from err
         if err.code != "PreconditionFailed":
             raise
         logger.info("Batch %s: %s is already there (a retried check)", batch_id, uri)

@@ -175,7 +175,7 @@ def write_files(
                 retries.add(found.entries)
                 if found.missing:
                     errors.append(f"{len(found.missing)} failed runs are not in the run settings")
-                given = next(b for b in state.batches if b.part == part and b.attempt == 1)
+                given = next(b for b in state.batches if b.part == part and b.attempt == 1)  # done: every part started
                 answer = batches[given.batchId]
                 status, reason = str(answer.get("status") or ""), str(answer.get("failureReason") or "")
                 rows.extend((outcome.unsubmitted_row(i, given.batchId, status, reason), given) for i in found.unlisted)

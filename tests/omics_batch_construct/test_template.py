@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
@@ -341,6 +342,25 @@ def test_template_does_not_grow_with_the_number_of_runs(from_file: tuple[Any, Te
 
 
 # --- the handlers' permissions ------------------------------------------------------
+
+
+def test_a_destroy_may_decrypt_the_manifest_in_an_encrypted_output_bucket() -> None:
+    """The tracker writes the manifest with the bucket's key; a delete must read it."""
+    stack = new_stack()
+    key = kms.Key(stack, "Key")
+    outputs = s3.Bucket(stack, "Outputs", encryption_key=key)
+    OmicsRunBatch(
+        stack,
+        "Cohort",
+        default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW),
+        runs=runs(2),
+        output_bucket=outputs,
+    )
+    statements = policy_statements(Template.from_stack(stack), "Handler")
+
+    decrypt = [s for s in statements if s["Action"] == "kms:Decrypt"]
+    assert len(decrypt) == 1
+    assert stack.get_logical_id(key.node.default_child) in dumps(decrypt[0]["Resource"])  # type: ignore[arg-type]
 
 
 def test_handler_role_is_scoped(created: tuple[OmicsRunBatch, Template]) -> None:

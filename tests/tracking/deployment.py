@@ -181,7 +181,8 @@ class Deployment:
         assert self.first_batch_id is not None
         event = self._request("Delete", PhysicalResourceId=self.first_batch_id)
         result = provider.on_event(event, _Context(), self.clients)
-        polls = (contract.TRACKER_TIMEOUT_SECONDS + manifest.CLOCK_SKEW_SECONDS) // QUERY_SECONDS + 5
+        wait = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS + manifest.CLOCK_SKEW_SECONDS
+        polls = wait // QUERY_SECONDS + 5
 
         def between() -> None:
             (between_polls or self._stopping_ends)()

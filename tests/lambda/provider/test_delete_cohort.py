@@ -83,7 +83,7 @@ def delete_event(first: str, on_delete: str) -> dict[str, Any]:
 
 NOW = datetime.datetime(2026, 12, 1, 1, 0, tzinfo=datetime.UTC)
 # How long after the last stop a destroy may finish: no task of the stopped tracking can still run.
-QUIET = contract.TRACKER_TIMEOUT_SECONDS + manifest_module.CLOCK_SKEW_SECONDS
+QUIET = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS + manifest_module.CLOCK_SKEW_SECONDS
 
 
 def execution(first: str, name: str, status: str, stopped: datetime.datetime | None = None) -> dict[str, Any]:
@@ -102,8 +102,12 @@ def execution(first: str, name: str, status: str, stopped: datetime.datetime | N
 def expect_look(
     sfn: Stubber, first: str, executions: list[dict[str, Any]], policy: str = contract.ON_DELETE_CANCEL_RUNS
 ) -> None:
-    """One look at the state machine's executions (ListExecutions), and a stop of the cohort's running ones."""
-    sfn.add_response("list_executions", {"executions": executions}, {"stateMachineArn": MACHINE, "maxResults": 100})
+    """One look at the state machine's aborted and running executions (ListExecutions by status),
+    and a stop of the cohort's running ones."""
+    for status in ("ABORTED", "RUNNING"):
+        listed = [e for e in executions if e["status"] == status]
+        expected = {"stateMachineArn": MACHINE, "maxResults": 100, "statusFilter": status}
+        sfn.add_response("list_executions", {"executions": listed}, expected)
     for listed in executions:
         if listed["status"] == "RUNNING" and listed["name"].startswith(f"batch-{first}"):
             sfn.add_response(

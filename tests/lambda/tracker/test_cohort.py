@@ -15,6 +15,7 @@ from tracker_testkit import REPORT_BUCKET, REPORT_URI, SETTINGS_BUCKET, SETTINGS
 
 from omics_common import contract
 from omics_common.clients import Clients
+from omics_common.errors import ApiError
 from tests.standin.healthomics import HealthOmics, ServiceError
 from tracker import cohort
 from tracker.errors import BatchNotFound, Throttled
@@ -397,3 +398,34 @@ def test_a_batch_just_started_and_not_readable_yet_is_waited_for(
     late["batches"][1]["startedAt"] -= contract.NOT_VISIBLE_GRACE_SECONDS + 1
     with pytest.raises(BatchNotFound):
         check(cohort_clients, first, late)
+
+
+def test_the_first_check_writes_the_manifest_even_when_it_settles(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA})  # ended before the tracker first looked
+
+    check(cohort_clients, first)
+
+    assert [b["batchId"] for b in manifest_of(s3, first)["batches"]] == [first]
+
+
+def test_a_conflicting_conditional_write_is_tried_again(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 answers 409 ConditionalRequestConflict to a conditional write racing another: transient."""
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA})
+
+    real_call = cohort.call
+
+    def call(client: Any, operation: str, batch_id: str, **params: Any) -> Any:
+        if operation == "PutObject" and params.get("IfNoneMatch") == "*":
+            raise ApiError(operation, "ConditionalRequestConflict", "a conflicting operation is in progress")
+        return real_call(client, operation, batch_id, **params)
+
+    monkeypatch.setattr(cohort, "call", call)
+
+    with pytest.raises(Throttled):
+        check(cohort_clients, first)

@@ -124,18 +124,10 @@ def batches_named(omics: Any, name: str, batch_id: str) -> Iterator[Mapping[str,
 # --- the cohort's tracking executions ------------------------------------------------------------
 
 
-def _names(first_batch_id: str) -> re.Pattern[str]:
-    return re.compile(re.escape(contract.execution_name(first_batch_id)) + r"(-[0-9]+)?")
-
-
-def executions(
-    sfn: Any, state_machine_arn: str, first_batch_id: str, status: str | None = None
-) -> list[dict[str, Any]]:
-    """The cohort's executions (its first and its continuations), all pages; of ``status`` if given."""
-    names = _names(first_batch_id)
-    params: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 100}
-    if status is not None:
-        params["statusFilter"] = status
+def executions(sfn: Any, state_machine_arn: str, first_batch_id: str, status: str) -> list[dict[str, Any]]:
+    """The cohort's executions (its first and its continuations) of ``status``, all pages."""
+    names = re.compile(re.escape(contract.execution_name(first_batch_id)) + r"(-[0-9]+)?")
+    params: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 100, "statusFilter": status}
     found: list[dict[str, Any]] = []
     while True:
         page = call(sfn, "ListExecutions", first_batch_id, **params)

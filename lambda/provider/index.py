@@ -122,12 +122,8 @@ def delete(event: Event, clients: Clients) -> OnEventResult:
     asked, but nothing starts a batch after the stack let go of them (and the stop comes
     first, so that no batch starts after the manifest was read).
     """
-    batch_id = str(event["PhysicalResourceId"])
-    _stop_tracking(event, clients)
-    on_delete = _delete_action(event)
-    if on_delete is not None:
-        _advance_cohort_delete(event, clients, batch_id, on_delete, time.time())
-    return {"PhysicalResourceId": batch_id}
+    _check_delete(event, clients, time.time())  # is_complete polls until it says done
+    return {"PhysicalResourceId": str(event["PhysicalResourceId"])}
 
 
 def _stop_tracking(event: Event, clients: Clients) -> manifest.Stop | None:

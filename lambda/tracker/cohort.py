@@ -225,13 +225,13 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
     }
 
 
-def read(omics: Client, batch: Batch, now: float | None = None) -> None:
+def read(omics: Client, batch: Batch) -> None:
     """GetBatch of an unsettled batch. One this tracker just started may not be readable yet
     (eventual consistency): it stays unread, and so "submitting", for up to the grace."""
     try:
         batch.observe(get_batch(omics, batch.batchId))
     except BatchNotFound:
-        waited = (time.time() if now is None else now) - batch.startedAt
+        waited = time.time() - batch.startedAt
         if batch.status or not batch.startedAt or waited > contract.NOT_VISIBLE_GRACE_SECONDS:
             raise
         logger.warning("Batch %s, started %d s ago, is not readable yet", batch.batchId, int(waited))

@@ -22,6 +22,7 @@ from omics_common import contract
 from omics_common.clients import Clients
 from omics_common.omics import omics_client
 from tests.standin.healthomics import HealthOmics
+from tests.tracking import checks
 from tracker.index import handle
 
 from .clikit import FakeClients, Result
@@ -59,17 +60,9 @@ class Cohort:
 
     def check(self) -> dict[str, Any]:
         """Checks as the state machine makes them: again at once while a check says so."""
-        for _ in range(10):
-            result = dict(
-                handle(
-                    {"action": "check", "batchId": self.first, "cohort": self.state, "config": self.config},
-                    self.clients,
-                )
-            )
-            self.state = result["cohort"]
-            if not result["again"]:
-                return result
-        raise AssertionError("the checks did not come to rest")
+        result = checks.run_checks(self.clients, {"batchId": self.first, "cohort": self.state, "config": self.config})
+        self.state = result["cohort"]
+        return result
 
     def report(self) -> None:
         handle({"action": "report", "batchId": self.first, "cohort": self.state, "config": self.config}, self.clients)

@@ -17,6 +17,7 @@ from omics_common import contract
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
 from tests.standin.healthomics import HealthOmics, ServiceError
+from tests.tracking import checks
 from tracker import cohort
 from tracker.errors import BatchNotFound, Throttled
 from tracker.index import handle
@@ -66,12 +67,7 @@ def check(clients: Clients, first: str, state: Any = None, **kwargs: Any) -> dic
 
 def run_checks(clients: Clients, first: str, state: Any = None, **kwargs: Any) -> dict[str, Any]:
     """Checks as the state machine makes them: again at once while a check says so."""
-    result = check(clients, first, state, **kwargs)
-    for _ in range(10):
-        if not result["again"]:
-            return result
-        result = check(clients, first, result["cohort"], **kwargs)
-    raise AssertionError("the checks did not come to rest")
+    return checks.run_checks(clients, {"batchId": first, "cohort": state, "config": config(**kwargs)})
 
 
 def manifest_of(s3: Any, first: str) -> Any:

@@ -27,6 +27,7 @@ from tracker_testkit import (
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
 from tests.standin.healthomics import HealthOmics
+from tests.tracking import checks
 from tracker import files
 from tracker.errors import BadEvent, Throttled
 from tracker.index import handle
@@ -82,14 +83,9 @@ class Cohort:
 
     def check(self) -> dict[str, Any]:
         """Checks as the state machine makes them: again at once while a check says so."""
-        for _ in range(10):
-            result = handle(
-                {"action": "check", "batchId": self.first, "cohort": self.state, "config": self.config}, self.clients
-            )
-            self.state = result["cohort"]
-            if not result["again"]:
-                return dict(result)
-        raise AssertionError("the checks did not come to rest")
+        result = checks.run_checks(self.clients, {"batchId": self.first, "cohort": self.state, "config": self.config})
+        self.state = result["cohort"]
+        return result
 
     def until_done(self) -> None:
         for _ in range(10):

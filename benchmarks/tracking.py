@@ -54,7 +54,8 @@ class Batch:
     def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
         action = payload["action"]
         if action == "check":
-            return {"cohort": {}, "done": self.ended_at is not None, "again": False, "continue": False}
+            done = self.ended_at is not None
+            return {"cohort": {}, "done": done, "again": False, "continue": False, "released": False}
         if action == "park":
             self.tokens.append(payload["taskToken"])
             return {}

@@ -27,7 +27,7 @@ from aws_cdk import integ_tests_alpha as integ
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, OnDelete, RunSetting
 from omics_batch_construct._compliance import HIPAA_AND_NIST, acknowledge
-from omics_common import contract
+from omics_common import layout, tracking
 
 WORKFLOW_DIR = Path(__file__).resolve().parent / "workflow"
 WORKFLOW_MAIN = "main.wdl"
@@ -196,7 +196,7 @@ def _assert(test: integ.IntegTest, batch: OmicsRunBatch, bucket: s3.Bucket) -> s
         [
             cdk.Fn.join(":execution:", cdk.Fn.split(":stateMachine:", machine.state_machine_arn)),
             ":",
-            contract.execution_name(batch.batch_id),
+            tracking.execution_name(batch.batch_id),
         ],
     )
     stopped = (
@@ -210,7 +210,7 @@ def _assert(test: integ.IntegTest, batch: OmicsRunBatch, bucket: s3.Bucket) -> s
         "StepFunctions", "describeExecution", {"executionArn": execution_arn}
     ).expect(integ.ExpectedResult.object_like({"status": "SUCCEEDED"}))
     # Where the tracker writes it: <output URI>batch-reports/batch-<batch id>/, the output URI being s3://<bucket>/Batch/.
-    report_key = f"{BATCH_ID}/batch-reports/batch-{batch.batch_id}/report.json"
+    report_key = layout.report_key(f"{BATCH_ID}/") + layout.cohort_folder(batch.batch_id) + layout.REPORT_JSON
     report = test.assertions.aws_api_call("S3", "headObject", {"Bucket": bucket.bucket_name, "Key": report_key}).expect(
         integ.ExpectedResult.object_like({"ContentType": "application/json"})
     )

@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from omics_common import contract, outcome
+from omics_common import lifecycle, outcome
 
 OmicsClient = Any  # a boto3 omics client; typed loosely, boto3 ships no stubs
 
 
 def is_terminal(status: str | None) -> bool:
     """True once the batch will not change on its own; unknown statuses are not terminal."""
-    return status in contract.TERMINAL_STATUSES
+    return status in lifecycle.TERMINAL
 
 
 def get_batch(client: OmicsClient, batch_id: str) -> dict[str, Any]:

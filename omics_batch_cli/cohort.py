@@ -3,8 +3,9 @@
 A construct's batch is the first of a cohort: the tracker may start later parts (above
 100,000 runs) and resubmissions, and keeps the cohort's manifest in the tracker's folder
 beside the outputs (``<outputUri>batch-reports/batch-<first id>/cohort.json``, see
-``omics_common.manifest``). Given the first batch's GetBatch answer, the command finds the
-manifest there; a batch with no manifest is a cohort of one. Once the tracker has reported,
+``omics_common.layout``). Given the first batch's GetBatch answer, the command finds the
+manifest there (through ``omics_common.manifest``, its one reader); a batch with no manifest is
+a cohort of one. Once the tracker has reported,
 the manifest also holds the cohort's result (status, whether it succeeded, counts).
 """
 
@@ -14,19 +15,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omics_common import contract, manifest, outcome
+from omics_common import layout, outcome
 from omics_common.errors import ApiError
+from omics_common.manifest import Manifest, ManifestStore, Member
 
 from .batches import get_batch
-
-
-@dataclass(frozen=True)
-class Member:
-    """One batch of the cohort: the first (part 0, attempt 1) or one the tracker started."""
-
-    batch_id: str
-    part: int
-    attempt: int
 
 
 @dataclass(frozen=True)
@@ -39,12 +32,8 @@ class Cohort:
     result: Mapping[str, Any] | None
 
     @classmethod
-    def of(cls, first_batch_id: str, manifest: Mapping[str, Any]) -> Cohort:
-        members = tuple(
-            Member(str(b["batchId"]), int(b.get("part", 0)), int(b.get("attempt", 1)))
-            for b in manifest.get("batches", [])
-        ) or (Member(first_batch_id, 0, 1),)
-        return cls(first_batch_id, members, bool(manifest.get("done")), manifest.get("result"))
+    def of(cls, manifest: Manifest) -> Cohort:
+        return cls(manifest.first_batch_id, manifest.members, manifest.done, manifest.result)
 
     @property
     def succeeded(self) -> bool:
@@ -65,11 +54,11 @@ def find(first: Mapping[str, Any], s3: Callable[[], Any], warn: Callable[[str], 
     if not output:
         return None
     try:
-        found = manifest.read_manifest(s3(), contract.report_uri(str(output)), batch_id)
+        found = ManifestStore(s3(), layout.CohortLayout(layout.report_uri(str(output)), batch_id)).read()
     except ApiError as err:
         warn(f"warning: cannot read the cohort's manifest ({err.code}): showing batch {batch_id} only")
         return None
-    return Cohort.of(batch_id, found) if found is not None else None
+    return Cohort.of(found) if found is not None else None
 
 
 def statuses(omics: Any, cohort: Cohort) -> Iterator[tuple[Member, Mapping[str, Any]]]:

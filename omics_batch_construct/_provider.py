@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
@@ -54,19 +55,24 @@ WHY_STOP_TRACKING = (
     "before it cancels or deletes the cohort's batches, so that no batch starts after it looked."
 )
 WHY_COHORT_MANIFESTS = (
-    "A destroy reads which batches the tracker started from the cohort's manifest, named after its first "
-    "batch, whose id is assigned at deploy."
+    "A destroy closes the cohort's manifest and reads from it which batches the tracker started; a deploy "
+    "that takes a cohort back reopens it. The manifest is named after the cohort's first batch, whose id is "
+    "assigned at deploy."
 )
-WHY_LIST_BATCH = (
-    "A destroy finds the batch a tracker check was starting when the tracking stopped by its name: "
-    "ListBatch has no resource-level permissions."
+WHY_LISTS = (
+    "A deploy finds its definition's batch by its name, and a destroy the batch a tracker check was starting, "
+    "with ListBatch; a destroy lists a batch's runs with ListRuns: neither has resource-level permissions."
 )
+WHY_QUOTAS = "Service Quotas' ListServiceQuotas and ListAWSDefaultServiceQuotas have no resource-level permissions."
 WHY_FRAMEWORK = (
     "CDK's Provider framework invokes its handlers by ARN and by version or alias (<arn>:*); "
     "the functions are its own and nothing else."
 )
 WHY_XRAY = "X-Ray's PutTraceSegments and sampling APIs have no resource-level permissions."
 
+
+# The encryption context Step Functions gives KMS for a state machine's data.
+STATES_KEY_CONTEXT = "kms:EncryptionContext:aws:states:stateMachineArn"
 
 PROVIDER_ID = "OmicsRunBatchProvider"
 # The framework's own limit; each batch's timeout is shorter or equal (see run_batch.index).
@@ -130,11 +136,31 @@ class BatchProvider(Construct):
             ),
             WHY_BATCH_ARNS,
         )
-        # CancelRunBatch and DeleteRunBatch act on each run as the caller, as StartRunBatch does.
+        # CancelRunBatch and DeleteRunBatch act on each run as the caller, as StartRunBatch does; a
+        # delete also cancels and deletes one by one the runs those did not reach.
         add_statement(
             self.role,
             iam.PolicyStatement(actions=["omics:CancelRun", "omics:DeleteRun"], resources=[self.omics_arn("run/*")]),
             WHY_RUN_ARNS,
+        )
+        # A deploy finds its definition's batch by name (ListBatch); a delete lists a batch's runs
+        # (ListRuns, filtered by batch id) to reach those the batch-wide calls did not.
+        add_statement(
+            self.role,
+            iam.PolicyStatement(
+                sid="FindBatchesAndRuns", actions=["omics:ListBatch", "omics:ListRuns"], resources=["*"]
+            ),
+            WHY_LISTS,
+        )
+        # The run quota's pre-flight (provider/quota.py): Service Quotas' lists take no resource.
+        add_statement(
+            self.role,
+            iam.PolicyStatement(
+                sid="ReadRunQuota",
+                actions=["servicequotas:ListServiceQuotas", "servicequotas:ListAWSDefaultServiceQuotas"],
+                resources=["*"],
+            ),
+            WHY_QUOTAS,
         )
 
         # Custom roles for CDK's framework functions: its defaults carry the AWS managed basic
@@ -237,16 +263,21 @@ class BatchProvider(Construct):
     def allow_tracking(
         self, policy: iam.Policy, state_machine: sfn.StateMachine, manifests: tuple[s3.IBucket, str] | None
     ) -> None:
-        """Let the handlers start the batch's tracking execution once the batch has started, and,
-        for a delete, stop the cohort's executions and find which batches the tracker started:
-        from the cohort's manifest (``manifests``: its bucket and the keys' pattern), listed before
-        it is read, and the batch being started by its name (ListBatch)."""
+        """Let the handlers start (or start again) the cohort's tracking execution once its batch
+        has started, and, for a delete, stop the cohort's executions and close its manifest, which
+        names the batches the tracker started (``manifests``: its bucket and the keys' pattern).
+        The manifest is listed before it is read, and written conditionally (omics_common.manifest)."""
         add_statement(
             policy,
             iam.PolicyStatement(
                 actions=["states:StartExecution", "states:ListExecutions"], resources=[state_machine.state_machine_arn]
             ),
         )
+        key = self.placement.encryption_key
+        if key is not None:
+            # An encrypted state machine: StartExecution encrypts the input with its key, and reading
+            # or stopping an execution decrypts it (Step Functions asks KMS as the caller).
+            add_statement(policy, states_key_statement(key, state_machine))
         executions = self._stack.format_arn(
             service="states",
             resource="execution",
@@ -256,12 +287,11 @@ class BatchProvider(Construct):
         add_statement(
             policy, iam.PolicyStatement(actions=["states:StopExecution"], resources=[executions]), WHY_STOP_TRACKING
         )
-        add_statement(policy, iam.PolicyStatement(actions=["omics:ListBatch"], resources=["*"]), WHY_LIST_BATCH)
         if manifests is not None:
             bucket, keys = manifests
             add_statement(
                 policy,
-                iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(keys)]),
+                iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects(keys)]),
                 WHY_COHORT_MANIFESTS,
             )
             # Listing the manifest's own key only: without a listing, S3 answers a missing key with 403.
@@ -273,10 +303,12 @@ class BatchProvider(Construct):
                     conditions={"StringLike": {"s3:prefix": keys}},
                 ),
             )
-            if bucket.encryption_key is not None:  # the tracker writes the manifest with the bucket's key
+            if bucket.encryption_key is not None:  # the manifest is written and read with the bucket's key
                 add_statement(
                     policy,
-                    iam.PolicyStatement(actions=["kms:Decrypt"], resources=[bucket.encryption_key.key_arn]),
+                    iam.PolicyStatement(
+                        actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[bucket.encryption_key.key_arn]
+                    ),
                 )
 
     def omics_arn(self, resource: str, account: str | None = None) -> str:
@@ -342,3 +374,13 @@ class BatchProvider(Construct):
             acknowledge_cdk_grants(
                 statement_owner.node.find_child("DefaultPolicy"), {"lambda:InvokeFunction": WHY_FRAMEWORK}
             )
+
+
+def states_key_statement(key: kms.IKey, state_machine: sfn.IStateMachine) -> iam.PolicyStatement:
+    """KMS as Step Functions asks it for a caller of an encrypted state machine (StartExecution:
+    GenerateDataKey; reading or stopping executions: Decrypt), for this state machine only."""
+    return iam.PolicyStatement(
+        actions=["kms:GenerateDataKey", "kms:Decrypt"],
+        resources=[key.key_arn],
+        conditions={"StringEquals": {STATES_KEY_CONTEXT: state_machine.state_machine_arn}},
+    )

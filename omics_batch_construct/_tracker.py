@@ -9,6 +9,7 @@ and passes Standard's 25,000 history events within a month.
       │  ├─500 checks──▶ CarryOn (a fresh execution goes on) ─▶ Succeed
       └──┴─otherwise──▶ WaitForEvent (event, or the backstop)
     Check ──a batch gone──▶ Fail (BatchNotFound)
+    Check ──the stack let the cohort go (its manifest is closed)──▶ Succeed (Released)
 
 ``Check`` is the tracker function (``lambda/tracker/cohort.py``): it reads the cohort's
 unfinished batches, then starts one that is due (a later part, a resubmission) or settles
@@ -39,7 +40,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from omics_common import contract
+from omics_common import contract, lifecycle
 from omics_common.outcome import Resubmission
 
 from ._compliance import (
@@ -54,7 +55,7 @@ from ._compliance import (
     flatten_cfn_reference,
 )
 from ._factories import Placement, handler_function, log_group
-from ._provider import WHY_BATCH_ARNS, WHY_XRAY
+from ._provider import WHY_BATCH_ARNS, WHY_LISTS, WHY_XRAY, states_key_statement
 from ._runs import BatchRuns, ReportLocation, json_text
 
 # Errors worth retrying with backoff: the tracker's own, and Lambda's when it cannot run it.
@@ -164,7 +165,7 @@ class BatchTracker(Construct):
                 source=[contract.OMICS_EVENT_SOURCE],
                 detail_type=[contract.OMICS_BATCH_EVENT_DETAIL_TYPE],
                 detail={
-                    "status": sorted(contract.WAKING_STATUSES),
+                    "status": sorted(lifecycle.WAKING),
                     "$or": [
                         {"batchId": [batch_id]},
                         {"batchName": [{"prefix": contract.cohort_name_prefix(batch_id)}]},
@@ -288,6 +289,13 @@ class BatchTracker(Construct):
             iam.PolicyStatement(sid="ReadRuns", actions=["omics:ListRuns"], resources=["*"]),
             WHY_LIST_RUNS,
         )
+        if self.starts_batches:
+            # A batch of the cohort is looked for by its name before it is started.
+            add_statement(
+                role,
+                iam.PolicyStatement(sid="FindCohortBatches", actions=["omics:ListBatch"], resources=["*"]),
+                WHY_LISTS,
+            )
         add_statement(
             role,
             iam.PolicyStatement(
@@ -366,12 +374,9 @@ class BatchTracker(Construct):
                     actions=["states:SendTaskSuccess", "states:ListExecutions", "states:StartExecution"],
                     resources=[machine.state_machine_arn],
                 ),
-                # An encrypted state machine's history is read back through its key.
-                *(
-                    [iam.PolicyStatement(actions=["kms:Decrypt"], resources=[encryption_key.key_arn])]
-                    if encryption_key
-                    else []
-                ),
+                # An encrypted state machine's history is read back through its key, and the
+                # execution that carries on is started with it.
+                *([states_key_statement(encryption_key, machine)] if encryption_key else []),
             ],
         )
         assert self.function.role is not None
@@ -392,6 +397,7 @@ class BatchTracker(Construct):
         Begin ─▶ Check ─done──▶ Report ─▶ Clean? ─▶ Succeed | Fail (BatchNotClean)
                    ▲  ├again──┘ (read one just started, start one queued, settle the next ended)
                    │  ├carry on─▶ CarryOn ─▶ Succeed (a fresh execution continues)
+                   │  ├released─▶ Succeed (the stack let the cohort go: nothing more starts)
                    └──┴otherwise─▶ WaitForEvent (event, or the backstop)
         """
         vanished = sfn.Fail(
@@ -415,6 +421,7 @@ class BatchTracker(Construct):
                 "done.$": "$.Payload.done",
                 "again.$": "$.Payload.again",
                 "continue.$": "$.Payload.continue",
+                "released.$": "$.Payload.released",
             },
             result_path="$.check",
         )
@@ -492,13 +499,18 @@ class BatchTracker(Construct):
                 "action": contract.TRACKER_ACTION_CONTINUE,
                 **cohort,
                 "stateMachineArn": sfn.JsonPath.string_at("$$.StateMachine.Id"),
+                "executionName": sfn.JsonPath.string_at("$$.Execution.Name"),
             },
             result_path=sfn.JsonPath.DISCARD,
         )
         carry_on.add_retry(errors=TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=8)
         carry_on.next(sfn.Succeed(self, "CarriedOn", comment="A fresh execution of this cohort carries on"))
+        released = sfn.Succeed(
+            self, "Released", comment="The stack let the cohort go (a destroy or a replacement): nothing more starts"
+        )
         step = (
             sfn.Choice(self, "Next?")
+            .when(sfn.Condition.boolean_equals("$.check.released", True), released)
             .when(sfn.Condition.boolean_equals("$.check.done", True), report.next(outcome))
             .when(sfn.Condition.boolean_equals("$.check.continue", True), carry_on)
             .when(sfn.Condition.boolean_equals("$.check.again", True), check)

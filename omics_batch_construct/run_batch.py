@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from omics_common import contract
+from omics_common import contract, layout
 from omics_common.outcome import NO_RESUBMISSION, Resubmission
 
 from ._compliance import acknowledge_own_policy, add_statement
@@ -220,7 +220,7 @@ class OmicsRunBatch(Construct):
         if track_completion:
             start = {"defaultRunSetting": batch.default, "tags": dict(tags or {}), "batchName": batch_name}
             self.tracker = self._track(backstop, notification_topic, tracing, placement, start, resubmission)
-            manifests = self._report_key(f"batch-*/{contract.COHORT_MANIFEST}")
+            manifests = self._report_key(layout.MANIFEST_KEYS)
             provider.allow_tracking(
                 handler_policy,
                 self.tracker.state_machine,
@@ -228,7 +228,9 @@ class OmicsRunBatch(Construct):
             )
 
         # 4. The custom resource that starts the batch.
-        self.resource = self._custom_resource(provider, batch, batch_name, tags, on_delete, wait)
+        self.resource = self._custom_resource(
+            provider, batch, batch_name, tags, on_delete, wait, stable_names=self._stable_names(created_role)
+        )
         if created_role:
             # The service checks the role when the batch starts: its policy must exist first.
             self.resource.node.add_dependency(self.run_role)
@@ -328,7 +330,7 @@ class OmicsRunBatch(Construct):
         """The tracker's prefix beside the outputs, and its objects' ARN when the bucket is known."""
         bucket = self.output_bucket
         return ReportLocation(
-            uri=contract.report_uri(self.output_uri),
+            uri=layout.report_uri(self.output_uri),
             objects_arn=self._report_objects("*"),
             key=bucket.encryption_key if bucket is not None else None,
         )
@@ -345,7 +347,7 @@ class OmicsRunBatch(Construct):
         if self.output_bucket is None:
             return None
         key = self.output_uri.split("/", 3)[3] if self.output_uri.count("/") >= 3 else ""
-        return f"{key}{contract.REPORT_FOLDER}{pattern}"
+        return layout.report_key(key) + pattern
 
     def _custom_resource(
         self,
@@ -355,6 +357,8 @@ class OmicsRunBatch(Construct):
         tags: Mapping[str, str] | None,
         on_delete: OnDelete,
         wait: Duration,
+        *,
+        stable_names: Mapping[str, str],
     ) -> CustomResource:
         """The batch's resource: the API's request in the contract's properties."""
         stack = Stack.of(self)
@@ -365,7 +369,10 @@ class OmicsRunBatch(Construct):
             contract.PROP_ON_DELETE: on_delete.value,
             contract.PROP_TIMEOUT_SECONDS: str(int(wait.to_seconds())),
             contract.PROP_REPORT_URI: self.report.uri,
+            contract.PROP_RUN_COUNT: str(len(batch.runs)),
         }
+        if stable_names:
+            properties[contract.PROP_STABLE_NAMES] = dict(stable_names)
         if batch_name is not None:
             properties[contract.PROP_BATCH_NAME] = batch_name
         if tags:
@@ -382,6 +389,16 @@ class OmicsRunBatch(Construct):
             # deleting a large batch's runs takes long. The batch's own timeout is the handler's.
             service_timeout=Duration.seconds(contract.MAX_DEPLOY_WAIT_SECONDS),
         )
+
+    def _stable_names(self, created_role: bool) -> dict[str, str]:
+        """The names CloudFormation gives anew with every stack it creates, of what this construct
+        made: the deploy reads them by these names, so a stack created again finds its batch."""
+        names = {}
+        if created_role:
+            names["RunRole"] = self.run_role.role_arn
+        if isinstance(self.output_bucket, s3.Bucket) and self.output_bucket.node.scope is self:
+            names["OutputBucket"] = self.output_bucket.bucket_name
+        return names
 
     def _fail(self, *problems: str) -> None:
         raise BatchValidationError(self._path, problems)
@@ -513,7 +530,7 @@ class OmicsRunBatch(Construct):
                     sid="ReadRunSettingsFile", actions=["s3:GetObject"], resources=self.runs.file_object_arns
                 ),
             )
-        resubmitted = self._report_objects("batch-*/resubmit/*") if resubmits else None
+        resubmitted = self._report_objects(layout.RESUBMIT_KEYS) if resubmits else None
         if resubmitted is not None:
             # The settings files the tracker writes for resubmissions, named by content.
             add_statement(

@@ -1,6 +1,6 @@
 """The AWS clients the functions use, made on first use and kept for the container's life.
 
-Both functions hold them the same way: each invocation needs one or two of the five clients,
+Both functions hold them the same way: each invocation needs one or two of the six clients,
 and making all of them on every cold start would cost about 0.1 s each. Tests pass their own
 (stubbed, stand-in or moto) clients instead.
 """
@@ -29,6 +29,7 @@ _FACTORIES: dict[str, Callable[[], Client]] = {
     "events": _boto3_client("events"),
     "sns": _boto3_client("sns"),
     "stepfunctions": _boto3_client("stepfunctions"),
+    "servicequotas": _boto3_client("service-quotas"),
 }
 
 
@@ -65,3 +66,7 @@ class Clients:
     @property
     def stepfunctions(self) -> Client:
         return self._get("stepfunctions")
+
+    @property
+    def servicequotas(self) -> Client:
+        return self._get("servicequotas")

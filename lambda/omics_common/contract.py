@@ -41,6 +41,13 @@ PROP_TRACKER_ARN = "TrackerStateMachineArn"
 # Where the tracker writes (s3://.../batch-reports/): a delete reads the cohort's manifest there.
 PROP_REPORT_URI = "ReportUri"
 
+# Where the deploy's handler finds the values CloudFormation names anew for every stack it creates
+# (a run role or output bucket the construct made): {"RunRole": <role ARN>, ...}. The definition
+# key reads them by these names, so a stack created again finds the batches it left.
+PROP_STABLE_NAMES = "StableNames"
+# How many runs the cohort has, every part (the quota pre-flight reads it).
+PROP_RUN_COUNT = "RunCount"
+
 # Members of these API shapes that are documents, JSON-encoded in the properties.
 DOCUMENT_MEMBERS = frozenset({"parameters", "engineSettings"})
 
@@ -56,6 +63,8 @@ NON_DEFINING_PROPERTIES = frozenset(
         PROP_TRACKER_ARN,
         PROP_TIMEOUT_SECONDS,
         PROP_REPORT_URI,  # follows the output URI, which the default run setting defines
+        PROP_STABLE_NAMES,  # names values of the definition, which count themselves
+        PROP_RUN_COUNT,  # follows the runs
     }
 )
 
@@ -70,13 +79,9 @@ ATTR_BATCH_ID = "BatchId"
 ATTR_BATCH_ARN = "BatchArn"
 ATTR_BATCH_UUID = "BatchUuid"
 ATTR_STATUS = "Status"
-# What on_event hands is_complete in its Data (the Provider framework passes it on), when it
-# started a batch (a Create, or an Update that replaces): the batch's generation of its
-# definition, and when on_event began (epoch seconds). An in-place Update has neither.
-DATA_GENERATION = "Generation"
+# What on_event hands is_complete in its Data (the Provider framework passes it on): when it began
+# (epoch seconds). A deploy's wait for validation and a delete's hour are measured from it.
 DATA_STARTED_AT = "StartedAt"
-# The Status attribute of a batch deleted outside CloudFormation (reported, not failed).
-STATUS_NOT_FOUND = "NOT_FOUND"
 
 # --- limits the API model does not carry --------------------------------------------
 MAX_INLINE_RUNS = 100  # inlineSettings; the model's own bound, repeated for the construct
@@ -86,17 +91,16 @@ MAX_DEPLOY_WAIT_SECONDS = 3600  # a custom resource may take at most one hour
 # How long a batch StartRunBatch answered with may be unreadable or unlisted (eventual
 # consistency) before it counts as gone: the deploy, the tracker and a destroy allow the same.
 NOT_VISIBLE_GRACE_SECONDS = 120
+# A delete finishes within the custom resource's hour: past this, it completes with the work
+# requested and logs what is left (and the command that finishes it).
+DELETE_BUDGET_SECONDS = 50 * 60
 
-# Batch statuses in which the deploy is still waiting for validation to finish.
-VALIDATING_STATUSES = frozenset({"CREATING", "PENDING"})
-# Batch statuses after which the batch will never run its runs: cancelled, failed, or its
-# runs deleted. A deploy that finds its definition's batch in one of them (left by an earlier
-# deploy) starts the next generation instead of returning it.
-DEAD_STATUSES = frozenset({"FAILED", "CANCELLED", "STOPPING", "RUNS_DELETING", "RUNS_DELETED", "RUNS_DELETE_FAILED"})
+# --- a batch's identity --------------------------------------------------------------
+# The deploy's batch carries its definition key (see provider.batch.definition_key): a deploy
+# finds the batch of its definition by this tag, whatever HealthOmics remembers of requestIds.
+DEFINITION_TAG = "omics-batch-construct:definition"
 
-# --- completion tracking (a state machine per batch) --------------------------------
-# Batch statuses after which nothing more happens to the runs.
-TERMINAL_STATUSES = frozenset({"PROCESSED", "FAILED", "CANCELLED", "RUNS_DELETED", "RUNS_DELETE_FAILED"})
+# --- events ----------------------------------------------------------------------------
 # What the completion event says of itself.
 EVENT_SOURCE = "omics-batch-construct"
 EVENT_DETAIL_TYPE = "Omics Run Batch Completed"
@@ -105,36 +109,13 @@ OMICS_EVENT_SOURCE = "aws.omics"
 OMICS_BATCH_EVENT_DETAIL_TYPE = "RunBatch Status Change"
 
 
-def execution_name(batch_id: str, continuation: int = 0) -> str:
-    """The tracking execution's name: one per cohort, named after its first batch, so a retried
-    deploy step cannot start two; a continuation (a fresh execution that carries on) is numbered."""
-    return f"batch-{batch_id}" if continuation == 0 else f"batch-{batch_id}-{continuation}"
-
-
 # --- cohorts: the first batch (started by the deploy) and those the tracker starts ------
 # A cohort is its first batch, the later parts of a cohort of more than MAX_RUNS runs, and
 # the resubmissions; the tracker starts all but the first, one submitting at a time.
 COHORT_TAG = "omics-batch-construct:cohort"  # a tracker-started batch's tag: the first batch's id
-COHORT_MANIFEST = "cohort.json"  # the cohort's batches, kept by the tracker beside the report
-# Batch statuses in which a batch submits no more runs: another batch of the cohort may start.
-# In any other (CREATING, PENDING, SUBMITTING, or one this release does not know) none does.
-PAST_SUBMITTING_STATUSES = TERMINAL_STATUSES | {"INPROGRESS", "STOPPING", "RUNS_DELETING"}
-# HealthOmics status events the tracker wakes for: the end of a batch, and the end of its
-# submissions (the next part, or a resubmission, may start).
-WAKING_STATUSES = TERMINAL_STATUSES | {"INPROGRESS"}
-
-
-REPORT_FOLDER = "batch-reports/"  # the tracker's folder under the default run setting's outputUri
-
-
-def report_uri(output_uri: str) -> str:
-    """The tracker's prefix for a batch whose default run setting writes to ``output_uri``."""
-    return f"{output_uri}{REPORT_FOLDER}"
-
-
-def cohort_prefix(report_uri: str, first_batch_id: str) -> str:
-    """Where a cohort's report, retry file, manifest and resubmitted settings go."""
-    return f"{report_uri}batch-{first_batch_id}/"
+# A tracker starts a batch only this soon after it recorded the start in the manifest, so that a
+# destroy knows when a recorded start can no longer happen (omics_common.manifest).
+START_WINDOW_SECONDS = 30
 
 
 def cohort_name_prefix(first_batch_id: str) -> str:
@@ -154,8 +135,7 @@ def cohort_request_id(first_batch_id: str, part: int, attempt: int) -> str:
 
 # --- the tracker function (lambda/tracker): what the state machine sends and catches ---
 # The tracker function's timeout: settling or reporting a part pages through up to 100,000 runs
-# (benchmarks/tracker_report.py). A destroy waits this long after it stopped the tracking, since a
-# task under way when its execution stopped runs on until it returns or times out.
+# (benchmarks/tracker_report.py).
 TRACKER_TIMEOUT_SECONDS = 900
 # The ``action`` of each task's payload. An EventBridge event (it has "detail-type") is
 # a resume even without one.

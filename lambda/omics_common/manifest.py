@@ -1,181 +1,255 @@
-"""A cohort's batches, as the tracker records them: read by a destroy and by the command too.
+"""A cohort's manifest: the one record of its batches, and the fence between its tracker and a destroy.
 
-The tracker keeps the cohort's manifest (``cohort.json`` beside its report): every batch it
-started, with part and attempt, and the one it is about to start (``starting``: written before
-its StartRunBatch, so that a batch started by a check still running when the tracking was
-stopped is found by its name). A destroy stops the cohort's running executions, then reads
-the manifest to apply ``on_delete`` to every batch, and finishes only once no stopped
-execution can still have a check running (``quiet_after``).
+The manifest (``cohort.json`` in the cohort's folder, see ``omics_common.layout``) says which
+batches the tracker started (part and attempt), the one it is about to start (``starting``:
+written before its StartRunBatch), the cohort's result once reported, and whether the stack has
+let the cohort go (``closed``). Only ``ManifestStore`` reads and writes it, always with S3's
+conditional writes (``If-None-Match: *`` for a new manifest, ``If-Match: <ETag>`` otherwise), so
+that concurrent writers cannot lose each other's changes:
+
+- the tracker records ``starting`` before each StartRunBatch, and is refused once ``closed``;
+- a destroy (or the cleanup of a replacing update) sets ``closed``, and so either sees the
+  ``starting`` a tracker recorded first (and handles that batch by ``on_delete``) or makes the
+  tracker's later record fail (and the tracker starts nothing).
+
+A tracker starts a batch only within ``contract.START_WINDOW_SECONDS`` of its ``starting`` record,
+with a call whose worst case is bounded (``omics.MAX_CALL_SECONDS``): a ``starting`` record with
+no batch listed under its name after ``Starting.settled_by`` never became a batch.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from omics_common import contract
 from omics_common.errors import ApiError, call
+from omics_common.layout import CohortLayout
+from omics_common.omics import MAX_CALL_SECONDS
 from omics_common.outcome import split_s3_uri
 
 logger = logging.getLogger(__name__)
 
-# S3 answers that mean "there is no manifest": the tracker started no batch of its own.
-_NO_MANIFEST = frozenset({"NoSuchKey", "404"})
-# How far Step Functions' clock (stopDate) and this function's may disagree.
+# How far two functions' clocks (and Step Functions') may disagree.
 CLOCK_SKEW_SECONDS = 60
+# S3 answers that mean "there is no manifest".
+_NO_MANIFEST = frozenset({"NoSuchKey", "404"})
+# A conditional write lost to another writer: read again and retry.
+_LOST_RACE = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+MAX_WRITE_TRIES = 8
+JSON = "application/json"
 
 
-def manifest_uri(report_uri: str, first_batch_id: str) -> str:
-    return contract.cohort_prefix(report_uri, first_batch_id) + contract.COHORT_MANIFEST
-
-
-def read_manifest(s3: Any, report_uri: str, first_batch_id: str) -> dict[str, Any] | None:
-    """The cohort's manifest, or None when the tracker has written none (yet).
-
-    GetObject only: a missing key reads as None to a caller who may list the bucket, and as
-    AccessDenied to one who may not (the command, which then shows the batch alone).
-    """
-    bucket, key = split_s3_uri(manifest_uri(report_uri, first_batch_id))
-    try:
-        body = call(s3, "GetObject", first_batch_id, Bucket=bucket, Key=key)["Body"]
-    except ApiError as err:
-        if err.code in _NO_MANIFEST:
-            return None
-        raise
-    manifest: dict[str, Any] = json.loads(body.read())
-    return manifest
-
-
-def find_manifest(s3: Any, report_uri: str, first_batch_id: str) -> dict[str, Any] | None:
-    """The manifest, read only once a listing of its exact key shows it there.
-
-    The deploy's handlers may list the bucket for the manifests' keys only (``s3:prefix``), and
-    without the listing S3 would answer a missing key with AccessDenied, not NoSuchKey.
-    """
-    bucket, key = split_s3_uri(manifest_uri(report_uri, first_batch_id))
-    listed = call(s3, "ListObjectsV2", first_batch_id, Bucket=bucket, Prefix=key, MaxKeys=1)
-    if not any(item.get("Key") == key for item in listed.get("Contents", [])):
-        return None
-    return read_manifest(s3, report_uri, first_batch_id)
+class CohortClosed(Exception):
+    """The stack has let the cohort go: the tracker starts nothing more."""
 
 
 @dataclass(frozen=True)
 class Starting:
-    """The batch a check was about to start when it last wrote the manifest."""
+    """The batch a tracker check was about to start when it last wrote the manifest."""
 
     batch_name: str
     requested_at: float  # epoch seconds, before the StartRunBatch
+
+    @property
+    def settled_by(self) -> float:
+        """When a batch this record announced is listed by its name, if it was started at all."""
+        return (
+            self.requested_at
+            + contract.START_WINDOW_SECONDS
+            + MAX_CALL_SECONDS
+            + contract.NOT_VISIBLE_GRACE_SECONDS
+            + CLOCK_SKEW_SECONDS
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"batchName": self.batch_name, "requestedAt": self.requested_at}
 
     @classmethod
     def of(cls, value: Mapping[str, Any] | None) -> Starting | None:
-        if not value:
-            return None
-        return cls(str(value["batchName"]), float(value["requestedAt"]))
+        return cls(str(value["batchName"]), float(value["requestedAt"])) if value else None
 
 
 @dataclass(frozen=True)
-class CohortBatches:
-    """What a destroy acts on: the batch ids known, and whether one may still appear."""
+class Closed:
+    """When and why the stack let the cohort go."""
 
-    ids: list[str]
-    settled: bool  # False: a batch being started may not be listed yet
+    at: float
+    cause: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at, "cause": self.cause}
 
-def cohort_batches(s3: Any, omics: Any, report_uri: str | None, first_batch_id: str, now: float) -> CohortBatches:
-    """The cohort's batches: its first, those its manifest names, and the one being started
-    (found by its name with ListBatch) in start order."""
-    manifest = find_manifest(s3, report_uri, first_batch_id) if report_uri else None
-    ids = [first_batch_id]
-    for batch in (manifest or {}).get("batches", []):
-        if str(batch["batchId"]) not in ids:
-            ids.append(str(batch["batchId"]))
-    starting = Starting.of((manifest or {}).get("starting"))
-    if starting is None:
-        return CohortBatches(ids, settled=True)
-    named = [str(item["id"]) for item in batches_named(omics, starting.batch_name, first_batch_id)]
-    ids.extend(batch_id for batch_id in named if batch_id not in ids)
-    # Unlisted: not started, or started and not listed yet (a check's start is within the function's
-    # timeout of its request, and then listed within the grace).
-    waited = now - starting.requested_at
-    settled = bool(named) or waited > contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS
-    logger.info("Cohort %s: batch %s being started: %s", first_batch_id, starting.batch_name, named or "not listed")
-    return CohortBatches(ids, settled)
-
-
-def batches_named(omics: Any, name: str, batch_id: str) -> Iterator[Mapping[str, Any]]:
-    """ListBatch's items whose name is ``name``, every page."""
-    params: dict[str, Any] = {"name": name, "maxItems": 100}
-    while True:
-        page = call(omics, "ListBatch", batch_id, **params)
-        yield from (item for item in page.get("items", []) if item.get("name") == name)
-        if not page.get("nextToken"):
-            return
-        params["startingToken"] = page["nextToken"]
-
-
-# --- the cohort's tracking executions ------------------------------------------------------------
-
-
-def executions(sfn: Any, state_machine_arn: str, first_batch_id: str, status: str) -> list[dict[str, Any]]:
-    """The cohort's executions (its first and its continuations) of ``status``, all pages."""
-    names = re.compile(re.escape(contract.execution_name(first_batch_id)) + r"(-[0-9]+)?")
-    params: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 100, "statusFilter": status}
-    found: list[dict[str, Any]] = []
-    while True:
-        page = call(sfn, "ListExecutions", first_batch_id, **params)
-        found.extend(e for e in page.get("executions", []) if names.fullmatch(e.get("name", "")))
-        if not page.get("nextToken"):
-            return found
-        params["nextToken"] = page["nextToken"]
-
-
-def running_executions(sfn: Any, state_machine_arn: str, first_batch_id: str) -> list[str]:
-    """The ARNs of the cohort's running executions."""
-    return [e["executionArn"] for e in executions(sfn, state_machine_arn, first_batch_id, "RUNNING")]
+    @classmethod
+    def of(cls, value: Mapping[str, Any] | None) -> Closed | None:
+        return cls(float(value.get("at", 0)), str(value.get("cause", ""))) if value else None
 
 
 @dataclass(frozen=True)
-class Stop:
-    """What stopping the cohort's tracking found: what it stopped now, and until when a task of a
-    stopped execution may still run (Step Functions does not stop a Lambda invocation under way)."""
+class Member:
+    """A batch of the cohort: the first (part 0, attempt 1) or one the tracker started."""
 
-    stopped: list[str]
-    quiet_after: float  # epoch seconds; 0 when no execution of the cohort was ever stopped
+    batch_id: str
+    part: int
+    attempt: int
 
-    def quiet(self, now: float) -> bool:
-        return not self.stopped and now >= self.quiet_after
+    def to_json(self) -> dict[str, Any]:
+        return {"batchId": self.batch_id, "part": self.part, "attempt": self.attempt}
 
 
-def stop_tracking(sfn: Any, state_machine_arn: str, first_batch_id: str, cause: str) -> Stop:
-    """Stop the cohort's running executions; say what was stopped and when the last stopped one's
-    tasks are over (the tracker function's timeout after its stop, and the grace in which a batch
-    such a task started becomes readable). Two listings, by status: the state machine keeps
-    closed executions of earlier cohorts too."""
-    stopped: list[str] = []
-    stop_dates = [
-        e["stopDate"].timestamp()
-        for e in executions(sfn, state_machine_arn, first_batch_id, "ABORTED")
-        if isinstance(e.get("stopDate"), datetime.datetime)
-    ]
-    for arn in running_executions(sfn, state_machine_arn, first_batch_id):
+@dataclass(frozen=True)
+class Manifest:
+    """What the manifest holds (see the module's doc)."""
+
+    first_batch_id: str
+    batches: tuple[Member, ...] = ()
+    parts: int = 1
+    done: bool = False
+    starting: Starting | None = None
+    result: Mapping[str, Any] | None = None
+    closed: Closed | None = None
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        """The batches in start order; a manifest that names none has the first batch."""
+        return self.batches or (Member(self.first_batch_id, 0, 1),)
+
+    @property
+    def batch_ids(self) -> list[str]:
+        ids = [self.first_batch_id]
+        ids.extend(m.batch_id for m in self.batches if m.batch_id not in ids)
+        return ids
+
+    def closing(self, at: float, cause: str) -> Manifest:
+        return self if self.closed is not None else replace(self, closed=Closed(at, cause))
+
+    def reopened(self) -> Manifest:
+        return replace(self, closed=None)
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "firstBatchId": self.first_batch_id,
+            "batches": [member.to_json() for member in self.batches],
+            "parts": self.parts,
+            "done": self.done,
+        }
+        if self.starting is not None:
+            body["starting"] = self.starting.to_json()
+        if self.result is not None:
+            body["result"] = dict(self.result)
+        if self.closed is not None:
+            body["closed"] = self.closed.to_json()
+        return body
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any]) -> Manifest:
+        first = str(value["firstBatchId"])
+        return cls(
+            first_batch_id=first,
+            batches=tuple(
+                Member(str(b["batchId"]), int(b.get("part", 0)), int(b.get("attempt", 1)))
+                for b in value.get("batches", [])
+            ),
+            parts=int(value.get("parts", 1)),
+            done=bool(value.get("done")),
+            starting=Starting.of(value.get("starting")),
+            result=value.get("result"),
+            closed=Closed.of(value.get("closed")),
+        )
+
+
+@dataclass
+class ManifestStore:
+    """The one reader and writer of a cohort's manifest (see the module's doc).
+
+    Remembers the ETag of what it last read or wrote, so a writer that owns the latest version
+    writes again without reading first.
+    """
+
+    s3: Any
+    layout: CohortLayout
+    _etag: str | None = field(default=None, repr=False)
+    _current: Manifest | None = field(default=None, repr=False)
+
+    @property
+    def first_batch_id(self) -> str:
+        return self.layout.first_batch_id
+
+    def read(self) -> Manifest | None:
+        """The manifest, or None when there is none (GetObject only: to a reader that may not list
+        the bucket, S3 answers a missing key with AccessDenied, which is raised)."""
+        bucket, key = split_s3_uri(self.layout.manifest)
         try:
-            call(sfn, "StopExecution", first_batch_id, executionArn=arn, cause=cause)
+            answer = call(self.s3, "GetObject", self.first_batch_id, Bucket=bucket, Key=key)
         except ApiError as err:
-            if err.code != "ExecutionDoesNotExist":
+            if err.code in _NO_MANIFEST:
+                self._etag, self._current = None, None
+                return None
+            raise
+        self._current = Manifest.of(json.loads(answer["Body"].read()))
+        self._etag = str(answer.get("ETag") or "") or None
+        return self._current
+
+    def find(self) -> Manifest | None:
+        """The manifest, read only once a listing of its exact key shows it there: a reader that may
+        list the bucket for the manifests' keys only (``s3:prefix``) is answered 403, not 404, for a
+        missing key it reads without listing."""
+        bucket, key = split_s3_uri(self.layout.manifest)
+        listed = call(self.s3, "ListObjectsV2", self.first_batch_id, Bucket=bucket, Prefix=key, MaxKeys=1)
+        if not any(item.get("Key") == key for item in listed.get("Contents", [])):
+            return None
+        return self.read()
+
+    def update(self, change: Callable[[Manifest | None], Manifest]) -> Manifest:
+        """Write ``change(current)`` over the current manifest (None: there is none), conditionally:
+        when another writer got there first, read its version and apply ``change`` to that.
+
+        A first write is tried as a new object (``If-None-Match: *``) unless this store has read
+        or written the manifest already, so a writer that may not list the bucket never reads a
+        missing key. ``change`` may raise (``CohortClosed``) to write nothing.
+        """
+        known = self._etag is not None
+        for _ in range(MAX_WRITE_TRIES):
+            current = self._current if known else None
+            wanted = change(current)
+            try:
+                self._put(wanted, if_match=self._etag if known else None)
+            except ApiError as err:
+                if err.code in _LOST_RACE or (known and err.code in _NO_MANIFEST):
+                    logger.info(
+                        "Cohort %s: the manifest changed meanwhile (%s); reading it again",
+                        self.first_batch_id,
+                        err.code,
+                    )
+                    known = self.read() is not None
+                    continue
                 raise
-            continue
-        stopped.append(arn)  # not quiet now; the next look finds it ABORTED, with its stopDate
-        logger.info("Cohort %s: stopped %s", first_batch_id, arn)
-    last = max(stop_dates, default=None)
-    # A batch a check started just before its timeout is readable within the grace after.
-    wait = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS + CLOCK_SKEW_SECONDS
-    quiet_after = 0.0 if last is None else last + wait
-    return Stop(stopped, quiet_after)
+            return wanted
+        raise ApiError(
+            "PutObject",
+            "ConditionalRequestConflict",
+            "the manifest kept changing",
+            batch_id=self.first_batch_id,
+            http_status=409,
+        )
+
+    def _put(self, manifest: Manifest, *, if_match: str | None) -> None:
+        bucket, key = split_s3_uri(self.layout.manifest)
+        condition = {"IfMatch": if_match} if if_match else {"IfNoneMatch": "*"}
+        body = json.dumps(manifest.to_json(), indent=1).encode()
+        answer = call(
+            self.s3, "PutObject", self.first_batch_id, Bucket=bucket, Key=key, Body=body, ContentType=JSON, **condition
+        )
+        self._etag = str(answer.get("ETag") or "") or None
+        self._current = manifest
+
+
+def refuse_if_closed(manifest: Manifest | None) -> None:
+    """For a writer about to start a batch: the stack has let the cohort go."""
+    if manifest is not None and manifest.closed is not None:
+        raise CohortClosed(
+            f"cohort {manifest.first_batch_id} was closed at {manifest.closed.at:.0f} ({manifest.closed.cause})"
+        )

@@ -29,11 +29,20 @@ MODEL_FILE = MODEL_DIR / "omics" / "2022-11-28" / "service-2.json.gz"
 # Bounded so that a call's worst case (5 attempts of at most 10 + 20 s, plus backoff of
 # at most 20 s each) stays inside the handlers' 3-minute timeout: a poll that runs out of
 # retries returns "not yet" rather than being killed mid-call.
+MAX_ATTEMPTS = 5
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 20
+MAX_BACKOFF_SECONDS = 20  # botocore's standard mode waits at most this long between attempts
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 5},
-    connect_timeout=10,
-    read_timeout=20,
+    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=READ_TIMEOUT_SECONDS,
     user_agent_extra="omics-batch-construct",
+)
+# The longest one call can take, retries and backoff included: after this, no attempt of it is
+# still to be sent (a destroy relies on it to know when a recorded start can no longer happen).
+MAX_CALL_SECONDS = (
+    MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + (MAX_ATTEMPTS - 1) * MAX_BACKOFF_SECONDS
 )
 
 

@@ -1,10 +1,11 @@
 """Entry points of the run batch custom resource (CDK ``custom_resources.Provider``).
 
-``on_event`` starts, updates or begins deleting the batch; ``is_complete`` is polled by
-the framework until the batch has passed validation or the delete has finished. Both
-read the event, pick the work, and leave it to the client-taking functions in
-``provider.batch``. Every failure leaves as one RunBatchResourceError whose message is
-the CloudFormation reason, naming the batch and this invocation's log.
+``on_event`` finds or starts, updates or begins deleting the batch; ``is_complete`` is polled
+by the framework until the batch has passed validation (and its cohort's tracking runs) or the
+delete has finished. Both read the event, pick the work, and leave it to the client-taking
+functions in ``provider.batch`` (Create, Update) and ``provider.delete`` (Delete). Every
+failure leaves as one RunBatchResourceError whose message is the CloudFormation reason, naming
+the batch and this invocation's log.
 
 The AWS clients are held as the tracker holds them (``omics_common.clients``): made on
 first use and kept for the container's life; tests pass their own ``clients=``.
@@ -19,19 +20,15 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from omics_common import contract, manifest
+from omics_common import contract, lifecycle, tracking
 from omics_common.clients import Clients
-from omics_common.errors import BatchError, OmicsClient, RunBatchResourceError, failure_reason
-from omics_common.outcome import is_batch_id
+from omics_common.errors import ApiError, BatchError, RunBatchResourceError, failure_reason
+from omics_common.layout import CohortLayout
+from omics_common.manifest import ManifestStore
 
-from . import batch
+from . import batch, delete, quota
 from .batch import IsCompleteResult, OnEventResult
-from .properties import (
-    changed_definition,
-    on_delete_policy,
-    parse_properties,
-    start_run_batch_input,
-)
+from .properties import BatchProperties, changed_definition, parse_properties, run_count, start_run_batch_input
 
 logger = logging.getLogger(__name__)
 # Lambda's JSON log format sets the level from the function's configuration; under the
@@ -51,6 +48,8 @@ class LambdaContext(Protocol):
     log_stream_name: str
     invoked_function_arn: str
 
+    def get_remaining_time_in_millis(self) -> int: ...
+
 
 def container_clients() -> Clients:
     """The container's clients, each made when first asked for (not at import: cold starts)."""
@@ -64,7 +63,7 @@ def on_event(event: Event, context: LambdaContext, clients: Clients | None = Non
     """Provider framework ``onEvent``: one step for a Create, Update or Delete."""
     _log_event("on_event", event)
     given = clients or container_clients()
-    return _reporting_failures(context, lambda: _dispatch_event(event, context, given))
+    return _reporting_failures(context, lambda: _dispatch_event(event, context, given, time.time()))
 
 
 def is_complete(
@@ -74,7 +73,7 @@ def is_complete(
     simulated ``clock``: the deploy's and the destroy's waits are measured in its seconds)."""
     _log_event("is_complete", event)
     given = clients or container_clients()
-    result = _reporting_failures(context, lambda: _check_event(event, given, clock()))
+    result = _reporting_failures(context, lambda: _check_event(event, context, given, clock()))
     logger.info("is_complete: %s", json.dumps(result))
     return result
 
@@ -82,25 +81,28 @@ def is_complete(
 # --- on_event ------------------------------------------------------------------------
 
 
-def _dispatch_event(event: Event, context: LambdaContext, clients: Clients) -> OnEventResult:
+def _dispatch_event(event: Event, context: LambdaContext, clients: Clients, now: float) -> OnEventResult:
     request_type = event["RequestType"]
     if request_type == "Create":
-        return create(event, clients.omics)
+        return create(event, clients, now)
     if request_type == "Update":
-        return update(event, context, clients.omics)
+        return update(event, context, clients, now)
     if request_type == "Delete":
-        return delete(event, clients)
+        # The first step here; is_complete polls until it says done.
+        delete.check_delete(event, clients, now, _handler_deadline(context))
+        return {"PhysicalResourceId": str(event["PhysicalResourceId"]), "Data": {contract.DATA_STARTED_AT: repr(now)}}
     raise BatchError(f"Unknown RequestType {request_type!r}")
 
 
-def create(event: Event, client: OmicsClient) -> OnEventResult:
-    """Start the batch the properties describe (or find the one this definition has)."""
-    props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
-    return batch.start_batch(client, props, batch.definition_token(event), time.time())
+def create(event: Event, clients: Clients, now: float) -> OnEventResult:
+    """Find the definition's batch that is alive, or start it."""
+    props = parse_properties(event["ResourceProperties"], start_run_batch_input(clients.omics))
+    return batch.find_or_start(clients.omics, props, event, now, preflight=_preflight(event, clients))
 
 
-def update(event: Event, context: LambdaContext, client: OmicsClient) -> OnEventResult:
-    """Start a replacement batch if the batch's definition changed, else retag in place."""
+def update(event: Event, context: LambdaContext, clients: Clients, now: float) -> OnEventResult:
+    """Find or start the new definition's batch if the definition changed, else retag in place."""
+    client = clients.omics
     shape = start_run_batch_input(client)
     new, old = event["ResourceProperties"], event.get("OldResourceProperties", {})
     props = parse_properties(new, shape)
@@ -108,110 +110,68 @@ def update(event: Event, context: LambdaContext, client: OmicsClient) -> OnEvent
     changed = changed_definition(old, new, shape)
     if changed:
         logger.info("Batch %s is replaced: %s changed", batch_id, ", ".join(changed))
-        return batch.start_batch(client, props, batch.definition_token(event), time.time())
+        return batch.find_or_start(client, props, event, now, preflight=_preflight(event, clients))
     old_tags = dict(old.get(contract.PROP_TAGS) or {})
     fallback_arn = batch.batch_arn(context.invoked_function_arn, batch_id)
     return batch.update_in_place(client, batch_id, old_tags, props.tags, fallback_arn)
 
 
-def delete(event: Event, clients: Clients) -> OnEventResult:
-    """Stop the cohort's tracking, then take the first step of the delete the resource's OnDelete
-    asks for, for every batch of the cohort.
-
-    The tracking is stopped under every policy, RETAIN too: the batches deployed run on as
-    asked, but nothing starts a batch after the stack let go of them (and the stop comes
-    first, so that no batch starts after the manifest was read).
-    """
-    _check_delete(event, clients, time.time())  # is_complete polls until it says done
-    return {"PhysicalResourceId": str(event["PhysicalResourceId"])}
-
-
-def _stop_tracking(event: Event, clients: Clients) -> manifest.Stop | None:
-    """Stop the cohort's running executions (None: the resource has no tracking)."""
-    batch_id = str(event["PhysicalResourceId"])
-    properties = event.get("ResourceProperties", {})
-    tracker = properties.get(contract.PROP_TRACKER_ARN)
-    if not (tracker and is_batch_id(batch_id)):
-        return None
-    cause = f"the resource is deleted ({on_delete_policy(properties)})"
-    return manifest.stop_tracking(clients.stepfunctions, str(tracker), batch_id, cause)
-
-
-def _advance_cohort_delete(event: Event, clients: Clients, first_batch_id: str, on_delete: str, now: float) -> bool:
-    """One step towards on_delete for each batch of the cohort (all of them, every time); True when done."""
-    report_uri = event.get("ResourceProperties", {}).get(contract.PROP_REPORT_URI)
-    cohort = manifest.cohort_batches(clients.s3, clients.omics, report_uri, first_batch_id, now)
-    done = [batch.advance_delete(clients.omics, batch_id, on_delete) for batch_id in cohort.ids]
-    logger.info("Cohort %s: %d of %d batches done with %s", first_batch_id, sum(done), len(done), on_delete)
-    return all(done) and cohort.settled
-
-
-def _check_delete(event: Event, clients: Clients, now: float) -> IsCompleteResult:
-    """Done once every batch of the cohort is, and no task of its stopped tracking can still run.
-
-    Each poll stops the cohort's executions again: a ``continue`` task under way when the
-    tracking was stopped may have started a fresh execution since, and a check under way may
-    have started a batch (the manifest names it, or the batch it was starting).
-    """
-    batch_id = str(event["PhysicalResourceId"])
-    stop = _stop_tracking(event, clients)
-    on_delete = _delete_action(event)
-    done = on_delete is None or _advance_cohort_delete(event, clients, batch_id, on_delete, now)
-    if done and stop is not None and not stop.quiet(now):
-        logger.info(
-            "Cohort %s: waiting %d s more for the last task of its stopped tracking (stopped now: %d)",
-            batch_id,
-            max(0, int(stop.quiet_after - now)),
-            len(stop.stopped),
-        )
-        return {"IsComplete": False}
-    return {"IsComplete": done}
+def _preflight(event: Event, clients: Clients) -> Callable[[BatchProperties], None]:
+    """The run quota's check, before a StartRunBatch."""
+    runs = run_count(event["ResourceProperties"])
+    return lambda props: quota.check_runs_fit(clients.servicequotas, props.default_run_setting, runs)
 
 
 # --- is_complete ---------------------------------------------------------------------
 
 
-def _check_event(event: Event, clients: Clients, now: float) -> IsCompleteResult:
-    client = clients.omics
+def _check_event(event: Event, context: LambdaContext, clients: Clients, now: float) -> IsCompleteResult:
     request_type = event["RequestType"]
-    batch_id = str(event["PhysicalResourceId"])
     if request_type == "Delete":
-        return _check_delete(event, clients, now)
-    tracker = event["ResourceProperties"].get(contract.PROP_TRACKER_ARN)
+        return {"IsComplete": delete.check_delete(event, clients, now, _handler_deadline(context))}
+    batch_id = str(event["PhysicalResourceId"])
+    properties = event["ResourceProperties"]
     data = event.get("Data") or {}
-    if contract.DATA_GENERATION not in data:
-        # An Update in place: on_event did the rest. Tracking switched on (or moved) starts now.
-        old_tracker = event.get("OldResourceProperties", {}).get(contract.PROP_TRACKER_ARN)
-        if tracker and tracker != old_tracker:
-            return {"IsComplete": batch.start_tracking(clients.stepfunctions, tracker, batch_id)}
-        return {"IsComplete": True}
-    props = parse_properties(event["ResourceProperties"], start_run_batch_input(client))
-    walk = batch.Walk.of(props, batch.definition_token(event), data)
-    result = batch.check_started(client, walk, batch_id, now)
-    if (
-        result["IsComplete"]
-        and tracker
-        and not batch.start_tracking(clients.stepfunctions, tracker, result["PhysicalResourceId"])
-    ):
-        return {"IsComplete": False}  # a transient failure: the next poll starts it
+    if contract.DATA_STARTED_AT not in data:
+        # An Update in place: on_event did the rest, but the cohort's tracking must be running.
+        missing = data.get(contract.ATTR_STATUS) == lifecycle.NOT_FOUND_STATUS
+        return {"IsComplete": missing or ensure_tracking(clients, properties, batch_id)}
+    props = parse_properties(properties, start_run_batch_input(clients.omics))
+    started_at = float(data[contract.DATA_STARTED_AT])
+    result = batch.check_started(clients.omics, batch_id, started_at, props.timeout_seconds, now)
+    if result["IsComplete"] and not ensure_tracking(clients, properties, batch_id):
+        return {"IsComplete": False}  # the next poll starts it
     return result
+
+
+def ensure_tracking(clients: Clients, properties: Mapping[str, Any], batch_id: str) -> bool:
+    """Whenever a deploy ends on a batch, the cohort's tracking runs (or has ended by itself):
+    started for a new batch, started again, its manifest reopened, for one a replacement or a
+    destroy had let go. False: not yet (a transient failure); the next poll tries again."""
+    tracker = properties.get(contract.PROP_TRACKER_ARN)
+    if not tracker:
+        return True
+    report_uri = properties.get(contract.PROP_REPORT_URI)
+    store = ManifestStore(clients.s3, CohortLayout(str(report_uri), batch_id)) if report_uri else None
+    try:
+        return tracking.ensure(clients.stepfunctions, str(tracker), batch_id, store=store).settled
+    except ApiError as err:
+        if not err.transient:
+            raise
+        logger.warning("Cohort %s: its tracking could not be checked now (%s)", batch_id, err.code)
+        return False
 
 
 # --- shared ----------------------------------------------------------------------------
 
+# What a delete leaves of the handler's 3-minute timeout for its last calls and its answer.
+DELETE_MARGIN_MS = 45_000
 
-def _delete_action(event: Event) -> str | None:
-    """The OnDelete policy to carry out, or None when Delete needs no API call."""
-    batch_id = str(event.get("PhysicalResourceId", ""))
-    # Anything but a batch id (the Provider framework's create-failed marker) never named a batch.
-    if not is_batch_id(batch_id):
-        logger.info("%r is not a batch id (a create that failed?): nothing to delete", batch_id)
-        return None
-    on_delete = on_delete_policy(event.get("ResourceProperties", {}))
-    if on_delete == contract.ON_DELETE_RETAIN:
-        logger.info("Batch %s is retained (%s)", batch_id, on_delete)
-        return None
-    return on_delete
+
+def _handler_deadline(context: LambdaContext) -> Callable[[], bool]:
+    """A delete's sweep of runs one by one stops in time for this invocation to answer."""
+    seconds = (context.get_remaining_time_in_millis() - DELETE_MARGIN_MS) / 1000
+    return lifecycle.time_budget(max(seconds, 5.0))
 
 
 def _reporting_failures(context: LambdaContext, work: Callable[[], _T]) -> _T:

@@ -97,6 +97,20 @@ def timeout_seconds(raw: Mapping[str, Any]) -> int:
         ) from err
 
 
+def run_count(raw: Mapping[str, Any]) -> int:
+    """How many runs the cohort has (every part): the property the construct writes, else the
+    inline runs (0 when unknown)."""
+    value = raw.get(contract.PROP_RUN_COUNT)
+    if value is not None:
+        try:
+            return int(value)
+        except (TypeError, ValueError) as err:
+            raise PropertyError(f"{contract.PROP_RUN_COUNT}: expected a whole number, got {value!r}") from err
+    settings = raw.get(contract.PROP_BATCH_RUN_SETTINGS) or {}
+    inline = settings.get("inlineSettings") if isinstance(settings, Mapping) else None
+    return len(inline) if isinstance(inline, list) else 0
+
+
 def check_schema_version(raw: Mapping[str, Any]) -> None:
     """Refuse properties written by a construct release this handler does not know."""
     version = raw.get(contract.PROP_SCHEMA_VERSION)

@@ -11,11 +11,17 @@ Each check reads every unsettled batch (GetBatch), then does one thing: it start
 queued batch if none of the cohort is submitting, or else settles one batch that ended (lists
 its runs, keeps them as a rows file, queues its resubmission). Never both: a check retried by
 Step Functions has the same input, and since a batch that stopped submitting never submits
-again, it starts the same queued batch, with the same requestId (its cohort, part and attempt),
-and finds the batch its first try started. Rows files and content-addressed settings files are
-written again identically. Before its StartRunBatch, a check names the batch it is starting in
-the manifest, so that a destroy that stopped the tracking meanwhile still finds it. The state
-(a few dozen small records) travels in the execution; the runs stay in S3.
+again, it starts the same queued batch. Rows files and content-addressed settings files are
+written again identically.
+
+A batch is started at most once: a check first looks for it by its name (its cohort, part and
+attempt) and tag, and adopts the batch it finds (a retried check, a tracker started again with a
+fresh state, HealthOmics having forgotten the requestId); only then does it record the start in
+the manifest (``starting``, a conditional write that the stack's close refuses, see
+``omics_common.manifest``) and call StartRunBatch, idempotent by the same cohort, part and
+attempt. A check refused by a closed manifest starts nothing and ends the execution
+(``released``). The state (a few dozen small records) travels in the execution; the runs stay
+in S3.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from omics_common import contract, outcome
+from omics_common import contract, lifecycle, outcome
 from omics_common.clients import Client, Clients
 from omics_common.errors import ApiError, call
-from omics_common.manifest import Starting
+from omics_common.layout import CohortLayout
+from omics_common.manifest import CohortClosed, Manifest, ManifestStore, Member, Starting, refuse_if_closed
 from omics_common.outcome import Resubmission, RunRow
 
 from . import files
@@ -73,8 +80,12 @@ class Config:
     topic_arn: str | None
 
     @property
+    def layout(self) -> CohortLayout:
+        return CohortLayout(self.report_uri, self.first_batch_id)
+
+    @property
     def prefix(self) -> str:
-        return contract.cohort_prefix(self.report_uri, self.first_batch_id)
+        return self.layout.prefix
 
     @property
     def default_output(self) -> str:
@@ -182,10 +193,10 @@ class State:
     def submitting(self) -> bool:
         """Whether a batch of the cohort may still be submitting runs (a status unknown to this
         release counts as submitting: nothing starts beside it)."""
-        return any(batch.status not in contract.PAST_SUBMITTING_STATUSES for batch in self.batches)
+        return any(batch.status not in lifecycle.PAST_SUBMITTING for batch in self.batches)
 
     def ended(self) -> list[Batch]:
-        return [batch for batch in self.batches if not batch.settled and batch.status in contract.TERMINAL_STATUSES]
+        return [batch for batch in self.batches if not batch.settled and batch.status in lifecycle.TERMINAL]
 
     def done(self, parts: int) -> bool:
         return all(batch.settled for batch in self.batches) and not self.queue and self.nextPart >= parts
@@ -198,12 +209,18 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
             read(clients.omics, batch)
     _queue_next_part(config, state)
     started = settled = None
-    if state.queue and not state.submitting():
-        started = start(clients, config, state, state.queue.pop(0))
-    elif ended := state.ended():
-        settled = settle(clients, config, state, ended[0])
-    if state.checks == 0 and started is None:  # the command finds the cohort by its manifest from the start
-        write_manifest(clients.s3, config, state)
+    store = ManifestStore(clients.s3, config.layout)
+    try:
+        if state.queue and not state.submitting():
+            started = start(clients, store, config, state, state.queue[0])
+            state.queue.pop(0)
+        elif ended := state.ended():
+            settled = settle(clients, config, state, ended[0])
+        if state.checks == 0 and started is None:  # the command finds the cohort by its manifest from the start
+            write_manifest(store, config, state)
+    except CohortClosed as closed:
+        logger.info("Cohort %s: %s; this execution ends", config.first_batch_id, closed)
+        return {"cohort": state.to_json(), "done": False, "again": False, "continue": False, "released": True}
     state.checks += 1
     done = state.done(len(config.parts))
     logger.info(
@@ -222,6 +239,7 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
         "done": done,
         "again": not done and more,
         "continue": not done and state.checks >= CHECKS_PER_EXECUTION * (state.continuation + 1),
+        "released": False,
     }
 
 
@@ -243,7 +261,7 @@ def _queue_next_part(config: Config, state: State) -> None:
     if state.nextPart >= len(config.parts):
         return
     last = next((b for b in state.batches if b.attempt == 1 and b.part == state.nextPart - 1), None)
-    if last is None or last.status not in contract.PAST_SUBMITTING_STATUSES:
+    if last is None or last.status not in lifecycle.PAST_SUBMITTING:
         return  # not started yet (queued behind a resubmission), or still submitting
     part = config.parts[state.nextPart]
     if part.settings_uri is None:
@@ -256,7 +274,7 @@ def _queue_next_part(config: Config, state: State) -> None:
 
 
 def rows_uri(config: Config, batch_id: str) -> str:
-    return f"{config.prefix}batches/{batch_id}.jsonl"
+    return config.layout.rows(batch_id)
 
 
 def settle(clients: Clients, config: Config, state: State, batch: Batch) -> str:
@@ -278,7 +296,7 @@ def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], ba
     """A resubmission's settings file, at a key of its own content, never written over: HealthOmics
     fails a batch whose settings file changes after submission."""
     body = json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode()
-    uri = f"{config.prefix}resubmit/run-settings-{hashlib.sha256(body).hexdigest()[:16]}.json"
+    uri = config.layout.resubmit(hashlib.sha256(body).hexdigest()[:16])
     bucket, key = outcome.split_s3_uri(uri)
     try:
         # Written only if absent (a conditional write: S3 answers 412 when the key is there).
@@ -295,51 +313,74 @@ def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], ba
 # --- starting a batch -------------------------------------------------------------------------
 
 
-def start(clients: Clients, config: Config, state: State, needed: Start) -> str:
-    """StartRunBatch of a part's attempt, idempotent by its cohort, part and attempt."""
+def start(clients: Clients, store: ManifestStore, config: Config, state: State, needed: Start) -> str:
+    """The part's attempt as a batch: the one already started (found by its name and tag), else a
+    StartRunBatch recorded in the manifest first; raises CohortClosed when the stack let go."""
     first = config.first_batch_id
+    name = contract.cohort_batch_name(first, needed.part, needed.attempt)
+    existing = lifecycle.tagged_batches(clients.omics, name, contract.COHORT_TAG, first)
+    if existing:
+        batch_id = str(existing[-1]["id"])  # the oldest, if ever there were two
+        logger.info(
+            "Cohort %s: batch %s (part %d, attempt %d) is there already", first, batch_id, needed.part, needed.attempt
+        )
+        state.batches.append(Batch(batch_id, part=needed.part, attempt=needed.attempt, startedAt=time.time()))
+        write_manifest(store, config, state)
+        return batch_id
     template = config.start
     params: dict[str, Any] = {
         "requestId": contract.cohort_request_id(first, needed.part, needed.attempt),
-        "batchName": contract.cohort_batch_name(first, needed.part, needed.attempt),
+        "batchName": name,
         "defaultRunSetting": template["defaultRunSetting"],
         "batchRunSettings": {"s3UriSettings": needed.settingsUri},
         "tags": {**(template.get("tags") or {}), contract.COHORT_TAG: first},
     }
-    # Named in the manifest first: a destroy that stops the tracking while this runs finds it.
-    write_manifest(clients.s3, config, state, starting=Starting(params["batchName"], time.time()))
+    # Recorded first, conditionally: a close after this finds the batch by its name; a close before
+    # it refuses the record, and nothing starts.
+    starting = Starting(name, time.time())
+    write_manifest(store, config, state, starting=starting)
+    if time.time() > starting.requested_at + contract.START_WINDOW_SECONDS:
+        # A destroy counts on a recorded start happening soon after it, or never: record it again.
+        raise Throttled(f"cohort {first}: recording the start of {name} took too long; trying again")
     started = call(clients.omics, "StartRunBatch", first, **params)
     batch_id = str(started["id"])
     state.batches.append(Batch(batch_id, part=needed.part, attempt=needed.attempt, startedAt=time.time()))
-    write_manifest(clients.s3, config, state)
     logger.info("Cohort %s: started batch %s (part %d, attempt %d)", first, batch_id, needed.part, needed.attempt)
+    write_manifest(store, config, state)
     return batch_id
 
 
 def write_manifest(
-    s3: Client,
+    store: ManifestStore,
     config: Config,
     state: State,
     *,
     starting: Starting | None = None,
     result: Mapping[str, Any] | None = None,
-) -> str:
-    """The cohort's batches, for the command and for a destroy that must reach them all: the
-    ones started, the one ``starting`` (about to be), and once done, the cohort's ``result``
-    (its status, whether it succeeded, its counts)."""
-    manifest = {
-        "firstBatchId": config.first_batch_id,
-        "batches": [{"batchId": b.batchId, "part": b.part, "attempt": b.attempt} for b in state.batches],
-        "parts": len(config.parts),
-        "done": result is not None,
-        **({"starting": starting.to_json()} if starting is not None else {}),
-        **({"result": dict(result)} if result is not None else {}),
-    }
-    uri = config.prefix + contract.COHORT_MANIFEST
-    bucket, key = outcome.split_s3_uri(uri)
-    body = json.dumps(manifest, indent=1).encode()
-    call(s3, "PutObject", config.first_batch_id, Bucket=bucket, Key=key, Body=body, ContentType=files.JSON)
-    return uri
+) -> Manifest:
+    """The cohort's batches, for the command and for a destroy that must reach them all: the ones
+    started, the one ``starting`` (about to be: refused once the stack closed the manifest), and
+    once done, the cohort's ``result`` (its status, whether it succeeded, its counts)."""
+
+    def change(current: Manifest | None) -> Manifest:
+        if starting is not None:
+            refuse_if_closed(current)
+        # A batch once recorded stays recorded: a tracker started again begins with the first batch
+        # only, and finds the others as it goes.
+        members = list(current.batches) if current is not None else []
+        known = {m.batch_id for m in members}
+        members.extend(Member(b.batchId, b.part, b.attempt) for b in state.batches if b.batchId not in known)
+        return Manifest(
+            first_batch_id=config.first_batch_id,
+            batches=tuple(members),
+            parts=len(config.parts),
+            done=result is not None,
+            starting=starting,
+            result=result,
+            closed=current.closed if current is not None else None,
+        )
+
+    return store.update(change)
 
 
 # --- the cohort's rows --------------------------------------------------------------------------

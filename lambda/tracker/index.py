@@ -97,7 +97,8 @@ def _continue(event: Event, clients: Clients) -> Result:
     machine = event.get("stateMachineArn")  # the execution's own ($$.StateMachine.Id)
     if not machine:
         raise BadEvent("continue: the event has no stateMachineArn")
-    return waiting.carry_on(clients.stepfunctions, str(machine), first, State.of(event.get("cohort"), first))
+    name = str(event.get("executionName") or "")  # $$.Execution.Name: the lineage to carry on
+    return waiting.carry_on(clients.stepfunctions, str(machine), first, name, State.of(event.get("cohort"), first))
 
 
 _ACTIONS: dict[str, Callable[[Event, Clients], Result]] = {

@@ -26,6 +26,7 @@ from typing import Any, TypedDict
 from omics_common import outcome
 from omics_common.clients import Client, Clients
 from omics_common.errors import shorten
+from omics_common.manifest import ManifestStore
 from omics_common.outcome import RunRow, SettingsError
 
 from . import cohort, files, publish
@@ -36,9 +37,6 @@ from .status import get_batch
 
 logger = logging.getLogger(__name__)
 
-REPORT_JSON = "report.json"
-REPORT_CSV = "report.csv"
-RETRY_SETTINGS = "retry-settings.json"
 COLUMNS = (*RunRow._fields, "outputLocation", "attempt", "batchId")
 FAILURE_REASON_LIMIT = 1000
 
@@ -70,15 +68,15 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
         "counts": counts,
         "batchIds": [b.batchId for b in state.batches],
         "attempts": max(b.attempt for b in state.batches),
-        "reportJsonUri": config.prefix + REPORT_JSON,
-        "reportCsvUri": config.prefix + REPORT_CSV,
+        "reportJsonUri": config.layout.report_json,
+        "reportCsvUri": config.layout.report_csv,
         "retrySettingsUri": retries.uri,
         "failureReason": shorten(_failure_reason(state, batches), FAILURE_REASON_LIMIT),
         "settingsError": "; ".join(settings_errors) or None,
     }
     logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
     result = {key: detail[key] for key in ("status", "succeeded", "counts", "reportJsonUri", "retrySettingsUri")}
-    cohort.write_manifest(clients.s3, config, state, result=result)
+    cohort.write_manifest(ManifestStore(clients.s3, config.layout), config, state, result=result)
     publish.put_event(clients.events, config.first_batch_id, detail["batchArn"], detail)
     if config.topic_arn:
         publish.notify(clients.sns, config.topic_arn, config.first_batch_id, detail)
@@ -154,10 +152,10 @@ def write_files(
     A run setting of the part that no batch listed (its batch ended before submitting it) gets a
     row of its own, as a failed submission, and goes in the retry file."""
     s3, first = clients.s3, config.first_batch_id
-    retries = _Retries(s3, config.prefix + RETRY_SETTINGS, first)
+    retries = _Retries(s3, config.layout.retry_settings, first)
     errors: list[str] = []
-    report_json = S3Writer(s3, config.prefix + REPORT_JSON, files.JSON, first)
-    report_csv = S3Writer(s3, config.prefix + REPORT_CSV, files.CSV, first)
+    report_json = S3Writer(s3, config.layout.report_json, files.JSON, first)
+    report_csv = S3Writer(s3, config.layout.report_csv, files.CSV, first)
     try:
         json_rows, csv_rows = files.JsonArrayWriter(report_json), files.CsvWriter(report_csv, COLUMNS)
         for part in range(len(config.parts)):

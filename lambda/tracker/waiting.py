@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 
-from omics_common import contract, manifest
+from omics_common import lifecycle, tracking
 from omics_common.clients import Client
 from omics_common.errors import ApiError, call
 
@@ -61,9 +61,9 @@ def resume(sfn: Client, state_machine_arn: str, first_batch_id: str, batch_id: s
     resubmission may start), wakes the cohort's execution; the state machine discards what
     it is sent and checks the cohort itself.
     """
-    if status not in contract.WAKING_STATUSES:
+    if status not in lifecycle.WAKING:
         return _not_resumed(batch_id, status, f"status {status!r} wakes nothing")
-    executions = manifest.running_executions(sfn, state_machine_arn, first_batch_id)
+    executions = tracking.running(sfn, state_machine_arn, first_batch_id)
     if not executions:
         return _not_resumed(batch_id, status, f"no running execution of cohort {first_batch_id}")
     for arn in executions:
@@ -81,11 +81,14 @@ def resume(sfn: Client, state_machine_arn: str, first_batch_id: str, batch_id: s
     return _not_resumed(batch_id, status, "no wait is open (already resumed, timed out, or checking)")
 
 
-def carry_on(sfn: Client, state_machine_arn: str, first_batch_id: str, state: State) -> dict[str, Any]:
+def carry_on(
+    sfn: Client, state_machine_arn: str, first_batch_id: str, execution_name: str, state: State
+) -> dict[str, Any]:
     """Start the fresh execution that carries the cohort on (Standard executions keep at most
-    25,000 history events); this one then ends."""
+    25,000 history events), next in this execution's lineage; this one then ends."""
     state.continuation += 1
-    name = contract.execution_name(first_batch_id, state.continuation)
+    lineage = tracking.Lineage.of(execution_name) or tracking.Lineage(first_batch_id)
+    name = tracking.execution_name(first_batch_id, lineage.continuation + 1, lineage.lineage)
     payload = json.dumps({"batchId": first_batch_id, "check": {"cohort": state.to_json()}})
     try:
         call(sfn, "StartExecution", first_batch_id, stateMachineArn=state_machine_arn, name=name, input=payload)

@@ -18,7 +18,7 @@ import pytest
 from moto import mock_aws
 
 from omics_batch_cli import main as cli
-from omics_common import contract
+from omics_common import layout
 from omics_common.clients import Clients
 from omics_common.omics import omics_client
 from tests.standin.healthomics import HealthOmics
@@ -53,7 +53,7 @@ class Cohort:
             "parts": [{"settingsUri": f"s3://{BUCKET}/settings.json"}],
             "resubmission": {"maxAttempts": 3, "submissionFailures": [QUOTA], "failedRuns": False},
             "start": json.dumps({"defaultRunSetting": DEFAULT, "tags": {}}),
-            "reportUri": contract.report_uri(OUTPUT_URI),
+            "reportUri": layout.report_uri(OUTPUT_URI),
         }
         self.state: Any = None
         self.clients = Clients(omics=omics, s3=s3, events=_events())

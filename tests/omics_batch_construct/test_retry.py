@@ -127,5 +127,6 @@ def test_the_run_role_reads_the_resubmitted_settings_files_and_nothing_else_of_t
     (statement,) = resubmitted_settings_reads(templates["default"])
     assert statement["Action"] == "s3:GetObject"
     resource = json.dumps(statement["Resource"])
-    assert resource.endswith('/Cohort/batch-reports/batch-*/resubmit/*"]]}')  # not the reports, not the manifest
+    # Named as the tracker names them (layout.RESUBMIT_KEYS): not the reports, not the manifest.
+    assert resource.endswith('/Cohort/batch-reports/batch-*/resubmit/run-settings-*.json"]]}')
     assert resubmitted_settings_reads(templates["none"]) == []  # nothing is resubmitted: nothing to read

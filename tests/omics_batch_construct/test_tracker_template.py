@@ -13,7 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch
-from omics_common import contract
+from omics_common import contract, lifecycle
 from tests.omics_batch_construct.conftest import dumps, new_stack, only_batch_properties, policy_statements, runs
 
 
@@ -50,7 +50,7 @@ def test_rule_resumes_the_tracker_when_a_batch_of_the_cohort_ends_or_has_submitt
         "source": ["aws.omics"],
         "detail-type": ["RunBatch Status Change"],
         "detail": {
-            "status": sorted(contract.TERMINAL_STATUSES | {"INPROGRESS"}),
+            "status": sorted(lifecycle.TERMINAL | {"INPROGRESS"}),
             # The first batch by id; those the tracker starts by the name it gives them.
             "$or": [{"batchId": [first]}, {"batchName": [{"prefix": {"Fn::Join": ["", ["c", first, "-"]]}}]}],
         },

@@ -62,6 +62,8 @@ class Run:
     reason: str = ""
     run_id: str = ""
     status: str = "PENDING"
+    uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    deleted: bool = False
 
 
 @dataclass
@@ -77,6 +79,9 @@ class Batch:
     tags: dict[str, str] = field(default_factory=dict)
     deleted: bool = False
     hidden_reads: int = 0  # GetBatch answers "not found" this many more times
+    # Runs a batch-wide cancel or delete did not reach (submissionSummary's failed*SubmissionCount).
+    failed_cancels: int = 0
+    failed_deletes: int = 0
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     settings: list[dict[str, Any]] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
@@ -87,9 +92,10 @@ class Batch:
         return f"arn:aws:omics:{REGION}:{ACCOUNT}:runBatch/{self.id}"
 
     def started_runs(self) -> list[Run]:
-        """The runs that started (a submission that succeeded), in order; kept for paging."""
+        """The runs that started (a submission that succeeded) and were not deleted, in order; kept
+        for paging (a deleted run clears it)."""
         if self._started is None or self._started[0] is not self.runs:
-            self._started = (self.runs, [run for run in self.runs if run.run_id])
+            self._started = (self.runs, [run for run in self.runs if run.run_id and not run.deleted])
         return self._started[1]
 
     def describe(self) -> dict[str, Any]:
@@ -114,9 +120,13 @@ class Batch:
                 "successfulStartSubmissionCount": len(self.runs) - failed,
                 "failedStartSubmissionCount": failed,
             }
+            if self.failed_cancels:
+                answer["submissionSummary"]["failedCancelSubmissionCount"] = self.failed_cancels
+            if self.failed_deletes:
+                answer["submissionSummary"]["failedDeleteSubmissionCount"] = self.failed_deletes
             counts: dict[str, int] = {}
             for run in self.runs:
-                if run.run_id:
+                if run.run_id and not run.deleted:
                     key = f"{run.status.lower()}RunCount"
                     counts[key] = counts.get(key, 0) + 1
             answer["runSummary"] = counts
@@ -182,6 +192,8 @@ class HealthOmics:
         self._run_ids = itertools.count(9000001)
         # A new batch is hidden from GetBatch for this many reads (eventual consistency).
         self.hide_new_batches_for = 0
+        # Errors the next calls of an operation answer with, in order (``fail``).
+        self.faults: dict[str, list[ServiceError]] = {}
 
     # --- what the test does ---------------------------------------------------------------
 
@@ -213,6 +225,20 @@ class HealthOmics:
                 batch.runs.append(Run(setting_id, "SUCCESS", "", str(next(self._run_ids)), run_status))
         batch.status = status
         return batch
+
+    def fail(self, operation: str, code: str, status: int = 400, *, times: int = 1, message: str = "") -> None:
+        """The next ``times`` calls of ``operation`` answer ``code`` (HTTP ``status``) instead: a
+        throttle (429), a 5xx, AccessDenied (403) while IAM propagates, and so on."""
+        error = ServiceError(code, message or f"{code} (the stand-in's fault)", status)
+        self.faults.setdefault(operation, []).extend([error] * times)
+
+    def forget_tokens(self) -> None:
+        """Forget every requestId: no document says how long HealthOmics remembers one."""
+        self.by_request.clear()
+
+    def run_batches(self, setting_id: str) -> list[Batch]:
+        """The batches that hold a run setting of this id, oldest first."""
+        return [b for b in self.batches.values() if any(e["runSettingId"] == setting_id for e in b.settings)]
 
     def age(self, seconds: float) -> None:
         """Let time pass for the batches there are: as if they were created ``seconds`` earlier."""
@@ -265,7 +291,11 @@ class HealthOmics:
         for run in batch.runs[start : start + size]:
             item: dict[str, Any] = {"runSettingId": run.setting_id, "submissionStatus": run.submission}
             if run.run_id:
-                item.update(runId=run.run_id, runArn=f"arn:aws:omics:{REGION}:{ACCOUNT}:run/{run.run_id}")
+                item.update(
+                    runId=run.run_id,
+                    runArn=f"arn:aws:omics:{REGION}:{ACCOUNT}:run/{run.run_id}",
+                    runInternalUuid=run.uuid,
+                )
             else:
                 item.update(submissionFailureReason=run.reason, submissionFailureMessage=f"{run.reason} says no")
             items.append(item)
@@ -274,6 +304,8 @@ class HealthOmics:
     def ListRuns(self, params: dict[str, Any]) -> dict[str, Any]:
         batch = self._batch(params["batchId"])
         started = batch.started_runs()
+        if "status" in params:
+            started = [run for run in started if run.status == params["status"]]
         start, size = _window(params, "maxResults")
         items = [
             {
@@ -289,11 +321,38 @@ class HealthOmics:
         return _page(items, "items", start, size, len(started))
 
     def GetRun(self, params: dict[str, Any]) -> dict[str, Any]:
+        run, batch = self._run(params["id"])
+        return {
+            "id": run.run_id,
+            "status": run.status,
+            "name": f"run-{run.setting_id}",
+            "uuid": run.uuid,
+            "batchId": batch.id,
+        }
+
+    def CancelRun(self, params: dict[str, Any]) -> dict[str, Any]:
+        run, _ = self._run(params["id"])
+        if run.status not in ("PENDING", "STARTING", "RUNNING"):
+            raise ServiceError("ConflictException", f"Run {run.run_id} is {run.status}")
+        run.status = "CANCELLED"
+        return {}
+
+    def DeleteRun(self, params: dict[str, Any]) -> dict[str, Any]:
+        run, _ = self._run(params["id"])
+        if run.status not in ("COMPLETED", "FAILED", "CANCELLED"):
+            raise ServiceError("ConflictException", f"Run {run.run_id} is {run.status}: it cannot be deleted")
+        run.deleted = True
         for batch in self.batches.values():
+            batch._started = None
+        return {}
+
+    def _run(self, run_id: str) -> tuple[Run, Batch]:
+        """The run that has this id now (deleted runs' ids are reused: the newest wins)."""
+        for batch in reversed(list(self.batches.values())):
             for run in batch.runs:
-                if run.run_id == params["id"]:
-                    return {"id": run.run_id, "status": run.status, "name": f"run-{run.setting_id}"}
-        raise ServiceError("ResourceNotFoundException", f"Run {params['id']} not found", 404)
+                if run.run_id == run_id and not run.deleted:
+                    return run, batch
+        raise ServiceError("ResourceNotFoundException", f"Run {run_id} not found", 404)
 
     def GetBatch(self, params: dict[str, Any]) -> dict[str, Any]:
         batch = self._batch(params["batchId"])
@@ -407,6 +466,9 @@ class HealthOmics:
         operation = getattr(self, model.name, None)
         assert operation is not None, f"the stand-in has no {model.name}"
         try:
+            faults = self.faults.get(model.name)
+            if faults:
+                raise faults.pop(0)
             answer = operation(params)
         except ServiceError as err:
             headers = {"x-amzn-errortype": err.code}

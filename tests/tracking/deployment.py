@@ -38,12 +38,13 @@ from moto.events.models import EventPattern
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
 from omics_batch_construct._provider import QUERY_INTERVAL
-from omics_common import contract, manifest
+from omics_common import contract
 from omics_common.clients import Clients
 from omics_common.omics import omics_client
 from provider import index as provider
 from tests.standin.healthomics import TERMINAL, HealthOmics
 from tests.standin.healthomics import Batch as StandinBatch
+from tests.standin.quotas import RUN_QUOTA, ServiceQuotas, quotas_client
 from tests.tracking.harness import ACCOUNT, REGION, Machine, Run, definition_of, moto_machine, resolve
 from tracker.index import handle
 
@@ -176,13 +177,11 @@ class Deployment:
 
     def destroy(self, *, between_polls: Callable[[], None] | None = None) -> int:
         """A stack destroy: on_event's first step, then is_complete until the delete is done; the
-        polls it took, on a clock that moves by the provider's query interval between polls (a
-        destroy that stopped the tracking waits out the tracker function's timeout)."""
+        polls it took, on a clock that moves by the provider's query interval between polls."""
         assert self.first_batch_id is not None
         event = self._request("Delete", PhysicalResourceId=self.first_batch_id)
         result = provider.on_event(event, _Context(), self.clients)
-        wait = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS + manifest.CLOCK_SKEW_SECONDS
-        polls = wait // QUERY_SECONDS + 5
+        polls = contract.DELETE_BUDGET_SECONDS // QUERY_SECONDS + 5
 
         def between() -> None:
             (between_polls or self._stopping_ends)()
@@ -193,7 +192,7 @@ class Deployment:
     def _until_complete(
         self, event: dict[str, Any], *, between_polls: Callable[[], None] | None = None, polls: int = 5
     ) -> int:
-        start = time.time()
+        start = float((event.get("Data") or {}).get(contract.DATA_STARTED_AT) or time.time())
         for poll in range(polls):
             if provider.is_complete(event, _Context(), self.clients, _at(start + poll * QUERY_SECONDS))["IsComplete"]:
                 return poll + 1
@@ -346,12 +345,15 @@ def deployed(
                 s3.create_bucket(Bucket=resolve({"Ref": bucket_id}, {}))
         service = HealthOmics(s3=s3)
         omics = omics_client(region_name=REGION, config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
-        with service.serving(omics):
+        quotas = quotas_client()
+        # The run quota's default is not published: one that fits every cohort these tests deploy.
+        with service.serving(omics), ServiceQuotas(defaults={RUN_QUOTA: 1_000_000}).serving(quotas):
             clients = Clients(
                 omics=omics,
                 s3=s3,
                 events=boto3.client("events", region_name=REGION),
                 stepfunctions=machine.sfn,
+                servicequotas=quotas,
             )
             deployment = Deployment(template, assembly, machine, service, clients)
             holder["tracking"] = Tracking(deployment, script)

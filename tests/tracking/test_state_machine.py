@@ -69,6 +69,7 @@ class ScriptedTracker:
                 "done": step == "done",
                 "again": step == "again",
                 "continue": step == "continue",
+                "released": step == "released",
             }
         if action == "park":
             self.tokens.append(payload["taskToken"])
@@ -164,6 +165,15 @@ def test_a_long_cohort_carries_on_in_a_fresh_execution(template: dict[str, Any])
     carry = tracker.calls[-1]
     assert carry["batchId"] == BATCH and carry["cohort"] == {"checks": 2}
     assert carry["stateMachineArn"] == arn  # $$.StateMachine.Id: the execution's own state machine
+    assert carry["executionName"] == result.name  # $$.Execution.Name: its lineage goes on
+
+
+def test_a_cohort_the_stack_let_go_ends_its_execution_quietly(template: dict[str, Any]) -> None:
+    """A check refused by the closed manifest (a destroy, a replacement) starts nothing more."""
+    tracker = ScriptedTracker("wait", "released")
+    result = run(template, tracker)
+    assert (result.status, result.error) == ("SUCCEEDED", None)
+    assert tracker.actions() == ["check", "park", "check"]  # no report, no event: the stack let go
 
 
 def test_a_carried_on_execution_starts_from_the_state_it_was_given(template: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from omics_common import contract, outcome
+from omics_common import lifecycle, outcome
 from omics_common.omics import omics_client
 from omics_common.outcome import RunRow
 
@@ -40,8 +40,8 @@ def test_the_batch_id_pattern_is_the_models_batch_id_shape(model: Any) -> None:
 
 
 def test_terminal_statuses_are_batch_statuses(model: Any) -> None:
-    assert contract.TERMINAL_STATUSES <= set(model.shape_for("BatchStatus").enum)
-    assert outcome.SUCCEEDED_STATUS in contract.TERMINAL_STATUSES
+    assert lifecycle.TERMINAL <= set(model.shape_for("BatchStatus").enum)
+    assert outcome.SUCCEEDED_STATUS in lifecycle.TERMINAL
 
 
 def test_failed_is_both_a_submission_and_a_run_status(model: Any) -> None:

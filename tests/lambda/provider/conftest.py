@@ -7,16 +7,23 @@ names and types fail the test). Handler tests never import aws_cdk.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
-from provider_testkit import REGION, FakeContext, StubbedOmics
+from moto import mock_aws
+from provider_testkit import ACCOUNT, OUTPUT_BUCKET, REGION, FakeContext, StubbedOmics
 
 from omics_common.omics import omics_client
 from tests.standin.healthomics import HealthOmics
+from tests.standin.quotas import ServiceQuotas, quotas_client
+
+CREDENTIALS = {"region_name": REGION, "aws_access_key_id": "x", "aws_secret_access_key": "y"}
 
 
 @pytest.fixture
@@ -52,3 +59,41 @@ def service(client: Any) -> Iterator[HealthOmics]:
     standin = HealthOmics()
     with standin.serving(client):
         yield standin
+
+
+@pytest.fixture(scope="session")
+def quotas_api() -> Any:
+    """A real Service Quotas client; a stand-in answers it (``quotas``)."""
+    return quotas_client()
+
+
+@pytest.fixture
+def quotas(quotas_api: Any) -> Iterator[ServiceQuotas]:
+    """Service Quotas, listing the run quota at its default of 100,000 (tests may change it)."""
+    standin = ServiceQuotas()
+    with standin.serving(quotas_api):
+        yield standin
+
+
+@dataclass
+class Aws:
+    """moto's S3 (with the output bucket) and Step Functions (with the tracking state machine, whose
+    executions stay RUNNING until stopped: moto does not run them here)."""
+
+    s3: Any
+    sfn: Any
+    machine: str
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    with mock_aws():
+        s3 = boto3.client("s3", **CREDENTIALS)
+        s3.create_bucket(Bucket=OUTPUT_BUCKET)
+        sfn = boto3.client("stepfunctions", **CREDENTIALS)
+        machine = sfn.create_state_machine(
+            name="Tracker",
+            definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Pass", "End": True}}}),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/tracker",
+        )["stateMachineArn"]
+        yield Aws(s3, sfn, machine)

@@ -13,6 +13,8 @@ from typing import Any
 
 from botocore.stub import Stubber
 
+from omics_common.clients import Clients
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 BATCH_ID = "4455667"
@@ -20,7 +22,14 @@ BATCH_ARN = f"arn:aws:omics:{REGION}:{ACCOUNT}:runBatch/{BATCH_ID}"
 BATCH_UUID = "8f5c3a1e-2b7d-4c9e-9a1f-0d2e3c4b5a69"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/omics-run-role"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/demo/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+OUTPUT_BUCKET = "demo-output"
+REPORT_URI = f"s3://{OUTPUT_BUCKET}/runs/batch-reports/"
 RESPONSE_URL = "https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/SECRET-SIGNATURE"
+
+
+def clients(omics: Any, quotas: Any, **others: Any) -> Clients:
+    """The handler's clients: ``omics`` and Service Quotas (a stand-in answers each), and ``others``."""
+    return Clients(omics=omics, servicequotas=quotas, **others)
 
 
 class FakeContext:
@@ -122,16 +131,13 @@ def is_complete_event(event: dict[str, Any], on_event_result: dict[str, Any]) ->
     return {**event, **on_event_result}
 
 
-def started_event(
-    event: dict[str, Any], batch_id: str = BATCH_ID, *, generation: int = 0, seconds_ago: float = 0.0
-) -> dict[str, Any]:
+def started_event(event: dict[str, Any], batch_id: str = BATCH_ID, *, seconds_ago: float = 0.0) -> dict[str, Any]:
     """What is_complete gets after on_event started (or found) ``batch_id``, ``seconds_ago``."""
     data = {
         "BatchId": batch_id,
         "BatchArn": f"arn:aws:omics:{REGION}:{ACCOUNT}:runBatch/{batch_id}",
         "BatchUuid": BATCH_UUID,
         "Status": "PENDING",
-        "Generation": str(generation),
         "StartedAt": repr(time.time() - seconds_ago),
     }
     return {**event, "PhysicalResourceId": batch_id, "Data": data}
@@ -184,3 +190,7 @@ class StubbedOmics:
     def start(self, expected_params: dict[str, Any], status: str = "CREATING", batch_id: str = BATCH_ID) -> None:
         response = batch_description(status, batch_id)
         self.stubber.add_response("start_run_batch", response, expected_params)
+
+    def listed(self, name: str, *batches: dict[str, Any]) -> None:
+        """ListBatch by ``name``, answering ``batches`` (ListBatch items)."""
+        self.stubber.add_response("list_batch", {"items": list(batches)}, {"name": name, "maxItems": 100})

@@ -1,277 +1,314 @@
-"""Delete of a cohort: the tracking executions are stopped first, then every batch the manifest names.
+"""Delete of a tracked cohort: its tracking stopped, its manifest closed, every batch reached, at once.
 
 The tracker starts batches of its own (later parts, resubmissions) and records them in the
-cohort's manifest beside the report; a destroy must reach them all, and must stop the
-tracker first so that no batch starts after the destroy looked. A task under way when its
-execution stopped runs on (Step Functions does not stop a Lambda invocation), so the destroy
-stops again at every poll, finds the batch a check was starting by its name, and finishes only
-once the tracker function's timeout has passed since the last stop. HealthOmics is the
-stand-in, S3 moto's, Step Functions a real client under a Stubber (the calls checked against
-its model), and the polls' clock is given.
+cohort's manifest. A delete stops the cohort's executions and closes the manifest with a
+conditional write: a start the tracker recorded before the close is found by its name (and handled
+by on_delete); one after it is refused, so nothing starts after the stack let go, and the delete
+need not wait for a tracker task that may still be running. The race is played here with the real
+tracker's ``start`` against the real delete, the close landing before the tracker's record or
+between its record and its StartRunBatch.
+
+HealthOmics is the stand-in; S3 and Step Functions are moto's (executions stay RUNNING until
+stopped). A poll's time is given.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-from collections.abc import Iterator
+import logging
+import time
 from typing import Any
 
-import boto3
+import botocore.exceptions
 import pytest
-from botocore.stub import Stubber
-from moto import mock_aws
-from provider_testkit import REGION, FakeContext, cfn_properties, is_complete_event, make_event
+from conftest import Aws
+from provider_testkit import REPORT_URI, FakeContext, cfn_properties, make_event
 
 from omics_common import contract
-from omics_common import manifest as manifest_module
 from omics_common.clients import Clients
+from omics_common.errors import RunBatchResourceError
+from omics_common.layout import CohortLayout
+from omics_common.manifest import CohortClosed, Manifest, ManifestStore, Member, Starting
+from omics_common.outcome import NO_RESUBMISSION
 from provider import index
 from tests.standin.healthomics import HealthOmics
+from tracker import cohort
 
-CREDENTIALS = {"region_name": REGION, "aws_access_key_id": "x", "aws_secret_access_key": "y"}
-MACHINE = f"arn:aws:states:{REGION}:123456789012:stateMachine:Tracker"
-REPORT_URI = "s3://demo-output/runs/batch-reports/"
 INLINE = {"inlineSettings": [{"runSettingId": "s1"}]}
 DEFAULT = {"workflowId": "9876543", "roleArn": "arn:aws:iam::123456789012:role/run"}
+QUERY = 15
 
 
 @pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", **CREDENTIALS)
-        client.create_bucket(Bucket="demo-output")
-        yield client
+def clients(client: Any, aws: Aws) -> Clients:
+    return Clients(omics=client, s3=aws.s3, stepfunctions=aws.sfn)
 
 
-@pytest.fixture
-def sfn() -> Iterator[Stubber]:
-    client = boto3.client("stepfunctions", **CREDENTIALS)
-    with Stubber(client) as stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
-
-
-def start(service: HealthOmics, name: str, status: str) -> str:
-    batch_id = str(
-        service.StartRunBatch(
-            {"requestId": name, "batchName": name, "defaultRunSetting": DEFAULT, "batchRunSettings": INLINE}
-        )["id"]
-    )
+def start(service: HealthOmics, name: str, status: str, first: str | None = None) -> str:
+    tags = {contract.COHORT_TAG: first} if first else {}
+    params = {"requestId": name, "batchName": name, "defaultRunSetting": DEFAULT, "batchRunSettings": INLINE}
+    batch_id = str(service.StartRunBatch({**params, "tags": tags})["id"])
     service.set_status(batch_id, status)
     return batch_id
 
 
-def manifest(s3: Any, first: str, *others: str, starting: dict[str, Any] | None = None) -> None:
-    body: dict[str, Any] = {
-        "firstBatchId": first,
-        "batches": [{"batchId": b, "part": 0, "attempt": 1} for b in (first, *others)],
-    }
-    if starting is not None:
-        body["starting"] = starting
-    key = f"runs/batch-reports/batch-{first}/{contract.COHORT_MANIFEST}"
-    s3.put_object(Bucket="demo-output", Key=key, Body=json.dumps(body).encode())
+def store(aws: Aws, first: str) -> ManifestStore:
+    return ManifestStore(aws.s3, CohortLayout(REPORT_URI, first))
 
 
-def delete_event(first: str, on_delete: str) -> dict[str, Any]:
-    properties = cfn_properties(
-        OnDelete=on_delete,
-        **{contract.PROP_TRACKER_ARN: MACHINE, contract.PROP_REPORT_URI: REPORT_URI},
-    )
-    return make_event("Delete", properties, physical_id=first)
+def record(aws: Aws, first: str, *others: str, starting: Starting | None = None) -> None:
+    """The manifest as the tracker leaves it."""
+    members = tuple(Member(b, 0, i + 1) for i, b in enumerate((first, *others)))
+    store(aws, first).update(lambda current: Manifest(first, members, starting=starting))
 
 
-NOW = datetime.datetime(2026, 12, 1, 1, 0, tzinfo=datetime.UTC)
-# How long after the last stop a destroy may finish: no task of the stopped tracking can still run.
-QUIET = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS + manifest_module.CLOCK_SKEW_SECONDS
+def run_tracking(aws: Aws, *names: str) -> None:
+    for name in names:
+        aws.sfn.start_execution(stateMachineArn=aws.machine, name=name, input="{}")
 
 
-def execution(first: str, name: str, status: str, stopped: datetime.datetime | None = None) -> dict[str, Any]:
-    listed: dict[str, Any] = {
-        "executionArn": f"{MACHINE.replace(':stateMachine:', ':execution:')}:{name}",
-        "stateMachineArn": MACHINE,
-        "name": name,
-        "status": status,
-        "startDate": NOW - datetime.timedelta(days=1),
-    }
-    if stopped is not None:
-        listed["stopDate"] = stopped
-    return listed
+def executions(aws: Aws) -> dict[str, str]:
+    listed = aws.sfn.list_executions(stateMachineArn=aws.machine)["executions"]
+    return {e["name"]: e["status"] for e in listed}
 
 
-def expect_look(
-    sfn: Stubber, first: str, executions: list[dict[str, Any]], policy: str = contract.ON_DELETE_CANCEL_RUNS
-) -> None:
-    """One look at the state machine's aborted and running executions (ListExecutions by status),
-    and a stop of the cohort's running ones."""
-    for status in ("ABORTED", "RUNNING"):
-        listed = [e for e in executions if e["status"] == status]
-        expected = {"stateMachineArn": MACHINE, "maxResults": 100, "statusFilter": status}
-        sfn.add_response("list_executions", {"executions": listed}, expected)
-    for listed in executions:
-        if listed["status"] == "RUNNING" and listed["name"].startswith(f"batch-{first}"):
-            sfn.add_response(
-                "stop_execution",
-                {"stopDate": NOW},
-                {"executionArn": listed["executionArn"], "cause": f"the resource is deleted ({policy})"},
-            )
+class Destroy:
+    """The stack's destroy of the cohort: on_event, then is_complete every QUERY seconds."""
+
+    def __init__(self, aws: Aws, first: str, on_delete: str, clients: Clients, context: FakeContext) -> None:
+        properties = cfn_properties(
+            OnDelete=on_delete, **{contract.PROP_TRACKER_ARN: aws.machine, contract.PROP_REPORT_URI: REPORT_URI}
+        )
+        self.event = make_event("Delete", properties, physical_id=first)
+        self.clients, self.context = clients, context
+        self.waiting: dict[str, Any] = {}
+        self.polls = 0
+
+    def on_event(self) -> None:
+        self.waiting = {**self.event, **index.on_event(self.event, self.context, self.clients)}
+
+    def poll(self) -> bool:
+        self.polls += 1
+        started_at = float(self.waiting["Data"][contract.DATA_STARTED_AT])
+        at = started_at + self.polls * QUERY
+        return bool(index.is_complete(self.waiting, self.context, self.clients, clock=lambda: at)["IsComplete"])
 
 
-def poll(event: dict[str, Any], context: FakeContext, clients: Clients, at: datetime.datetime) -> bool:
-    return bool(index.is_complete(is_complete_event(event, {}), context, clients, at.timestamp)["IsComplete"])
-
-
-def later(seconds: float) -> datetime.datetime:
-    return NOW + datetime.timedelta(seconds=seconds)
-
-
-def test_a_destroy_stops_the_tracker_then_cancels_every_batch_of_the_cohort(
-    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+def test_a_destroy_stops_the_tracking_closes_the_cohort_and_cancels_every_batch_at_once(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
 ) -> None:
     first = start(service, "deploy", "PROCESSED")
-    resubmitted = start(service, f"c{first}-p0a2", "INPROGRESS")
-    next_part = start(service, f"c{first}-p1a1", "SUBMITTING")
-    manifest(s3, first, resubmitted, next_part)
-    # The cohort's execution and its continuation are stopped; another cohort's is left alone.
-    names = [f"batch-{first}", f"batch-{first}-1", "batch-9999999"]
-    expect_look(sfn, first, [execution(first, name, "RUNNING") for name in names])
-    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
-    event = delete_event(first, contract.ON_DELETE_CANCEL_RUNS)
+    resubmitted = start(service, f"c{first}-p0a2", "INPROGRESS", first)
+    next_part = start(service, f"c{first}-p1a1", "SUBMITTING", first)
+    record(aws, first, resubmitted, next_part)
+    run_tracking(aws, f"batch-{first}-1", "batch-9999999")  # the cohort's continuation, and another cohort's
+    destroy = Destroy(aws, first, contract.ON_DELETE_CANCEL_RUNS, clients, context)
 
-    index.on_event(event, context, clients)
+    destroy.on_event()
     assert [service.batches[b].status for b in (first, resubmitted, next_part)] == ["PROCESSED", "STOPPING", "STOPPING"]
-    stopped = [execution(first, name, "ABORTED", NOW) for name in names[:2]]
-    expect_look(sfn, first, stopped)
-    assert not poll(event, context, clients, later(15))
+    assert executions(aws) == {f"batch-{first}-1": "ABORTED", "batch-9999999": "RUNNING"}
+    closed = store(aws, first).read()
+    assert closed is not None and closed.closed is not None and "CANCEL_RUNS" in closed.closed.cause
     for batch_id in (resubmitted, next_part):
         service.set_status(batch_id, "CANCELLED")
-    # Every batch is done; a check under way when the tracking stopped could still start one.
-    expect_look(sfn, first, stopped)
-    assert not poll(event, context, clients, later(QUIET - 1))
-    expect_look(sfn, first, stopped)
-    assert poll(event, context, clients, later(QUIET))
-    assert service.names().count("CancelRunBatch") == 2  # each once: a stopping batch is waited for
+
+    assert destroy.poll()  # as soon as every batch has stopped: no quiet period
+    assert service.names().count("CancelRunBatch") == 2
 
 
-def test_a_continuation_started_after_the_stop_is_stopped_too(
-    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+def test_a_continuation_started_after_the_stop_is_stopped_and_starts_nothing(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
 ) -> None:
-    """A ``continue`` task under way when the tracking stopped starts a fresh execution: stopped at the next poll."""
-    first = start(service, "deploy", "PROCESSED")
-    expect_look(sfn, first, [execution(first, f"batch-{first}", "RUNNING")])
-    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
-    event = delete_event(first, contract.ON_DELETE_CANCEL_RUNS)
-    index.on_event(event, context, clients)
+    """A ``continue`` task under way at the stop starts a fresh execution: stopped at the next poll,
+    and its check, refused by the closed manifest, starts no batch meanwhile."""
+    first = start(service, "deploy", "INPROGRESS")
+    record(aws, first)
+    run_tracking(aws, f"batch-{first}")
+    destroy = Destroy(aws, first, contract.ON_DELETE_CANCEL_RUNS, clients, context)
+    destroy.on_event()
+    run_tracking(aws, f"batch-{first}-1")
 
-    stopped = execution(first, f"batch-{first}", "ABORTED", NOW)
-    expect_look(sfn, first, [stopped, execution(first, f"batch-{first}-1", "RUNNING")])
-    assert not poll(event, context, clients, later(QUIET + 15))
-    restopped = execution(first, f"batch-{first}-1", "ABORTED", later(QUIET + 15))
-    expect_look(sfn, first, [stopped, restopped])
-    assert not poll(event, context, clients, later(QUIET + 30))  # its own tasks may still run
-    expect_look(sfn, first, [stopped, restopped])
-    assert poll(event, context, clients, later(2 * QUIET + 15))
+    service.set_status(first, "CANCELLED")
+    assert destroy.poll()
+    assert executions(aws) == {f"batch-{first}": "ABORTED", f"batch-{first}-1": "ABORTED"}
 
 
 def test_the_batch_a_check_was_starting_is_found_by_its_name(
-    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
 ) -> None:
-    """The check named it in the manifest before its StartRunBatch, and wrote no batch id after it."""
+    """The check recorded it before its StartRunBatch, and was stopped before it recorded its id."""
     first = start(service, "deploy", "PROCESSED")
-    being_started = start(service, f"c{first}-p0a2", "SUBMITTING")
-    start(service, f"c{first}-p0a3", "SUBMITTING")  # another name: not this one
-    manifest(s3, first, starting={"batchName": f"c{first}-p0a2", "requestedAt": NOW.timestamp()})
-    expect_look(sfn, first, [execution(first, f"batch-{first}", "ABORTED", later(-2 * QUIET))])
-    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
+    being_started = start(service, f"c{first}-p0a2", "SUBMITTING", first)
+    other = start(service, f"c{first}-p0a3", "SUBMITTING", first)  # another name: not this one
+    record(aws, first, starting=Starting(f"c{first}-p0a2", 0.0))
 
-    index.on_event(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients)
+    Destroy(aws, first, contract.ON_DELETE_CANCEL_RUNS, clients, context).on_event()
 
     assert service.batches[being_started].status == "STOPPING"
-    assert [b.status for b in service.started()] == ["PROCESSED", "STOPPING", "SUBMITTING"]
-    assert "ListBatch" in service.names()
+    assert service.batches[other].status == "SUBMITTING"
 
 
-def test_a_batch_being_started_that_is_not_listed_is_waited_for(
-    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
-) -> None:
-    """Not listed: not started yet (the check may still be running), or not listed yet. Waited for
-    until the tracker function's timeout and the listing's grace have passed since the request."""
-    first = start(service, "deploy", "PROCESSED")
-    manifest(s3, first, starting={"batchName": f"c{first}-p0a2", "requestedAt": NOW.timestamp()})
-    long_stopped = [execution(first, f"batch-{first}", "ABORTED", later(-2 * QUIET))]
-    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
-    event = delete_event(first, contract.ON_DELETE_CANCEL_RUNS)
-    grace = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS
-
-    expect_look(sfn, first, long_stopped)
-    assert not poll(event, context, clients, later(grace))
-    service.StartRunBatch(
-        {"requestId": "late", "batchName": f"c{first}-p0a2", "defaultRunSetting": DEFAULT, "batchRunSettings": INLINE}
-    )
-    service.set_status(service.started()[-1].id, "INPROGRESS")
-    expect_look(sfn, first, long_stopped)
-    assert not poll(event, context, clients, later(grace))  # found: and cancelled now
-    assert service.started()[-1].status == "STOPPING"
-    service.set_status(service.started()[-1].id, "CANCELLED")
-    expect_look(sfn, first, long_stopped)
-    assert poll(event, context, clients, later(grace))
-
-
-def test_a_batch_never_started_is_given_up_after_the_grace(
-    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+def test_a_recorded_start_not_listed_yet_is_waited_for_then_handled(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
 ) -> None:
     first = start(service, "deploy", "PROCESSED")
-    manifest(s3, first, starting={"batchName": f"c{first}-p0a2", "requestedAt": NOW.timestamp()})
-    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
-    grace = contract.TRACKER_TIMEOUT_SECONDS + contract.NOT_VISIBLE_GRACE_SECONDS
+    requested = Starting(f"c{first}-p0a2", time.time())
+    destroy = Destroy(aws, first, contract.ON_DELETE_CANCEL_RUNS, clients, context)
+    record(aws, first, starting=Starting(requested.batch_name, time.time()))
+    destroy.on_event()
+    assert not destroy.poll()
+    late = start(service, requested.batch_name, "INPROGRESS", first)  # the tracker's call lands
 
-    expect_look(sfn, first, [])
-    assert poll(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients, later(grace + 1))
+    assert not destroy.poll()  # found by its name: cancelled now
+    assert service.batches[late].status == "STOPPING"
+    service.set_status(late, "CANCELLED")
+    assert destroy.poll()
 
 
-def test_without_a_manifest_only_the_first_batch_is_the_cohort_and_the_manifest_is_not_read(
-    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+def test_a_recorded_start_that_never_happened_is_given_up_once_it_no_longer_can(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
 ) -> None:
-    """A delete before the tracker wrote a manifest (a deploy that failed validation, say): the
-    listing says so. Reading the missing key would be AccessDenied without s3:ListBucket."""
+    """The tracker starts a batch within a bounded time of recording it, or never."""
+    first = start(service, "deploy", "PROCESSED")
+    destroy = Destroy(aws, first, contract.ON_DELETE_CANCEL_RUNS, clients, context)
+    destroy.on_event()
+    started_at = float(destroy.waiting["Data"][contract.DATA_STARTED_AT])
+    requested = Starting(f"c{first}-p0a2", started_at)
+    record(aws, first, starting=requested)  # (the close above left it closed: the record keeps that)
+
+    while not destroy.poll():
+        assert destroy.polls < 100
+    assert started_at + destroy.polls * QUERY >= requested.settled_by
+    assert started_at + (destroy.polls - 1) * QUERY < requested.settled_by
+
+
+def test_without_a_manifest_only_the_first_batch_is_the_cohort_and_a_closed_one_is_left(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
+) -> None:
+    """A delete before the tracker wrote a manifest (a deploy that failed validation, say)."""
     first = start(service, "deploy", "INPROGRESS")
     other = start(service, "someone-else", "INPROGRESS")
-    expect_look(sfn, first, [])
-    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
-    asked: list[str] = []
-    s3.meta.events.register("before-call.s3", lambda model, **_: asked.append(model.name))
 
-    index.on_event(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients)
+    Destroy(aws, first, contract.ON_DELETE_CANCEL_RUNS, clients, context).on_event()
 
     assert (service.batches[first].status, service.batches[other].status) == ("STOPPING", "INPROGRESS")
-    assert asked == ["ListObjectsV2"]
+    left = store(aws, first).read()
+    assert left is not None and left.closed is not None and left.batches == ()
 
 
-def test_retain_stops_the_tracker_and_leaves_every_batch_running(
-    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+def test_retain_stops_the_tracking_closes_the_cohort_and_is_done_at_the_first_poll(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
 ) -> None:
     first = start(service, "deploy", "PROCESSED")
-    resubmitted = start(service, f"c{first}-p0a2", "INPROGRESS")
-    manifest(s3, first, resubmitted)
-    policy = contract.ON_DELETE_RETAIN
-    expect_look(sfn, first, [execution(first, f"batch-{first}", "RUNNING")], policy=policy)
-    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
-    event = delete_event(first, policy)
+    resubmitted = start(service, f"c{first}-p0a2", "INPROGRESS", first)
+    record(aws, first, resubmitted, starting=Starting(f"c{first}-p0a3", time.time()))
+    run_tracking(aws, f"batch-{first}")
+    service.calls.clear()
+    destroy = Destroy(aws, first, contract.ON_DELETE_RETAIN, clients, context)
 
-    assert index.on_event(event, context, clients) == {"PhysicalResourceId": first}
-    stopped = [execution(first, f"batch-{first}", "ABORTED", NOW)]
-    expect_look(sfn, first, stopped, policy=policy)
-    assert not poll(event, context, clients, later(15))  # a continue under way could carry the cohort on
-    expect_look(sfn, first, stopped, policy=policy)
-    assert poll(event, context, clients, later(QUIET))
-    assert service.names() == []  # no batch touched: they run on, and nothing starts another
+    destroy.on_event()
+    assert destroy.poll()
+
+    assert service.names() == []  # no batch touched: they run on
+    assert executions(aws) == {f"batch-{first}": "ABORTED"}
+    closed = store(aws, first).read()
+    assert closed is not None and closed.closed is not None
 
 
-def test_a_cohort_whose_tracking_ended_is_deleted_without_waiting(
-    client: Any, service: HealthOmics, s3: Any, sfn: Stubber, context: FakeContext
+# --- the race between a tracker's start and the close ------------------------------------------
+
+
+def tracker(first: str) -> tuple[cohort.Config, cohort.State]:
+    config = cohort.Config(
+        first_batch_id=first,
+        parts=[cohort.Part(settings=[{"runSettingId": "s1"}])],
+        resubmission=NO_RESUBMISSION,
+        start={"defaultRunSetting": DEFAULT},
+        report_uri=REPORT_URI,
+        topic_arn=None,
+    )
+    state = cohort.State(batches=[cohort.Batch(first, part=0, attempt=1, status="PROCESSED", settled=True)])
+    return config, state
+
+
+def tracker_start(aws: Aws, clients: Clients, first: str) -> str:
+    config, state = tracker(first)
+    needed = cohort.Start(part=0, attempt=2, settingsUri="s3://demo-output/runs/batch-reports/resubmit.json")
+    return cohort.start(clients, store(aws, first), config, state, needed)
+
+
+@pytest.mark.parametrize("on_delete", [contract.ON_DELETE_RETAIN, contract.ON_DELETE_CANCEL_RUNS])
+def test_a_start_after_the_close_is_refused(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext, on_delete: str
 ) -> None:
     first = start(service, "deploy", "PROCESSED")
-    expect_look(sfn, first, [execution(first, f"batch-{first}", "SUCCEEDED", later(-60))])
-    clients = Clients(omics=client, s3=s3, stepfunctions=sfn.client)
+    record(aws, first)
+    Destroy(aws, first, on_delete, clients, context).on_event()
 
-    assert poll(delete_event(first, contract.ON_DELETE_CANCEL_RUNS), context, clients, later(0))
+    with pytest.raises(CohortClosed):
+        tracker_start(aws, clients, first)
+    assert [b.id for b in service.started()] == [first]
+
+
+@pytest.mark.parametrize(("on_delete", "ends"), [("RETAIN", "INPROGRESS"), ("CANCEL_RUNS", "STOPPING")])
+def test_a_start_recorded_before_the_close_is_handled_by_on_delete(
+    service: HealthOmics, client: Any, clients: Clients, aws: Aws, context: FakeContext, on_delete: str, ends: str
+) -> None:
+    """The close lands between the tracker's record and its StartRunBatch."""
+    first = start(service, "deploy", "PROCESSED")
+    record(aws, first)
+    destroy = Destroy(aws, first, on_delete, clients, context)
+
+    def close_now(**_: Any) -> None:
+        client.meta.events.unregister("before-parameter-build.omics.StartRunBatch", close_now)
+        destroy.on_event()
+
+    client.meta.events.register_first("before-parameter-build.omics.StartRunBatch", close_now)
+    started = tracker_start(aws, clients, first)
+    service.set_status(started, "INPROGRESS")
+    assert not destroy.poll() if on_delete == "CANCEL_RUNS" else destroy.poll()
+
+    assert service.batches[started].status == ends
+    recorded = store(aws, first).read()
+    assert recorded is not None and recorded.closed is not None  # the tracker's last write kept the close
+    assert started in recorded.batch_ids
+
+
+# --- a manifest the delete may not touch ---------------------------------------------------------
+
+
+def deny(s3: Any, operation: str) -> None:
+    def refuse(**_: Any) -> None:
+        raise botocore.exceptions.ClientError(
+            {
+                "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                "ResponseMetadata": {"HTTPStatusCode": 403},
+            },
+            operation,
+        )
+
+    s3.meta.events.register(f"before-call.s3.{operation}", refuse)
+
+
+def test_a_manifest_that_cannot_be_closed_fails_a_cancel_and_says_what_to_grant(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
+) -> None:
+    first = start(service, "deploy", "INPROGRESS")
+    deny(aws.s3, "PutObject")
+
+    with pytest.raises(RunBatchResourceError, match=r"cannot be closed \(AccessDenied\).*grant the deploy's handler"):
+        Destroy(aws, first, contract.ON_DELETE_CANCEL_RUNS, clients, context).on_event()
+
+
+def test_a_manifest_that_cannot_be_closed_leaves_a_retained_cohort_as_it_is(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = start(service, "deploy", "INPROGRESS")
+    deny(aws.s3, "PutObject")
+    destroy = Destroy(aws, first, contract.ON_DELETE_RETAIN, clients, context)
+
+    with caplog.at_level(logging.WARNING):
+        destroy.on_event()
+        assert destroy.poll()
+    assert "cannot be closed (AccessDenied); retained as it is" in caplog.text
+    assert json.dumps(service.names()) == json.dumps([])

@@ -18,10 +18,10 @@ from provider_testkit import (
     started_event,
 )
 
-from omics_common import contract
+from omics_common import contract, lifecycle
 from omics_common.clients import Clients
 from omics_common.errors import RunBatchResourceError
-from provider import batch, index
+from provider import index
 
 
 def created_event() -> dict[str, Any]:
@@ -39,13 +39,12 @@ def complete(event: dict[str, Any], status: str) -> dict[str, Any]:
             contract.ATTR_BATCH_ARN: BATCH_ARN,
             contract.ATTR_BATCH_UUID: BATCH_UUID,
             contract.ATTR_STATUS: status,
-            contract.DATA_GENERATION: "0",
             contract.DATA_STARTED_AT: event["Data"][contract.DATA_STARTED_AT],
         },
     }
 
 
-@pytest.mark.parametrize("status", sorted(contract.VALIDATING_STATUSES))
+@pytest.mark.parametrize("status", sorted(lifecycle.VALIDATING))
 def test_validating_batch_is_not_complete(omics: StubbedOmics, context: FakeContext, status: str) -> None:
     omics.get(status)
 
@@ -63,7 +62,7 @@ def test_batch_past_validation_is_complete_with_fresh_attributes(
     assert index.is_complete(event, context, clients=Clients(omics=omics.client)) == complete(event, status)
 
 
-@pytest.mark.parametrize("status", sorted(contract.DEAD_STATUSES - {"FAILED"}))
+@pytest.mark.parametrize("status", sorted(lifecycle.DEAD - {"FAILED"}))
 def test_batch_stopped_while_the_deploy_waits_fails_the_deploy(
     omics: StubbedOmics, context: FakeContext, status: str
 ) -> None:
@@ -99,9 +98,14 @@ def test_unknown_status_waits_with_a_warning(
 
 @pytest.mark.parametrize(
     ("code", "status"),
-    [("ThrottlingException", 429), ("InternalServerException", 500), ("ResourceNotFoundException", 404)],
+    [
+        ("ThrottlingException", 429),
+        ("InternalServerException", 500),
+        ("ResourceNotFoundException", 404),  # not visible yet
+        ("AccessDeniedException", 403),  # IAM still propagating
+    ],
 )
-def test_transient_errors_and_a_not_yet_visible_batch_mean_poll_again(
+def test_a_batch_that_cannot_be_read_now_means_poll_again(
     omics: StubbedOmics, context: FakeContext, code: str, status: int
 ) -> None:
     omics.error("get_batch", code, http_status=status)
@@ -109,22 +113,25 @@ def test_transient_errors_and_a_not_yet_visible_batch_mean_poll_again(
     assert index.is_complete(created_event(), context, clients=Clients(omics=omics.client)) == {"IsComplete": False}
 
 
-def test_access_denied_fails_with_operation_and_batch(omics: StubbedOmics, context: FakeContext) -> None:
-    omics.error("get_batch", "AccessDeniedException", http_status=403, message="not authorized to omics:GetBatch")
+def test_a_batch_not_found_past_the_grace_fails_the_deploy_and_starts_nothing(
+    omics: StubbedOmics, context: FakeContext
+) -> None:
+    omics.error("get_batch", "ResourceNotFoundException", http_status=404)
+    late = started_event(make_event("Create", cfn_properties()), seconds_ago=contract.NOT_VISIBLE_GRACE_SECONDS + 1)
 
     with pytest.raises(
-        RunBatchResourceError,
-        match=rf"^GetBatch failed for batch {BATCH_ID}: AccessDeniedException: not authorized to omics:GetBatch",
+        RunBatchResourceError, match=f"^Batch {BATCH_ID} does not exist: it was deleted while the deploy"
     ):
-        index.is_complete(created_event(), context, clients=Clients(omics=omics.client))
+        index.is_complete(late, context, clients=Clients(omics=omics.client))
 
 
 def test_every_status_in_the_model_is_classified(client: Any) -> None:
     """A status the model adds must be placed in a group here (until then it means "wait")."""
     model_statuses = set(client.meta.service_model.shape_for("BatchStatus").enum)
 
-    assert model_statuses <= batch.KNOWN_STATUSES
-    assert contract.VALIDATING_STATUSES <= model_statuses
+    assert model_statuses <= lifecycle.KNOWN
+    assert lifecycle.VALIDATING <= model_statuses
+    assert lifecycle.DEAD | lifecycle.STARTED | lifecycle.VALIDATING == lifecycle.KNOWN
 
 
 def test_network_failure_means_poll_again(client: Any, context: FakeContext) -> None:

@@ -72,9 +72,19 @@ event = {
 }
 batch_json = {"id": "4455667", "arn": "arn:aws:omics:us-east-1:123456789012:runBatch/4455667",
               "uuid": "u-1", "status": "CREATING"}
-with Stubber(client) as stubber:
+quotas = boto3.client("service-quotas", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+key = batch.definition_key(event)
+name = batch.default_batch_name(event, key)
+with Stubber(client) as stubber, Stubber(quotas) as quota_stubber:
+    stubber.add_response("list_batch", {"items": []}, {"name": name, "maxItems": 100})
+    quota_stubber.add_response(
+        "list_service_quotas",
+        {"Quotas": [{"QuotaName": "Workflows - Maximum runs (active or inactive)", "Value": 1000.0}]},
+        {"ServiceCode": "omics", "MaxResults": 100},
+    )
     stubber.add_response("start_run_batch", batch_json, {
-        "requestId": batch.request_id(batch.definition_token(event), 0),
+        "requestId": batch.request_id(key, "request-1"),
+        "batchName": name,
         "defaultRunSetting": {
             "workflowId": "9876543",
             "roleArn": "arn:aws:iam::123456789012:role/run",
@@ -82,12 +92,14 @@ with Stubber(client) as stubber:
             "parameters": {"threads": 4},
         },
         "batchRunSettings": {"inlineSettings": [{"runSettingId": "s1", "priority": 3}]},
+        "tags": {"omics-batch-construct:definition": key},
     })
-    stubber.add_response("get_batch", {**batch_json, "status": "PENDING"}, {"batchId": "4455667"})
     stubber.add_response("get_batch", {**batch_json, "status": "SUBMITTING"}, {"batchId": "4455667"})
-    created = index.on_event(event, Context(), clients=Clients(omics=client))
-    complete = index.is_complete({**event, **created}, Context(), clients=Clients(omics=client))
+    handler_clients = Clients(omics=client, servicequotas=quotas)
+    created = index.on_event(event, Context(), clients=handler_clients)
+    complete = index.is_complete({**event, **created}, Context(), clients=handler_clients)
     stubber.assert_no_pending_responses()
+    quota_stubber.assert_no_pending_responses()
 
 print(json.dumps({"botocore": botocore.__version__, "on_event": created, "is_complete": complete}))
 """
@@ -125,7 +137,7 @@ def test_handler_runs_on_a_botocore_without_run_batches(tmp_path: Path) -> None:
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["botocore"] == "1.42.70"
     assert result["on_event"]["PhysicalResourceId"] == "4455667"
-    assert result["on_event"]["Data"]["Status"] == "PENDING"  # GetBatch's word, not StartRunBatch's
+    assert result["on_event"]["Data"]["Status"] == "CREATING"
     started_at = result["on_event"]["Data"]["StartedAt"]
     assert result["is_complete"] == {
         "IsComplete": True,
@@ -135,7 +147,6 @@ def test_handler_runs_on_a_botocore_without_run_batches(tmp_path: Path) -> None:
             "BatchArn": "arn:aws:omics:us-east-1:123456789012:runBatch/4455667",
             "BatchUuid": "u-1",
             "Status": "SUBMITTING",
-            "Generation": "0",
             "StartedAt": started_at,
         },
     }

@@ -17,6 +17,7 @@ from provider_testkit import (
     api_batch_run_settings,
     api_default_run_setting,
     cfn_properties,
+    clients,
     is_complete_event,
     make_event,
 )
@@ -85,44 +86,46 @@ def test_tags_only_change_retags_the_same_batch(omics: StubbedOmics, context: Fa
     }
 
 
-def test_defining_change_starts_a_replacement_batch(omics: StubbedOmics, context: FakeContext) -> None:
+def test_defining_change_starts_a_replacement_batch(
+    omics: StubbedOmics, context: FakeContext, quotas_api: Any, quotas: Any
+) -> None:
     new = cfn_properties()
     new["DefaultRunSetting"]["priority"] = "9"
     event = update_event(new)
+    key = batch.definition_key(event)
     default_run_setting = {**api_default_run_setting(), "priority": 9}
+    omics.listed("cohort-a", {"id": BATCH_ID, "name": "cohort-a"})  # the old definition's batch, same name
+    omics.get(
+        "INPROGRESS",
+        BATCH_ID,
+        tags={contract.DEFINITION_TAG: batch.definition_key(make_event("Create", cfn_properties()))},
+    )
     omics.start(
         {
-            "requestId": batch.request_id(batch.definition_token(event), 0),
+            "requestId": batch.request_id(key, "update-request-1"),
             "batchName": "cohort-a",
             "defaultRunSetting": default_run_setting,
             "batchRunSettings": api_batch_run_settings(),
-            "tags": {"team": "genomics"},
+            "tags": {"team": "genomics", contract.DEFINITION_TAG: key},
         },
         batch_id=NEW_BATCH_ID,
     )
-    omics.get("CREATING", NEW_BATCH_ID)
     omics.get("PENDING", NEW_BATCH_ID)
     omics.get("SUBMITTING", NEW_BATCH_ID)
+    handler_clients = clients(omics.client, quotas_api)
 
-    result = index.on_event(event, context, clients=Clients(omics=omics.client))
+    result = index.on_event(event, context, clients=handler_clients)
     waiting = is_complete_event(event, dict(result))
 
     started_at = result["Data"].pop(contract.DATA_STARTED_AT)
-    assert result == {
-        "PhysicalResourceId": NEW_BATCH_ID,
-        "Data": {**attributes("CREATING", NEW_BATCH_ID), contract.DATA_GENERATION: "0"},
-    }
-    assert batch.definition_token(event) != batch.definition_token(make_event("Create", cfn_properties()))
+    assert result == {"PhysicalResourceId": NEW_BATCH_ID, "Data": attributes("CREATING", NEW_BATCH_ID)}
+    assert key != batch.definition_key(make_event("Create", cfn_properties()))
     waiting["Data"][contract.DATA_STARTED_AT] = started_at
-    assert index.is_complete(waiting, context, clients=Clients(omics=omics.client)) == {"IsComplete": False}
-    assert index.is_complete(waiting, context, clients=Clients(omics=omics.client)) == {
+    assert index.is_complete(waiting, context, clients=handler_clients) == {"IsComplete": False}
+    assert index.is_complete(waiting, context, clients=handler_clients) == {
         "IsComplete": True,
         "PhysicalResourceId": NEW_BATCH_ID,
-        "Data": {
-            **attributes("SUBMITTING", NEW_BATCH_ID),
-            contract.DATA_GENERATION: "0",
-            contract.DATA_STARTED_AT: started_at,
-        },
+        "Data": {**attributes("SUBMITTING", NEW_BATCH_ID), contract.DATA_STARTED_AT: started_at},
     }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tracker_testkit import REPORT_BUCKET, REPORT_URI, SETTINGS_BUCKET, SETTINGS_KEY, SETTINGS_URI
 
-from omics_common import contract
+from omics_common import contract, layout
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
 from tests.standin.healthomics import HealthOmics, ServiceError
@@ -71,7 +71,7 @@ def run_checks(clients: Clients, first: str, state: Any = None, **kwargs: Any) -
 
 
 def manifest_of(s3: Any, first: str) -> Any:
-    return read_json(s3, f"{REPORT_URI}batch-{first}/{contract.COHORT_MANIFEST}")
+    return read_json(s3, f"{REPORT_URI}batch-{first}/{layout.MANIFEST}")
 
 
 def keys(s3: Any) -> list[str]:
@@ -108,8 +108,8 @@ def test_a_batch_still_submitting_is_followed_and_nothing_starts(
     ]
     assert len(service.started()) == 1
     # The manifest is there from the first check, so the command can follow the cohort at once.
-    assert keys(s3) == [f"runs/batch-reports/batch-{first}/{contract.COHORT_MANIFEST}"]
-    manifest = read_json(s3, f"s3://{REPORT_BUCKET}/runs/batch-reports/batch-{first}/{contract.COHORT_MANIFEST}")
+    assert keys(s3) == [f"runs/batch-reports/batch-{first}/{layout.MANIFEST}"]
+    manifest = read_json(s3, f"s3://{REPORT_BUCKET}/runs/batch-reports/batch-{first}/{layout.MANIFEST}")
     assert manifest["done"] is False and [b["batchId"] for b in manifest["batches"]] == [first]
     check(cohort_clients, first, result["cohort"])
     assert len(keys(s3)) == 1  # and written once: a later check with nothing new writes nothing

@@ -207,12 +207,19 @@ def test_other_send_failures_propagate(sfn: StubbedClient, clients: Clients) -> 
 
 
 @pytest.mark.parametrize("already", [False, True], ids=["started", "a retried task finds it started"])
-def test_a_fresh_execution_carries_the_cohort_on(sfn: StubbedClient, clients: Clients, already: bool) -> None:
+@pytest.mark.parametrize(
+    ("current", "following"),
+    [("batch-{id}", "batch-{id}-1"), ("batch-{id}-1", "batch-{id}-2"), ("batch-{id}-r2-4", "batch-{id}-r2-5")],
+)
+def test_a_fresh_execution_carries_the_cohort_on_in_its_lineage(
+    sfn: StubbedClient, clients: Clients, already: bool, current: str, following: str
+) -> None:
     state = State.of(None, BATCH_ID)
     state.checks = 500
+    name = following.format(id=BATCH_ID)
     expected = {
         "stateMachineArn": STATE_MACHINE_ARN,
-        "name": f"batch-{BATCH_ID}-1",
+        "name": name,
         "input": json.dumps({"batchId": BATCH_ID, "check": {"cohort": {**state.to_json(), "continuation": 1}}}),
     }
     if already:
@@ -220,4 +227,5 @@ def test_a_fresh_execution_carries_the_cohort_on(sfn: StubbedClient, clients: Cl
     else:
         sfn.add("start_execution", {"executionArn": f"{EXECUTION_ARN}-1", "startDate": T0}, expected)
 
-    assert carry_on(sfn.client, STATE_MACHINE_ARN, BATCH_ID, state) == {"continuedAs": f"batch-{BATCH_ID}-1"}
+    own = current.format(id=BATCH_ID)
+    assert carry_on(sfn.client, STATE_MACHINE_ARN, BATCH_ID, own, state) == {"continuedAs": name}

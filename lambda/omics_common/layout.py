@@ -1,0 +1,93 @@
+"""Where a cohort's files live in S3: every key the tracker, the deploy and the command use, and
+the IAM key patterns the construct grants, made by the same functions.
+
+    <outputUri>/batch-reports/                      the report prefix (``report_uri``)
+      batch-<first batch id>/                       one folder a cohort (``CohortLayout.prefix``)
+        cohort.json                                 the manifest (``omics_common.manifest``)
+        batches/<batch id>.jsonl                    each settled batch's runs
+        resubmit/run-settings-<content hash>.json   each resubmission's settings file
+        report.json, report.csv, retry-settings.json
+
+A grant names the same keys with ``ANY`` for the ids, so a renamed file cannot leave its grant
+behind (``MANIFEST_KEYS``, ``RESUBMIT_KEYS``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REPORT_FOLDER = "batch-reports/"
+ANY = "*"  # an id in an IAM key pattern
+
+MANIFEST = "cohort.json"
+REPORT_JSON = "report.json"
+REPORT_CSV = "report.csv"
+RETRY_SETTINGS = "retry-settings.json"
+
+
+def join(prefix: str, name: str) -> str:
+    """``prefix`` and ``name`` with exactly one slash between them (none when the prefix is empty)."""
+    if not prefix:
+        return name
+    return f"{prefix.rstrip('/')}/{name.lstrip('/')}"
+
+
+def report_uri(output_uri: str) -> str:
+    """The tracker's prefix for a batch whose default run setting writes to ``output_uri``."""
+    return join(output_uri, REPORT_FOLDER)
+
+
+def report_key(output_key: str) -> str:
+    """The report prefix's key in the output bucket, for an output under ``output_key`` ("" at the root)."""
+    return join(output_key, REPORT_FOLDER)
+
+
+def cohort_folder(first_batch_id: str) -> str:
+    return f"batch-{first_batch_id}/"
+
+
+def rows_name(batch_id: str) -> str:
+    return f"batches/{batch_id}.jsonl"
+
+
+def resubmit_name(digest: str) -> str:
+    return f"resubmit/run-settings-{digest}.json"
+
+
+# Keys under the report prefix, of every cohort: what the construct's grants name.
+MANIFEST_KEYS = cohort_folder(ANY) + MANIFEST
+RESUBMIT_KEYS = cohort_folder(ANY) + resubmit_name(ANY)
+
+
+@dataclass(frozen=True)
+class CohortLayout:
+    """The files of the cohort whose first batch is ``first_batch_id``, under ``report_uri``."""
+
+    report_uri: str
+    first_batch_id: str
+
+    @property
+    def prefix(self) -> str:
+        return join(self.report_uri, cohort_folder(self.first_batch_id))
+
+    @property
+    def manifest(self) -> str:
+        return self.prefix + MANIFEST
+
+    def rows(self, batch_id: str) -> str:
+        return self.prefix + rows_name(batch_id)
+
+    def resubmit(self, digest: str) -> str:
+        return self.prefix + resubmit_name(digest)
+
+    @property
+    def report_json(self) -> str:
+        return self.prefix + REPORT_JSON
+
+    @property
+    def report_csv(self) -> str:
+        return self.prefix + REPORT_CSV
+
+    @property
+    def retry_settings(self) -> str:
+        return self.prefix + RETRY_SETTINGS

@@ -1,0 +1,183 @@
+"""A cohort's tracking executions: their names, and how the deploy, a destroy, the tracker and the
+command find, stop and start them.
+
+One execution at a time follows a cohort. It is named after the cohort's first batch; a fresh
+execution that carries on after many checks is numbered; one started again for a cohort whose
+tracking stopped (a revert to a definition whose cohort a replacement had let go, a crash, the
+command's ``resume``) is a new *lineage*, ``r<k>``, numbered the same way:
+
+    batch-<first>            batch-<first>-1, -2, ...          the deploy's, and its continuations
+    batch-<first>-r1         batch-<first>-r1-1, ...           started again once
+    batch-<first>-r2 ...
+
+Names are unique per state machine, so a retried start finds the one it started (Step Functions
+answers a StartExecution of a running execution's name and input with that execution).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from omics_common.errors import ApiError, call
+from omics_common.lifecycle import ACCESS_DENIED
+from omics_common.manifest import Manifest, ManifestStore
+
+logger = logging.getLogger(__name__)
+
+_NAME = re.compile(r"batch-(?P<first>[0-9]+)(?:-r(?P<lineage>[0-9]+))?(?:-(?P<continuation>[0-9]+))?")
+# What an execution that ended by itself ended as (its cohort was reported); ABORTED and
+# TIMED_OUT ones were stopped from outside.
+ENDED_BY_ITSELF = frozenset({"SUCCEEDED", "FAILED"})
+
+
+def execution_name(first_batch_id: str, continuation: int = 0, lineage: int = 0) -> str:
+    name = f"batch-{first_batch_id}"
+    if lineage:
+        name += f"-r{lineage}"
+    return f"{name}-{continuation}" if continuation else name
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What an execution's name says: its cohort, its lineage and its place in it."""
+
+    first_batch_id: str
+    lineage: int = 0
+    continuation: int = 0
+
+    @classmethod
+    def of(cls, name: str) -> Lineage | None:
+        match = _NAME.fullmatch(name)
+        if match is None:
+            return None
+        return cls(match["first"], int(match["lineage"] or 0), int(match["continuation"] or 0))
+
+    def next(self) -> str:
+        """The name of the execution that carries this one on."""
+        return execution_name(self.first_batch_id, self.continuation + 1, self.lineage)
+
+
+def executions(
+    sfn: Any, state_machine_arn: str, first_batch_id: str, status: str | None = None
+) -> list[dict[str, Any]]:
+    """The cohort's executions (every lineage and continuation) of ``status`` (None: any), all pages."""
+    params: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 100}
+    if status is not None:
+        params["statusFilter"] = status
+    found: list[dict[str, Any]] = []
+    while True:
+        page = call(sfn, "ListExecutions", first_batch_id, **params)
+        for execution in page.get("executions", []):
+            lineage = Lineage.of(str(execution.get("name", "")))
+            if lineage is not None and lineage.first_batch_id == first_batch_id:
+                found.append(execution)
+        if not page.get("nextToken"):
+            return found
+        params["nextToken"] = page["nextToken"]
+
+
+def running(sfn: Any, state_machine_arn: str, first_batch_id: str) -> list[str]:
+    """The ARNs of the cohort's running executions."""
+    return [e["executionArn"] for e in executions(sfn, state_machine_arn, first_batch_id, "RUNNING")]
+
+
+def stop(sfn: Any, state_machine_arn: str, first_batch_id: str, cause: str) -> list[str]:
+    """Stop the cohort's running executions; the ones stopped now."""
+    stopped = []
+    for arn in running(sfn, state_machine_arn, first_batch_id):
+        try:
+            call(sfn, "StopExecution", first_batch_id, executionArn=arn, cause=cause)
+        except ApiError as err:
+            if err.code != "ExecutionDoesNotExist":
+                raise
+            continue
+        stopped.append(arn)
+        logger.info("Cohort %s: stopped %s", first_batch_id, arn)
+    return stopped
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What ``ensure`` found or did: ``running`` (an execution follows the cohort), ``done`` (its
+    tracking ended by itself), or ``started`` (a new lineage); ``pending``: try again shortly."""
+
+    state: str
+    name: str = ""
+
+    @property
+    def settled(self) -> bool:
+        return self.state != "pending"
+
+
+def ensure(sfn: Any, state_machine_arn: str, first_batch_id: str, *, store: ManifestStore | None) -> Tracked:
+    """Make sure the cohort is followed: an execution runs, or its tracking has ended by itself.
+
+    Never assumed from an execution that merely exists: a cohort whose executions were all
+    stopped (a replacement or a destroy let it go, or it crashed) and whose manifest does not say
+    it is done gets a new lineage, its manifest reopened first. When the manifest cannot be read
+    (``store`` None, or access denied), a latest execution that ended by itself counts as done.
+    """
+    listed = executions(sfn, state_machine_arn, first_batch_id)
+    live = [e for e in listed if e.get("status") == "RUNNING"]
+    if live:
+        return Tracked("running", str(live[0].get("name", "")))
+    if not listed:
+        return _start(sfn, state_machine_arn, first_batch_id, execution_name(first_batch_id))
+    manifest, readable = _manifest(store)
+    if manifest is not None:
+        done = manifest.done
+    elif readable:
+        done = False  # the tracker never wrote one
+    else:
+        latest = max(listed, key=lambda e: e.get("startDate") or 0)
+        done = latest.get("status") in ENDED_BY_ITSELF
+    if done:
+        return Tracked("done")
+    if manifest is not None and manifest.closed is not None and store is not None:
+        store.update(lambda current: (current or manifest).reopened())
+        logger.info(
+            "Cohort %s: manifest reopened (closed at %.0f: %s)",
+            first_batch_id,
+            manifest.closed.at,
+            manifest.closed.cause,
+        )
+    lineages = [Lineage.of(str(e.get("name", ""))) for e in listed]
+    lineage = 1 + max(x.lineage for x in lineages if x is not None)
+    return _start(sfn, state_machine_arn, first_batch_id, execution_name(first_batch_id, lineage=lineage))
+
+
+def _manifest(store: ManifestStore | None) -> tuple[Manifest | None, bool]:
+    """The cohort's manifest and whether it could be read at all."""
+    if store is None:
+        return None, False
+    try:
+        return store.find(), True
+    except ApiError as err:
+        if err.code not in ACCESS_DENIED:
+            raise
+        logger.warning("Cohort %s: its manifest cannot be read (%s)", store.first_batch_id, err.code)
+        return None, False
+
+
+def _start(sfn: Any, state_machine_arn: str, first_batch_id: str, name: str) -> Tracked:
+    try:
+        call(
+            sfn,
+            "StartExecution",
+            first_batch_id,
+            stateMachineArn=state_machine_arn,
+            name=name,
+            input=json.dumps({"batchId": first_batch_id}),
+        )
+    except ApiError as err:
+        if err.code == "ExecutionAlreadyExists" or err.transient:
+            # Started by a concurrent caller, or listed too late to be seen: look again next time.
+            logger.warning("Cohort %s: tracking execution %s not started now (%s)", first_batch_id, name, err.code)
+            return Tracked("pending", name)
+        raise
+    logger.info("Cohort %s: started tracking execution %s", first_batch_id, name)
+    return Tracked("started", name)

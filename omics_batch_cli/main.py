@@ -26,7 +26,7 @@ from typing import IO, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from omics_common import outcome
+from omics_common import contract, lifecycle, outcome
 from omics_common.errors import ApiError
 
 from . import cohort
@@ -223,6 +223,48 @@ def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
+    """``cancel``: cancel every batch of the cohort and every run that started; ``delete``: also
+    delete the runs and the batches (outputs in S3 stay). What a destroy does with ``on_delete``
+    CANCEL_RUNS or DELETE_RUNS_AND_BATCH, step for step (``omics_common.lifecycle``), until done:
+    the command that finishes a delete the custom resource's hour cut short."""
+    on_delete = contract.ON_DELETE_CANCEL_RUNS if args.command == "cancel" else contract.ON_DELETE_DELETE_RUNS_AND_BATCH
+    ids = _cohort_ids(ctx, args.batch_id) + [b for b in args.more if b != args.batch_id]
+    ids = list(dict.fromkeys(ids))
+    what = "cancel" if args.command == "cancel" else "cancel and delete"
+    if not args.yes:
+        ctx.say(f"would {what} batches {', '.join(ids)} and their runs; give --yes to do it")
+        return EXIT_USAGE
+    shown: dict[str, str] = {}
+    while True:
+        progress = [lifecycle.advance_delete(ctx.omics(), batch_id, on_delete) for batch_id in ids]
+        for step in progress:
+            line = "done" if step.done else step.left
+            if shown.get(step.batch_id) != line:
+                shown[step.batch_id] = line
+                print(f"{timestamp()} batch {step.batch_id}: {printable(line)}", file=ctx.stdout, flush=True)
+        if all(step.done for step in progress):
+            return EXIT_OK
+        ctx.sleep(args.interval)
+
+
+def _cohort_ids(ctx: Context, batch_id: str) -> list[str]:
+    """The batch and, when it is a cohort's first, every batch its manifest names."""
+    try:
+        batch = get_batch(ctx.omics(), batch_id)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        ctx.say(f"note: batch {batch_id} is gone; its cohort's other batches must be named after it")
+        return []
+    found = cohort.find(batch, lambda: ctx.clients("s3"), ctx.say)
+    if found is not None and not found.done:
+        ctx.say(
+            f"warning: cohort {batch_id} may still be tracked: destroy the stack first, or its tracker may start more"
+        )
+    return [m.batch_id for m in found.members] if found else [batch_id]
+
+
 # --- arguments -------------------------------------------------------------------------
 
 
@@ -266,7 +308,7 @@ def _add_connection_options(parser: argparse.ArgumentParser, default: Any) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: status, runs and retry, each taking a batch id."""
+    """The command line: status, runs, retry, cancel and delete, each taking a batch id."""
     parser = argparse.ArgumentParser(
         prog="omics-batch",
         description="Follow an AWS HealthOmics run batch, list its runs, and rerun the ones that failed.",
@@ -326,6 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"GetRun calls allowed for runs ListRuns no longer lists (default {DEFAULT_MAX_GET_RUN})",
     )
+    for name, text in (
+        ("cancel", "Cancel every batch of the cohort and every run that started (on_delete CANCEL_RUNS)."),
+        ("delete", "Cancel, then delete the runs and the batches of the cohort (DELETE_RUNS_AND_BATCH)."),
+    ):
+        stop = command(name, cmd_stop, text)
+        stop.add_argument("more", nargs="*", type=batch_id, metavar="MORE_BATCH_IDS", help="further batches to include")
+        stop.add_argument("--yes", action="store_true", help="do it (without it: say what it would do, exit 2)")
+        stop.add_argument(
+            "--interval",
+            type=seconds,
+            default=DEFAULT_INTERVAL_SECONDS,
+            metavar="SECONDS",
+            help=f"time between steps (default {DEFAULT_INTERVAL_SECONDS:g})",
+        )
     return parser
 
 

@@ -36,6 +36,8 @@ RESOURCE_TYPE = "Custom::OmicsRunBatch"
 DEFAULT_RETRY = RetryPolicy()
 # The run tag that names a run's batch (the construct's path), for Cost Explorer.
 COST_ALLOCATION_TAG = "omics-batch-construct:batch"
+# The batch tags the construct sets itself (contract.DEFINITION_TAG, contract.COHORT_TAG) start so.
+RESERVED_TAG_PREFIX = "omics-batch-construct:"
 MAX_TAG_VALUE = 256  # the model's TagValue
 # A backstop cycle adds 13 history events: at 30 minutes a batch may run 40 days before
 # the execution nears Standard's 25,000 events (see benchmarks/tracking.py).
@@ -178,6 +180,11 @@ class OmicsRunBatch(Construct):
             default_run_setting, run_role, output_bucket, on_delete, wait, backstop, placement
         )
         problems.extend(_cohort_problems(runs, retry, track_completion))
+        problems.extend(
+            f"tags: {key!r} starts with {RESERVED_TAG_PREFIX!r}, which the construct's own tags use"
+            for key in (tags or {})
+            if isinstance(key, str) and key.startswith(RESERVED_TAG_PREFIX)
+        )
         if not isinstance(default_run_setting, DefaultRunSetting):
             self._fail(*problems)
         problems.extend(_cache_problems(default_run_setting, run_cache, cache_location))

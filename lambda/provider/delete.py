@@ -31,10 +31,10 @@ from .properties import on_delete_policy
 
 logger = logging.getLogger(__name__)
 
-# The command that finishes a delete the hour cut short, by on_delete.
+# The command that finishes a delete the hour cut short, by on_delete (it takes the batches left).
 FINISHING_COMMAND = {
-    contract.ON_DELETE_CANCEL_RUNS: "omics-batch cancel {batch_id}",
-    contract.ON_DELETE_DELETE_RUNS_AND_BATCH: "omics-batch delete {batch_id}",
+    contract.ON_DELETE_CANCEL_RUNS: "omics-batch cancel --yes",
+    contract.ON_DELETE_DELETE_RUNS_AND_BATCH: "omics-batch delete --yes",
 }
 
 
@@ -110,7 +110,7 @@ def check_delete(event: Mapping[str, Any], clients: Clients, now: float, deadlin
         return True
     started_at = float((event.get("Data") or {}).get(contract.DATA_STARTED_AT) or now)
     if now - started_at >= contract.DELETE_BUDGET_SECONDS:
-        command = FINISHING_COMMAND[on_delete].format(batch_id=batch_id)
+        command = " ".join([FINISHING_COMMAND[on_delete], *(p.batch_id for p in left or progress[:1])])
         logger.warning(
             "Cohort %s: the delete's hour is nearly over; finishing with the work requested. Left: %s%s. "
             "Finish it with: %s",

@@ -174,3 +174,62 @@ def test_retry_of_a_cohort_resubmitted_clean_writes_nothing(
     settings.write_text(json.dumps(SETTINGS))
     result = run("retry", cohort.first, "--settings", str(settings), "-o", "-")
     assert json.loads(result.out) == []  # refused once, completed on its second submission
+
+
+# --- cancel and delete: what finishes a destroy the custom resource's hour cut short -------------
+
+
+def test_cancel_without_yes_says_what_it_would_do_and_touches_nothing(
+    cohort: Cohort, run: Callable[..., Result]
+) -> None:
+    cohort.check()
+    cohort.service.finish(cohort.first, refused={"S2": QUOTA})
+    cohort.check()  # the resubmission starts
+    again = cohort.service.started()[1].id
+
+    result = run("cancel", cohort.first)
+
+    assert result.code == cli.EXIT_USAGE
+    assert f"would cancel batches {cohort.first}, {again} and their runs; give --yes" in result.err
+    assert cohort.service.batches[again].status == "CREATING"
+
+
+def test_cancel_reaches_every_batch_of_the_cohort_and_waits_until_they_stopped(
+    cohort: Cohort, run: Callable[..., Result]
+) -> None:
+    cohort.check()
+    cohort.service.finish(cohort.first, refused={"S2": QUOTA})
+    cohort.check()
+    again = cohort.service.started()[1].id
+    cohort.service.set_status(again, "INPROGRESS")
+
+    def stopping_ends(_: float) -> None:
+        cohort.service.set_status(again, "CANCELLED")
+
+    result = run("cancel", cohort.first, "--yes", sleep=stopping_ends)
+
+    assert result.code == cli.EXIT_OK, result.err
+    assert "warning: cohort" in result.err  # still tracked: the stack should be destroyed first
+    assert f"batch {again}: INPROGRESS" in result.out and f"batch {again}: done" in result.out
+    assert cohort.service.batches[again].status == "CANCELLED"
+    assert cohort.service.batches[cohort.first].status == "PROCESSED"  # ended: nothing to cancel
+
+
+def test_delete_takes_further_batch_ids_when_the_first_is_gone(cohort: Cohort, run: Callable[..., Result]) -> None:
+    cohort.check()
+    cohort.service.finish(cohort.first, refused={"S2": QUOTA})
+    cohort.check()
+    again = cohort.service.started()[1].id
+    cohort.service.finish(again)
+    cohort.service.batches[cohort.first].deleted = True
+
+    def deletion_ends(_: float) -> None:
+        for batch in cohort.service.started():
+            if batch.status == "RUNS_DELETING":
+                batch.status = "RUNS_DELETED"
+
+    result = run("delete", cohort.first, again, "--yes", sleep=deletion_ends)
+
+    assert result.code == cli.EXIT_OK, result.err
+    assert f"batch {cohort.first} is gone" in result.err
+    assert cohort.service.batches[again].deleted

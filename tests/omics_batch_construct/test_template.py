@@ -76,6 +76,26 @@ def from_file() -> tuple[OmicsRunBatch, Template, cdk.Stack]:
 # --- the batch resource -------------------------------------------------------------
 
 
+def test_the_names_cloudformation_gives_anew_are_named_for_the_definition_key(
+    created: tuple[OmicsRunBatch, Template], given: tuple[OmicsRunBatch, Template, iam.Role, s3.Bucket]
+) -> None:
+    """A stack created again finds its batch: the run role and bucket the construct made stand in its
+    definition by these names. What the user gave is the user's, and counts as it is."""
+    batch, template = created
+    (properties,) = [r["Properties"] for r in batch_resources(template).values()]
+    assert properties[contract.PROP_STABLE_NAMES] == {
+        "RunRole": {"Fn::GetAtt": [template_id(batch, batch.run_role), "Arn"]},
+        "OutputBucket": {"Ref": template_id(batch, batch.output_bucket)},
+    }
+    assert properties[contract.PROP_RUN_COUNT] == "3"
+    (given_properties,) = [r["Properties"] for r in batch_resources(given[1]).values()]
+    assert contract.PROP_STABLE_NAMES not in given_properties
+
+
+def template_id(batch: OmicsRunBatch, construct: Any) -> str:
+    return cdk.Stack.of(batch).get_logical_id(construct.node.default_child)
+
+
 def test_batch_resource_carries_the_api_request(created: tuple[OmicsRunBatch, Template]) -> None:
     _, template = created
     props = only_batch_properties(template)
@@ -361,6 +381,24 @@ def test_a_destroy_may_read_and_write_the_manifest_in_an_encrypted_output_bucket
     (uses_key,) = [s for s in statements if "kms:Decrypt" in s["Action"]]
     assert sorted(uses_key["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert stack.get_logical_id(key.node.default_child) in dumps(uses_key["Resource"])  # type: ignore[arg-type]
+
+
+def test_an_encrypted_state_machine_is_started_and_read_through_its_key_by_both_functions() -> None:
+    stack = new_stack()
+    key = kms.Key(stack, "Key")
+    batch = OmicsRunBatch(
+        stack, "Cohort", default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW), runs=runs(2), encryption_key=key
+    )
+    template = Template.from_stack(stack)
+    machine = {"Ref": template_id(batch, batch.state_machine)}
+    for role in ("Handler", "CohortTrackerResume"):
+        (uses_key,) = [
+            s
+            for s in policy_statements(template, role)
+            if "kms:GenerateDataKey" in s["Action"] and "aws:states" in dumps(s.get("Condition"))
+        ]
+        assert sorted(uses_key["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+        assert uses_key["Condition"] == {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": machine}}
 
 
 def test_handler_role_is_scoped(created: tuple[OmicsRunBatch, Template]) -> None:

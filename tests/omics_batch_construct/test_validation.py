@@ -39,6 +39,11 @@ def problems_of(**kwargs: Any) -> list[str]:
         # length
         ({"batch_name": "x" * 65}, "batch_name: 65 characters, more than the maximum 64"),
         ({"tags": {"k" * 129: "v"}}, "tags key 'kkkkk"),
+        # the construct's own tags
+        (
+            {"tags": {"omics-batch-construct:definition": "mine"}},
+            "tags: 'omics-batch-construct:definition' starts with 'omics-batch-construct:', which the construct's own",
+        ),
         # numeric range
         (
             {"default": DefaultRunSetting(workflow_id="1", storage_capacity=100001)},

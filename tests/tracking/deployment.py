@@ -25,13 +25,14 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import boto3
+from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 from botocore.config import Config
 from moto.events.models import EventPattern
@@ -45,6 +46,7 @@ from provider import index as provider
 from tests.standin.healthomics import TERMINAL, HealthOmics
 from tests.standin.healthomics import Batch as StandinBatch
 from tests.standin.quotas import RUN_QUOTA, ServiceQuotas, quotas_client
+from tests.tracking.grants import Recorder
 from tests.tracking.harness import ACCOUNT, REGION, Machine, Run, definition_of, moto_machine, resolve
 from tracker.index import handle
 
@@ -111,25 +113,36 @@ class Deployment:
     """The stack's batch resource and its tracking, against the stand-in and moto."""
 
     def __init__(
-        self, template: dict[str, Any], assembly: Path, machine: Machine, service: HealthOmics, clients: Clients
+        self,
+        template: dict[str, Any],
+        assembly: Path,
+        machine: Machine,
+        service: HealthOmics,
+        clients: Clients,
+        roles: dict[str, tuple[Clients, Recorder]],
     ) -> None:
         self.template, self.machine, self.service, self.clients = template, machine, service, clients
+        # Each function's own clients, recording its calls for the grants' audit (tests/tracking/grants.py).
+        self.handler_clients, self.handler_calls = roles["handler"]
+        self.tracker_clients, self.tracker_calls = roles["tracker"]
         self.resource_id, resource = _one(template, "Custom::OmicsRunBatch")
-        self.names = {self._state_machine_id(): machine.arn, **role_arns(template)}
+        tracker = self._state_machine_id()  # None: the stack does not track (track_completion=False)
+        self.names = {**({tracker: machine.arn} if tracker else {}), **role_arns(template)}
         self._resource = resource
-        self._rule = _one(template, "AWS::Events::Rule")[1]["Properties"]
+        rules = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+        self._rule = rules[0]["Properties"] if rules else None
         self._publish_assets(assembly)
         self.first_batch_id: str | None = None
         self.delivered: list[dict[str, Any]] = []  # the events the rule matched, as delivered
         self.unmatched: list[dict[str, Any]] = []  # the events it did not
 
-    def _state_machine_id(self) -> str:
-        (found,) = [
+    def _state_machine_id(self) -> str | None:
+        found = [
             k
             for k, r in self.template["Resources"].items()
             if r["Type"] == "AWS::StepFunctions::StateMachine" and "Tracker" in k
         ]
-        return found
+        return found[0] if found else None
 
     def _publish_assets(self, assembly: Path) -> None:
         """What ``cdk deploy`` does first: each file asset to its destination bucket and key."""
@@ -168,24 +181,32 @@ class Deployment:
     def create(self) -> str:
         """The deploy: on_event starts the batch; is_complete waits for validation and starts tracking."""
         event = self._request("Create")
-        started = provider.on_event(event, _Context(), self.clients)
+        started = provider.on_event(event, _Context(), self.handler_clients)
         batch_id = str(started["PhysicalResourceId"])
         self.service.set_status(batch_id, "SUBMITTING")  # validation passed
         self._until_complete({**event, **started})
         self.first_batch_id = batch_id
         return batch_id
 
+    def update(self, **changes: Any) -> None:
+        """A deploy of the same stack with ``changes`` to the resource's properties (as delivered)."""
+        old = self.properties()
+        event = self._request("Update", PhysicalResourceId=self.first_batch_id, OldResourceProperties=old)
+        event["ResourceProperties"] = {**old, **changes}
+        result = provider.on_event(event, _Context(), self.handler_clients)
+        self._until_complete({**event, **result})
+
     def destroy(self, *, between_polls: Callable[[], None] | None = None) -> int:
         """A stack destroy: on_event's first step, then is_complete until the delete is done; the
         polls it took, on a clock that moves by the provider's query interval between polls."""
         assert self.first_batch_id is not None
         event = self._request("Delete", PhysicalResourceId=self.first_batch_id)
-        result = provider.on_event(event, _Context(), self.clients)
+        result = provider.on_event(event, _Context(), self.handler_clients)
         polls = contract.DELETE_BUDGET_SECONDS // QUERY_SECONDS + 5
 
         def between() -> None:
             (between_polls or self._stopping_ends)()
-            self._stopped()  # a stop has taken effect by the next poll, 15 s later
+            self.wait_stopped()  # a stop has taken effect by the next poll, 15 s later
 
         return self._until_complete({**event, **result}, between_polls=between, polls=polls)
 
@@ -194,11 +215,12 @@ class Deployment:
     ) -> int:
         start = float((event.get("Data") or {}).get(contract.DATA_STARTED_AT) or time.time())
         for poll in range(polls):
-            if provider.is_complete(event, _Context(), self.clients, _at(start + poll * QUERY_SECONDS))["IsComplete"]:
+            clock = _at(start + poll * QUERY_SECONDS)
+            if provider.is_complete(event, _Context(), self.handler_clients, clock)["IsComplete"]:
                 return poll + 1
             if between_polls:
                 between_polls()
-            self._stopped()  # a stop has taken effect by the next poll, 15 s later
+            self.wait_stopped()  # a stop has taken effect by the next poll, 15 s later
         raise AssertionError(f"{event['RequestType']} was not complete after {polls} polls")
 
     def _stopping_ends(self) -> None:
@@ -209,7 +231,7 @@ class Deployment:
             elif batch.status == "RUNS_DELETING":
                 batch.status = "RUNS_DELETED"
 
-    def _stopped(self, timeout: float = 10.0) -> None:
+    def wait_stopped(self, timeout: float = 10.0) -> None:
         """Until no execution runs (moto ends a stopped one in its own thread)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -235,6 +257,7 @@ class Deployment:
         """HealthOmics' event for the batch's new status, through the template's rule (if it matches)."""
         assert self.first_batch_id is not None
         names = {**self.names, self.resource_id: self.first_batch_id}
+        assert self._rule is not None, "the stack does not track its batch"
         rule = resolve(self._rule, names)
         event = batch.status_event()
         if not EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event):
@@ -247,7 +270,7 @@ class Deployment:
             text = text.replace(f"<{name}>", json.dumps(event[path.removeprefix("$.")]))
         delivered = json.loads(text)
         self.delivered.append(delivered)
-        handle(delivered, self.clients)
+        handle(delivered, self.tracker_clients)
 
 
 @dataclass
@@ -269,7 +292,7 @@ class Tracking:
 
     def tracker(self, payload: dict[str, Any]) -> Any:
         """The tracker function as the state machine invokes it; a wait lets the batches move on."""
-        result = handle(payload, self.deployment.clients)
+        result = handle(payload, self.deployment.tracker_clients)
         if payload.get("action") == contract.TRACKER_ACTION_PARK:
             with self.lock:
                 self.parks += 1
@@ -318,11 +341,13 @@ class Tracking:
         )
 
 
-def synthesized(runs: Sequence[RunSetting], **kwargs: Any) -> tuple[dict[str, Any], Path]:
+def synthesized(runs: Sequence[RunSetting], *, encrypted: bool = False, **kwargs: Any) -> tuple[dict[str, Any], Path]:
     """The template and cloud assembly of a stack with one OmicsRunBatch, ``Cohort``, of ``runs``
-    (``kwargs``: its further arguments)."""
+    (``kwargs``: its further arguments; ``encrypted``: with a customer-managed key of the stack)."""
     app = cdk.App()
     stack = cdk.Stack(app, "Tracked", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    if encrypted:
+        kwargs["encryption_key"] = kms.Key(stack, "Key", enable_key_rotation=True)
     OmicsRunBatch(stack, "Cohort", default_run_setting=DefaultRunSetting(workflow_id="1234567"), runs=runs, **kwargs)
     return Template.from_stack(stack).to_json(), Path(app.synth().directory)
 
@@ -344,25 +369,49 @@ def deployed(
             if resource["Type"] == "AWS::S3::Bucket":
                 s3.create_bucket(Bucket=resolve({"Ref": bucket_id}, {}))
         service = HealthOmics(s3=s3)
-        omics = omics_client(region_name=REGION, config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
-        quotas = quotas_client()
-        # The run quota's default is not published: one that fits every cohort these tests deploy.
-        with service.serving(omics), ServiceQuotas(defaults={RUN_QUOTA: 1_000_000}).serving(quotas):
-            clients = Clients(
-                omics=omics,
-                s3=s3,
-                events=boto3.client("events", region_name=REGION),
-                stepfunctions=machine.sfn,
-                servicequotas=quotas,
-            )
-            deployment = Deployment(template, assembly, machine, service, clients)
+        with ExitStack() as serving:
+
+            def role_clients() -> tuple[Clients, Recorder]:
+                """A function's own clients, answered by the same services, its calls recorded."""
+                recorder = Recorder()
+                omics = omics_client(region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
+                quotas = quotas_client()
+                serving.enter_context(service.serving(omics))
+                # The run quota's default is not published: one that fits every cohort these tests deploy.
+                serving.enter_context(ServiceQuotas(defaults={RUN_QUOTA: 1_000_000}).serving(quotas))
+                made = {
+                    "omics": omics,
+                    "s3": boto3.client("s3", region_name=REGION),
+                    "events": boto3.client("events", region_name=REGION),
+                    "stepfunctions": boto3.client("stepfunctions", region_name=REGION),
+                    "servicequotas": quotas,
+                }
+                return Clients(**{name: recorder.attach(client) for name, client in made.items()}), recorder
+
+            clients, _ = role_clients()
+            roles = {"handler": role_clients(), "tracker": role_clients()}
+            deployment = Deployment(template, assembly, machine, service, clients, roles)
             holder["tracking"] = Tracking(deployment, script)
             try:
                 yield deployment, holder["tracking"]
             finally:  # nothing may run on once moto and the stand-in are gone
-                for execution in machine.sfn.list_executions(stateMachineArn=machine.arn)["executions"]:
-                    if execution["status"] == "RUNNING":
-                        machine.sfn.stop_execution(executionArn=execution["executionArn"])
+                _stop_all(machine)
+
+
+def _stop_all(machine: Machine) -> None:
+    """Stop every running execution (moto refuses to stop one whose first state has not begun yet:
+    such a stop is tried again shortly)."""
+    deadline = time.monotonic() + 10
+    while True:
+        running = machine.sfn.list_executions(stateMachineArn=machine.arn, statusFilter="RUNNING")["executions"]
+        try:
+            for execution in running:
+                machine.sfn.stop_execution(executionArn=execution["executionArn"])
+            return
+        except AttributeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _at(moment: float) -> Callable[[], float]:

@@ -216,7 +216,7 @@ def test_a_delete_finishes_within_the_hour_and_says_what_is_left(
         assert delete.poll(after=contract.DELETE_BUDGET_SECONDS)
 
     assert f"batch {batch_id}: STOPPING" in caplog.text
-    assert f"omics-batch cancel {batch_id}" in caplog.text
+    assert f"Finish it with: omics-batch cancel --yes {batch_id}" in caplog.text
     assert contract.DELETE_BUDGET_SECONDS + 120 < contract.MAX_DEPLOY_WAIT_SECONDS  # room for the last polls
 
 

@@ -260,13 +260,9 @@ class BatchProvider(Construct):
             resources.append(self.omics_arn(f"configuration/{default.configuration_name}"))
         return resources
 
-    def allow_tracking(
-        self, policy: iam.Policy, state_machine: sfn.StateMachine, manifests: tuple[s3.IBucket, str] | None
-    ) -> None:
+    def allow_tracking(self, policy: iam.Policy, state_machine: sfn.StateMachine) -> None:
         """Let the handlers start (or start again) the cohort's tracking execution once its batch
-        has started, and, for a delete, stop the cohort's executions and close its manifest, which
-        names the batches the tracker started (``manifests``: its bucket and the keys' pattern).
-        The manifest is listed before it is read, and written conditionally (omics_common.manifest)."""
+        has started, and, for a delete, stop the cohort's executions."""
         add_statement(
             policy,
             iam.PolicyStatement(
@@ -287,29 +283,31 @@ class BatchProvider(Construct):
         add_statement(
             policy, iam.PolicyStatement(actions=["states:StopExecution"], resources=[executions]), WHY_STOP_TRACKING
         )
-        if manifests is not None:
-            bucket, keys = manifests
-            add_statement(
-                policy,
-                iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects(keys)]),
-                WHY_COHORT_MANIFESTS,
-            )
-            # Listing the manifest's own key only: without a listing, S3 answers a missing key with 403.
+
+    def allow_manifests(self, policy: iam.Policy, bucket: s3.IBucket, keys: str, *, write: bool) -> None:
+        """Let the handlers read the cohort's manifest (``keys``: the pattern of its keys in ``bucket``),
+        which names the batches a tracker started, listing its key first; and, with ``write`` (a
+        tracked cohort), close and reopen it with conditional writes (omics_common.manifest). Read
+        without a tracker too: tracking switched off leaves the batches it started to a destroy."""
+        actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
+        add_statement(
+            policy, iam.PolicyStatement(actions=actions, resources=[bucket.arn_for_objects(keys)]), WHY_COHORT_MANIFESTS
+        )
+        # Listing the manifest's own key only: without a listing, S3 answers a missing key with 403.
+        add_statement(
+            policy,
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": keys}}
+            ),
+        )
+        if bucket.encryption_key is not None:  # the manifest is written and read with the bucket's key
             add_statement(
                 policy,
                 iam.PolicyStatement(
-                    actions=["s3:ListBucket"],
-                    resources=[bucket.bucket_arn],
-                    conditions={"StringLike": {"s3:prefix": keys}},
+                    actions=["kms:Decrypt", "kms:GenerateDataKey"] if write else ["kms:Decrypt"],
+                    resources=[bucket.encryption_key.key_arn],
                 ),
             )
-            if bucket.encryption_key is not None:  # the manifest is written and read with the bucket's key
-                add_statement(
-                    policy,
-                    iam.PolicyStatement(
-                        actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[bucket.encryption_key.key_arn]
-                    ),
-                )
 
     def omics_arn(self, resource: str, account: str | None = None) -> str:
         stack = self._stack

@@ -10,6 +10,7 @@ and passes Standard's 25,000 history events within a month.
       └──┴─otherwise──▶ WaitForEvent (event, or the backstop)
     Check ──a batch gone──▶ Fail (BatchNotFound)
     Check ──the stack let the cohort go (its manifest is closed)──▶ Succeed (Released)
+    Check, Report, CarryOn ──any error, retried 5 times──▶ <state>Delayed (event) ─▶ wait the backstop ─▶ again
 
 ``Check`` is the tracker function (``lambda/tracker/cohort.py``): it reads the cohort's
 unfinished batches, then starts one that is due (a later part, a resubmission) or settles
@@ -58,14 +59,12 @@ from ._factories import Placement, handler_function, log_group
 from ._provider import WHY_BATCH_ARNS, WHY_LISTS, WHY_XRAY, states_key_statement
 from ._runs import BatchRuns, ReportLocation, json_text
 
-# Errors worth retrying with backoff: the tracker's own, and Lambda's when it cannot run it.
-TRANSIENT_ERRORS = [
-    contract.TRACKER_ERROR_THROTTLED,
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
+# A task that fails is tried again this many times, waiting 5 s, 10 s, 20 s ... (capped), before the
+# execution says so (a "Tracking Delayed" event), waits the backstop and tries again: no fault ends
+# the tracking; only the cohort's outcome does.
+RETRIES_BEFORE_DELAYED = 5
+MAX_RETRY_WAIT = Duration.minutes(5)
+TRACKING_DELAYED = "Omics Run Batch Tracking Delayed"
 
 WHY_EXECUTIONS = (
     "The tracker reads the history of this state machine's executions (one per cohort, named "
@@ -116,7 +115,7 @@ class BatchTracker(Construct):
             "reportUri": report.uri,
             "topicArn": topic.topic_arn if topic else None,
         }
-        definition = self._definition(config, backstop)
+        definition = self._definition(config, backstop, topic)
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
@@ -391,7 +390,7 @@ class BatchTracker(Construct):
             packs=HIPAA_AND_NIST,
         )
 
-    def _definition(self, config: dict[str, Any], backstop: Duration) -> sfn.IChainable:
+    def _definition(self, config: dict[str, Any], backstop: Duration, topic: sns.ITopic | None) -> sfn.IChainable:
         """Check the cohort until it is done, waiting for HealthOmics' events in between.
 
         Begin ─▶ Check ─done──▶ Report ─▶ Clean? ─▶ Succeed | Fail (BatchNotClean)
@@ -399,6 +398,8 @@ class BatchTracker(Construct):
                    │  ├carry on─▶ CarryOn ─▶ Succeed (a fresh execution continues)
                    │  ├released─▶ Succeed (the stack let the cohort go: nothing more starts)
                    └──┴otherwise─▶ WaitForEvent (event, or the backstop)
+
+        No fault ends it (``_heal``): only BatchNotClean and BatchNotFound (the cohort's outcome) fail it.
         """
         vanished = sfn.Fail(
             self,
@@ -413,9 +414,10 @@ class BatchTracker(Construct):
             "batchId": sfn.JsonPath.string_at("$.batchId"),
             "cohort": sfn.JsonPath.object_at("$.check.cohort"),
         }
+        own = {"stateMachineArn": sfn.JsonPath.string_at("$$.StateMachine.Id")}
         check = self._invoke(
             "Check",
-            {"action": contract.TRACKER_ACTION_CHECK, **cohort, "config": config},
+            {"action": contract.TRACKER_ACTION_CHECK, **cohort, **own, "config": config},
             result_selector={
                 "cohort.$": "$.Payload.cohort",
                 "done.$": "$.Payload.done",
@@ -425,15 +427,10 @@ class BatchTracker(Construct):
             },
             result_path="$.check",
         )
-        check.add_retry(
-            errors=TRANSIENT_ERRORS,
-            interval=Duration.seconds(5),
-            backoff_rate=2,
-            max_attempts=8,
-            max_delay=Duration.minutes(5),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        # A batch gone before it ended is the cohort's outcome, not a fault: no retry, the execution fails.
+        check.add_retry(errors=[contract.TRACKER_ERROR_BATCH_NOT_FOUND], max_attempts=0)
         check.add_catch(vanished, errors=[contract.TRACKER_ERROR_BATCH_NOT_FOUND], result_path="$.error")
+        self._heal(check, backstop, topic)
         # A fresh execution carries the state on; the deploy's starts with an empty one.
         fresh = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"cohort": {}}), result_path="$.check")
         begin = sfn.Choice(self, "Carried on?").when(sfn.Condition.is_present("$.check.cohort"), check)
@@ -457,10 +454,14 @@ class BatchTracker(Construct):
             retry_on_service_exceptions=True,
         )
         park.add_catch(check, errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
+        # A wait that cannot even park (the function failing) checks again after the backstop, said.
+        park.add_catch(
+            self._delayed("WaitForEvent", check, backstop, topic), errors=["States.ALL"], result_path="$.error"
+        )
 
         report = self._invoke(
             "Report",
-            {"action": contract.TRACKER_ACTION_REPORT, **cohort, "config": config},
+            {"action": contract.TRACKER_ACTION_REPORT, **cohort, **own, "config": config},
             result_selector={
                 "succeeded.$": "$.Payload.succeeded",
                 "status.$": "$.Payload.status",
@@ -468,14 +469,7 @@ class BatchTracker(Construct):
             },
             result_path="$.report",
         )
-        report.add_retry(
-            errors=[contract.TRACKER_ERROR_THROTTLED],
-            interval=Duration.seconds(30),
-            backoff_rate=2,
-            max_attempts=6,
-            max_delay=Duration.minutes(10),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        self._heal(report, backstop, topic)
         outcome = (
             sfn.Choice(self, "Clean?")
             .when(sfn.Condition.boolean_equals("$.report.succeeded", True), sfn.Succeed(self, "BatchProcessed"))
@@ -498,12 +492,12 @@ class BatchTracker(Construct):
             {
                 "action": contract.TRACKER_ACTION_CONTINUE,
                 **cohort,
-                "stateMachineArn": sfn.JsonPath.string_at("$$.StateMachine.Id"),
+                **own,
                 "executionName": sfn.JsonPath.string_at("$$.Execution.Name"),
             },
             result_path=sfn.JsonPath.DISCARD,
         )
-        carry_on.add_retry(errors=TRANSIENT_ERRORS, interval=Duration.seconds(5), backoff_rate=2, max_attempts=8)
+        self._heal(carry_on, backstop, topic)
         carry_on.next(sfn.Succeed(self, "CarriedOn", comment="A fresh execution of this cohort carries on"))
         released = sfn.Succeed(
             self, "Released", comment="The stack let the cohort go (a destroy or a replacement): nothing more starts"
@@ -525,9 +519,67 @@ class BatchTracker(Construct):
             id,
             lambda_function=self.function,
             payload=sfn.TaskInput.from_object(payload),
-            retry_on_service_exceptions=False,  # TRANSIENT_ERRORS covers them, with one backoff
+            retry_on_service_exceptions=False,  # _heal's retry covers them, with one backoff
             **options,
         )
+
+    def _heal(self, task: tasks.LambdaInvoke, backstop: Duration, topic: sns.ITopic | None) -> None:
+        """Every error of ``task`` (a timeout or out-of-memory, Lambda.Unknown; AccessDenied while IAM
+        propagates; throttling that outlived botocore's retries; a bug) is retried with a capped
+        exponential backoff; after RETRIES_BEFORE_DELAYED in a row the execution says so and tries
+        again after the backstop, for as long as it takes."""
+        task.add_retry(
+            errors=["States.ALL"],
+            interval=Duration.seconds(5),
+            backoff_rate=2,
+            max_attempts=RETRIES_BEFORE_DELAYED,
+            max_delay=MAX_RETRY_WAIT if MAX_RETRY_WAIT.to_seconds() < backstop.to_seconds() else backstop,
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        task.add_catch(self._delayed(task.id, task, backstop, topic), errors=["States.ALL"], result_path="$.error")
+
+    def _delayed(self, name: str, then: sfn.IChainable, backstop: Duration, topic: sns.ITopic | None) -> sfn.IChainable:
+        """Tell that ``name`` keeps failing (an EventBridge event, and the topic's message), wait the
+        backstop, and go on with ``then``. Telling is best effort: its own failure does not stop it."""
+        wait = sfn.Wait(self, f"{name}Backoff", time=sfn.WaitTime.duration(backstop))
+        wait.next(then)
+        detail = {
+            "batchId": sfn.JsonPath.string_at("$.batchId"),
+            "state": name,
+            # The caught error whole ({"Error", "Cause"}): a path into it that a service left out
+            # would be a States.Runtime error, which nothing catches.
+            "error": sfn.JsonPath.object_at("$.error"),
+            "execution": sfn.JsonPath.string_at("$$.Execution.Id"),
+            "retryInSeconds": int(backstop.to_seconds()),
+        }
+        event = tasks.EventBridgePutEvents(
+            self,
+            f"{name}Delayed",
+            entries=[
+                tasks.EventBridgePutEventsEntry(
+                    detail=sfn.TaskInput.from_object(detail),
+                    detail_type=TRACKING_DELAYED,
+                    source=contract.EVENT_SOURCE,
+                )
+            ],
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        event.add_catch(wait, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+        if topic is None:
+            event.next(wait)
+            return event
+        notify = tasks.SnsPublish(
+            self,
+            f"{name}DelayedNotice",
+            topic=topic,
+            subject=TRACKING_DELAYED,
+            message=sfn.TaskInput.from_object(detail),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        notify.add_catch(wait, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+        event.next(notify)
+        notify.next(wait)
+        return event
 
     def _acknowledge(self, *, in_vpc: bool) -> None:
         role = self.function.role

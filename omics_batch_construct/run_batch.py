@@ -227,12 +227,10 @@ class OmicsRunBatch(Construct):
         if track_completion:
             start = {"defaultRunSetting": batch.default, "tags": dict(tags or {}), "batchName": batch_name}
             self.tracker = self._track(backstop, notification_topic, tracing, placement, start, resubmission)
-            manifests = self._report_key(layout.MANIFEST_KEYS)
-            provider.allow_tracking(
-                handler_policy,
-                self.tracker.state_machine,
-                None if self.output_bucket is None or manifests is None else (self.output_bucket, manifests),
-            )
+            provider.allow_tracking(handler_policy, self.tracker.state_machine)
+        manifests = self._report_key(layout.MANIFEST_KEYS)
+        if self.output_bucket is not None and manifests is not None:
+            provider.allow_manifests(handler_policy, self.output_bucket, manifests, write=self.tracker is not None)
 
         # 4. The custom resource that starts the batch.
         self.resource = self._custom_resource(

@@ -32,6 +32,7 @@ _TRANSIENT_CODES = frozenset(
         "ServiceUnavailableException",
         "RequestTimeoutException",
         "RequestTimeout",
+        "ConditionalRequestConflict",  # S3: a concurrent conditional write; try again
     }
 )
 

@@ -5,6 +5,7 @@ the IAM key patterns the construct grants, made by the same functions.
       batch-<first batch id>/                       one folder a cohort (``CohortLayout.prefix``)
         cohort.json                                 the manifest (``omics_common.manifest``)
         batches/<batch id>.jsonl                    each settled batch's runs
+        settling/<batch id>/                        a settle under way: its checkpoint and its pages
         resubmit/run-settings-<content hash>.json   each resubmission's settings file
         report.json, report.csv, retry-settings.json
 
@@ -50,6 +51,10 @@ def rows_name(batch_id: str) -> str:
     return f"batches/{batch_id}.jsonl"
 
 
+def settling_name(batch_id: str, name: str) -> str:
+    return f"settling/{batch_id}/{name}"
+
+
 def resubmit_name(digest: str) -> str:
     return f"resubmit/run-settings-{digest}.json"
 
@@ -76,6 +81,9 @@ class CohortLayout:
 
     def rows(self, batch_id: str) -> str:
         return self.prefix + rows_name(batch_id)
+
+    def settling(self, batch_id: str, name: str) -> str:
+        return self.prefix + settling_name(batch_id, name)
 
     def resubmit(self, digest: str) -> str:
         return self.prefix + resubmit_name(digest)

@@ -153,7 +153,8 @@ class DeleteStep(enum.Enum):
 
     DONE = "done"
     WAIT = "wait"
-    SWEEP = "sweep"  # act on the batch's runs one by one (those the batch-wide call did not reach)
+    CANCEL_EACH = "cancel each run"  # CancelRun for the runs still active, one by one
+    DELETE_EACH = "delete each run"  # ... and DeleteRun for those that ended
     CANCEL = "CancelRunBatch"
     DELETE_RUNS = "DeleteRunBatch"
     DELETE_BATCH = "DeleteBatch"
@@ -165,8 +166,10 @@ def next_delete_step(batch: Mapping[str, Any], on_delete: str) -> DeleteStep:
     Follows the service's preconditions: cancel only while PENDING, SUBMITTING or INPROGRESS;
     DeleteRunBatch only once PROCESSED or CANCELLED; DeleteBatch only in a terminal state (and
     it leaves runs alone, hence after RUNS_DELETED). Runs the batch-wide calls did not reach are
-    swept one by one: a FAILED batch's runs that did start (no batch-wide call reaches them), and
-    the runs of a cancel or delete whose submission failed for some (``failed*SubmissionCount``).
+    handled one by one: the runs of a FAILED batch that did start (no batch-wide call reaches
+    them), the runs a cancel missed (``failedCancelSubmissionCount``: cancelled one by one, then
+    the batch-wide delete goes on), and the runs a delete missed (``failedDeleteSubmissionCount``,
+    RUNS_DELETE_FAILED: deleted one by one).
     """
     status = str(batch.get("status", ""))
     summary = batch.get("submissionSummary") or {}
@@ -176,21 +179,23 @@ def next_delete_step(batch: Mapping[str, Any], on_delete: str) -> DeleteStep:
         return DeleteStep.WAIT  # CREATING, STOPPING, RUNS_DELETING, or unknown
     missed_cancels = int(summary.get("failedCancelSubmissionCount") or 0)
     if on_delete == contract.ON_DELETE_CANCEL_RUNS:
-        return DeleteStep.SWEEP if status == "FAILED" or missed_cancels else DeleteStep.DONE
+        return DeleteStep.CANCEL_EACH if status == "FAILED" or missed_cancels else DeleteStep.DONE
     if status in RUNS_DELETABLE:
-        return DeleteStep.SWEEP if missed_cancels else DeleteStep.DELETE_RUNS
+        return DeleteStep.CANCEL_EACH if missed_cancels else DeleteStep.DELETE_RUNS
     if status == "RUNS_DELETED" and not int(summary.get("failedDeleteSubmissionCount") or 0):
         return DeleteStep.DELETE_BATCH
-    return DeleteStep.SWEEP  # FAILED, RUNS_DELETE_FAILED, or runs the batch-wide delete missed
+    return DeleteStep.DELETE_EACH  # FAILED, RUNS_DELETE_FAILED, or runs the batch-wide delete missed
 
 
 @dataclass(frozen=True)
 class DeleteProgress:
-    """Where one batch stands after one step: done, and if not, what is left (for the log)."""
+    """Where one batch stands after one step: done, and if not, what is left (for the log).
+    ``missing``: GetBatch did not find it (done, unless the caller knows it is too new to show)."""
 
     batch_id: str
     done: bool
     left: str = ""
+    missing: bool = False
 
 
 def advance_delete(
@@ -204,7 +209,7 @@ def advance_delete(
     """
     read = read_batch(client, batch_id)
     if read.missing:
-        return DeleteProgress(batch_id, True)
+        return DeleteProgress(batch_id, True, "not found", missing=True)
     if read.batch is None:
         return DeleteProgress(batch_id, False, f"unreadable ({read.error.code if read.error else ''})")
     status = read.status
@@ -221,27 +226,33 @@ def advance_delete(
         logger.warning("Batch %s has status %r, unknown to this release: waiting", batch_id, status)
     if step in (DeleteStep.CANCEL, DeleteStep.DELETE_RUNS, DeleteStep.DELETE_BATCH):
         request(client, step.value, batch_id)
-    elif step is DeleteStep.SWEEP:
-        left = sweep_runs(
-            client, batch_id, delete=on_delete == contract.ON_DELETE_DELETE_RUNS_AND_BATCH, deadline=deadline
-        )
+    elif step in (DeleteStep.CANCEL_EACH, DeleteStep.DELETE_EACH):
+        left = sweep_runs(client, batch_id, delete=step is DeleteStep.DELETE_EACH, deadline=deadline)
         if left:
-            return DeleteProgress(batch_id, False, f"{status}, {left} runs still to stop or delete one by one")
+            return DeleteProgress(batch_id, False, f"{status}, {left} runs still to {step.value.split()[0]} one by one")
         if on_delete == contract.ON_DELETE_CANCEL_RUNS:
             return DeleteProgress(batch_id, True)
-        request(client, DeleteStep.DELETE_BATCH.value, batch_id)
+        # Every run reached: the batch-wide delete goes on (its runs' delete, or the batch's).
+        request(
+            client, (DeleteStep.DELETE_RUNS if status in RUNS_DELETABLE else DeleteStep.DELETE_BATCH).value, batch_id
+        )
     if step is DeleteStep.DONE:
         return DeleteProgress(batch_id, True)
     return DeleteProgress(batch_id, False, status)
 
 
+# Refusals that mean "not in this state now" (a batch that moved on between GetBatch and the call,
+# a cancel or delete already under way): the next poll reads it again and decides again.
+NOT_NOW = frozenset({CONFLICT, NOT_FOUND, "ValidationException"})
+
+
 def request(client: OmicsClient, operation: str, batch_id: str) -> None:
-    """Ask for a cancel or delete; one already under way (Conflict) or a transient refusal is fine:
-    the next poll re-reads the batch and decides again."""
+    """Ask for a cancel or delete; one already under way, a batch that moved on, or a transient
+    refusal is fine: the next poll re-reads the batch and decides again."""
     try:
         call(client, operation, batch_id, batchId=batch_id)
     except ApiError as err:
-        if not (err.code in (CONFLICT, NOT_FOUND) or err.transient):
+        if not (err.code in NOT_NOW or err.transient):
             raise
         logger.info("Batch %s: %s not accepted now (%s); polling again", batch_id, operation, err.code)
     else:
@@ -278,7 +289,7 @@ def sweep_runs(client: OmicsClient, batch_id: str, *, delete: bool, deadline: Ca
             try:
                 call(client, operation, batch_id, id=str(run["id"]))
             except ApiError as err:
-                if not (err.code in (CONFLICT, NOT_FOUND) or err.transient):
+                if not (err.code in NOT_NOW or err.transient):
                     raise
         if not page.get("nextToken"):
             return left

@@ -90,14 +90,23 @@ class Closed:
 
 @dataclass(frozen=True)
 class Member:
-    """A batch of the cohort: the first (part 0, attempt 1) or one the tracker started."""
+    """A batch of the cohort: the first (part 0, attempt 1) or one the tracker started (``started_at``:
+    when, in epoch seconds; 0 for the deploy's): a batch that new may not be readable yet."""
 
     batch_id: str
     part: int
     attempt: int
+    started_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"batchId": self.batch_id, "part": self.part, "attempt": self.attempt}
+        body: dict[str, Any] = {"batchId": self.batch_id, "part": self.part, "attempt": self.attempt}
+        if self.started_at:
+            body["startedAt"] = self.started_at
+        return body
+
+    def visible_by(self) -> float:
+        """When GetBatch answers for it, if it exists at all (epoch seconds)."""
+        return self.started_at + contract.NOT_VISIBLE_GRACE_SECONDS + CLOCK_SKEW_SECONDS
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,7 @@ class Manifest:
     starting: Starting | None = None
     result: Mapping[str, Any] | None = None
     closed: Closed | None = None
+    state_machine_arn: str = ""  # the tracking state machine (the command's ``resume`` starts it)
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -142,6 +152,8 @@ class Manifest:
             body["result"] = dict(self.result)
         if self.closed is not None:
             body["closed"] = self.closed.to_json()
+        if self.state_machine_arn:
+            body["stateMachineArn"] = self.state_machine_arn
         return body
 
     @classmethod
@@ -150,7 +162,7 @@ class Manifest:
         return cls(
             first_batch_id=first,
             batches=tuple(
-                Member(str(b["batchId"]), int(b.get("part", 0)), int(b.get("attempt", 1)))
+                Member(str(b["batchId"]), int(b.get("part", 0)), int(b.get("attempt", 1)), float(b.get("startedAt", 0)))
                 for b in value.get("batches", [])
             ),
             parts=int(value.get("parts", 1)),
@@ -158,6 +170,7 @@ class Manifest:
             starting=Starting.of(value.get("starting")),
             result=value.get("result"),
             closed=Closed.of(value.get("closed")),
+            state_machine_arn=str(value.get("stateMachineArn") or ""),
         )
 
 

@@ -96,9 +96,10 @@ class RunRow(NamedTuple):
     runStatus: str
     startTime: str
     stopTime: str
+    runUuid: str = ""  # ListRunsInBatch's runInternalUuid: unique, where run ids are reused
 
 
-class _Run(NamedTuple):
+class Run(NamedTuple):
     """What ListRuns or GetRun says of one run."""
 
     name: str
@@ -107,7 +108,7 @@ class _Run(NamedTuple):
     stopTime: str
 
     @classmethod
-    def of(cls, item: Mapping[str, Any]) -> _Run:
+    def of(cls, item: Mapping[str, Any]) -> Run:
         return cls(
             name=str(item.get("name") or ""),
             status=str(item.get("status") or ""),
@@ -127,29 +128,59 @@ def pages(client: Any, operation: str, batch_id: str, items_key: str, **params: 
             return
 
 
+def page(client: Any, operation: str, batch_id: str, token: str | None) -> tuple[list[Mapping[str, Any]], str | None]:
+    """One page of ListRuns (by batch id) or ListRunsInBatch, from ``token``; its items and the next token."""
+    items_key, size_key = LISTINGS[operation]
+    params = {"batchId": batch_id, size_key: PAGE_SIZE, **({"startingToken": token} if token else {})}
+    answer = call(client, operation, batch_id, **params)
+    return list(answer.get(items_key, [])), answer.get("nextToken") or None
+
+
+# Each listing of a batch's runs: its items' key and its page size's parameter.
+LISTINGS = {"ListRuns": ("items", "maxResults"), "ListRunsInBatch": ("runs", "maxItems")}
+
+
 def runs_in_batch(omics: Any, batch_id: str) -> Iterator[Mapping[str, Any]]:
     """ListRunsInBatch's items, every page."""
     return pages(omics, "ListRunsInBatch", batch_id, "runs", batchId=batch_id, maxItems=PAGE_SIZE)
 
 
 def batch_rows(omics: Any, batch_id: str, *, max_get_run: int = MAX_GET_RUN) -> list[RunRow]:
-    """Every run of the batch in ListRunsInBatch's order, with its status.
+    """Every run of the batch in ListRunsInBatch's order, with its status (all at once: the command;
+    the tracker lists page by page across invocations, with the same rules).
 
     ListRuns comes first, so each run is held once: its entry is dropped as its row is made.
     100,000 runs are about 2,000 calls, made one after the other.
     """
     statuses = {
-        str(run.get("id", "")): _Run.of(run)
+        str(run.get("id", "")): Run.of(run)
         for run in pages(omics, "ListRuns", batch_id, "items", batchId=batch_id, maxResults=PAGE_SIZE)
     }
-    rows = [_row(item, statuses.pop(str(item.get("runId") or ""), None)) for item in runs_in_batch(omics, batch_id)]
+    rows = [row_of(item, statuses.pop(str(item.get("runId") or ""), None)) for item in runs_in_batch(omics, batch_id)]
+    return ask_unlisted(omics, batch_id, rows, max_get_run)
+
+
+def ask_unlisted(omics: Any, batch_id: str, rows: list[RunRow], max_get_run: int) -> list[RunRow]:
+    """The submitted runs ListRuns did not list, asked with GetRun (at most ``max_get_run``). A run
+    GetRun answers for is taken only if it is this row's run: the same uuid, and this batch (run ids
+    are reused once a run is deleted); another's leaves the row unknown."""
     unlisted = [i for i, row in enumerate(rows) if row.runId and not row.runStatus]
     for i in unlisted[:max_get_run]:
-        run = _get_run(omics, batch_id, rows[i].runId)
-        if run is not None:
-            rows[i] = rows[i]._replace(
-                runName=run.name, runStatus=run.status, startTime=run.startTime, stopTime=run.stopTime
+        row = rows[i]
+        answer = get_run(omics, batch_id, row.runId)
+        if answer is None:
+            continue
+        if not is_own_run(answer, row, batch_id):
+            logger.warning(
+                "Batch %s: run id %s now names another run (uuid %s, batch %s): left unknown",
+                batch_id,
+                row.runId,
+                answer.get("uuid"),
+                answer.get("batchId"),
             )
+            continue
+        run = Run.of(answer)
+        rows[i] = row._replace(runName=run.name, runStatus=run.status, startTime=run.startTime, stopTime=run.stopTime)
     logger.info(
         "Batch %s: %d runs, %d not listed by ListRuns (%d asked with GetRun)",
         batch_id,
@@ -160,16 +191,26 @@ def batch_rows(omics: Any, batch_id: str, *, max_get_run: int = MAX_GET_RUN) -> 
     return rows
 
 
-def _get_run(omics: Any, batch_id: str, run_id: str) -> _Run | None:
+def is_own_run(answer: Mapping[str, Any], row: RunRow, batch_id: str) -> bool:
+    """Whether GetRun's ``answer`` is the run of ``row`` (uuid and batch id, where each is given)."""
+    if row.runUuid and answer.get("uuid") and str(answer["uuid"]) != row.runUuid:
+        return False
+    return not (answer.get("batchId") and str(answer["batchId"]) != batch_id)
+
+
+def get_run(omics: Any, batch_id: str, run_id: str) -> Mapping[str, Any] | None:
+    """GetRun's answer; None when the run is not found (deleted, or its metadata removed)."""
     try:
-        return _Run.of(call(omics, "GetRun", batch_id, id=run_id))
+        answer: Mapping[str, Any] = call(omics, "GetRun", batch_id, id=run_id)
     except ApiError as err:
         if err.code == NOT_FOUND:
             return None
         raise
+    return answer
 
 
-def _row(item: Mapping[str, Any], run: _Run | None) -> RunRow:
+def row_of(item: Mapping[str, Any], run: Run | None) -> RunRow:
+    """A ListRunsInBatch item as a row, with what ListRuns said of its run (if it listed it)."""
     return RunRow(
         runSettingId=str(item.get("runSettingId") or ""),
         runId=str(item.get("runId") or ""),
@@ -181,7 +222,42 @@ def _row(item: Mapping[str, Any], run: _Run | None) -> RunRow:
         runStatus=run.status if run else "",
         startTime=run.startTime if run else "",
         stopTime=run.stopTime if run else "",
+        runUuid=str(item.get("runInternalUuid") or ""),
     )
+
+
+def infer_removed(rows: list[RunRow], batch: Mapping[str, Any]) -> list[RunRow]:
+    """Runs whose metadata HealthOmics removed (REMOVE retention): ListRuns and GetRun no longer know
+    them, but the batch's final counts (PROCESSED) still may. When every unknown run is accounted
+    for by one status alone (its count in runSummary, less the rows known to have it), they all
+    have that status; otherwise they stay unknown: nothing is guessed."""
+    unknown = [i for i, row in enumerate(rows) if is_unknown(row) and not row.runStatus]
+    if not unknown or batch.get("status") != SUCCEEDED_STATUS:
+        return rows
+    known: Counter[str] = Counter(row.runStatus for row in rows if row.runStatus)
+    summary = batch.get("runSummary") or {}
+    missing = {
+        status: int(summary.get(f"{status.lower()}RunCount") or 0) - known[status]
+        for status in ("COMPLETED", "FAILED", "CANCELLED")
+    }
+    owners = [status for status, count in missing.items() if count > 0]
+    if len(owners) != 1 or missing[owners[0]] != len(unknown):
+        logger.info(
+            "Batch %s: %d runs of unknown status, not told apart by its counts %s",
+            batch.get("id"),
+            len(unknown),
+            missing,
+        )
+        return rows
+    logger.info(
+        "Batch %s: %d runs no longer known are %s, by the batch's final counts",
+        batch.get("id"),
+        len(unknown),
+        owners[0],
+    )
+    for i in unknown:
+        rows[i] = rows[i]._replace(runStatus=owners[0])
+    return rows
 
 
 def _timestamp(value: object) -> str:
@@ -260,6 +336,16 @@ RESUBMITTABLE_FAILURES = frozenset(
     }
 )
 NEVER_RESUBMITTED = frozenset({"ValidationException", "AccessDeniedException", "ResourceNotFoundException"})
+# A batch-level failure the user guide calls transient ("There was a transient error in the service.
+# Retry the batch."): the batch is submitted again. Validation failures (duplicate ids, too many
+# runs, bad JSON) and a changed settings file are not.
+TRANSIENT_BATCH_FAILURE = re.compile(r"\btransient error\b", re.IGNORECASE)
+
+
+def is_transient_batch_failure(status: str, failure_reason: str) -> bool:
+    return status == FAILED and TRANSIENT_BATCH_FAILURE.search(failure_reason or "") is not None
+
+
 MAX_ATTEMPTS = 10
 
 
@@ -287,6 +373,11 @@ class Resubmission:
             names = {failure_name(reason) for reason in self.submission_failures}
             return failure_name(row.submissionFailureReason) in names
         return self.failed_runs and row.runStatus == FAILED
+
+    def resubmits_unsubmitted(self, status: str, failure_reason: str, attempt: int) -> bool:
+        """Whether the run settings a batch of this ``attempt`` never submitted go into the next
+        attempt: the batch FAILED with a transient failure, and attempts are left."""
+        return attempt < self.max_attempts and is_transient_batch_failure(status, failure_reason)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -116,26 +116,16 @@ class Tracked:
 def ensure(sfn: Any, state_machine_arn: str, first_batch_id: str, *, store: ManifestStore | None) -> Tracked:
     """Make sure the cohort is followed: an execution runs, or its tracking has ended by itself.
 
-    Never assumed from an execution that merely exists: a cohort whose executions were all
-    stopped (a replacement or a destroy let it go, or it crashed) and whose manifest does not say
-    it is done gets a new lineage, its manifest reopened first. When the manifest cannot be read
-    (``store`` None, or access denied), a latest execution that ended by itself counts as done.
+    Never assumed from an execution that merely exists. The manifest decides first: a cohort it
+    says is done is left alone; one the stack had let go (closed: a replacement, a destroy) is
+    reopened, also while an execution of it still runs (a continuation started after the stop),
+    which would otherwise end at its next check. Then a cohort with no running execution gets
+    one: ``batch-<first>`` if the state machine never had one, else a new lineage. When the
+    manifest cannot be read (``store`` None, or access denied), a latest execution that ended by
+    itself, not stopped, counts as done.
     """
-    listed = executions(sfn, state_machine_arn, first_batch_id)
-    live = [e for e in listed if e.get("status") == "RUNNING"]
-    if live:
-        return Tracked("running", str(live[0].get("name", "")))
-    if not listed:
-        return _start(sfn, state_machine_arn, first_batch_id, execution_name(first_batch_id))
     manifest, readable = _manifest(store)
-    if manifest is not None:
-        done = manifest.done
-    elif readable:
-        done = False  # the tracker never wrote one
-    else:
-        latest = max(listed, key=lambda e: e.get("startDate") or 0)
-        done = latest.get("status") in ENDED_BY_ITSELF
-    if done:
+    if manifest is not None and manifest.done:
         return Tracked("done")
     if manifest is not None and manifest.closed is not None and store is not None:
         store.update(lambda current: (current or manifest).reopened())
@@ -145,6 +135,16 @@ def ensure(sfn: Any, state_machine_arn: str, first_batch_id: str, *, store: Mani
             manifest.closed.at,
             manifest.closed.cause,
         )
+    listed = executions(sfn, state_machine_arn, first_batch_id)
+    live = [e for e in listed if e.get("status") == "RUNNING"]
+    if live:
+        return Tracked("running", str(live[0].get("name", "")))
+    if manifest is None and not readable and listed:
+        latest = max(listed, key=lambda e: e.get("startDate") or 0)
+        if latest.get("status") in ENDED_BY_ITSELF:
+            return Tracked("done")
+    if not listed:
+        return _start(sfn, state_machine_arn, first_batch_id, execution_name(first_batch_id))
     lineages = [Lineage.of(str(e.get("name", ""))) for e in listed]
     lineage = 1 + max(x.lineage for x in lineages if x is not None)
     return _start(sfn, state_machine_arn, first_batch_id, execution_name(first_batch_id, lineage=lineage))
@@ -157,7 +157,7 @@ def _manifest(store: ManifestStore | None) -> tuple[Manifest | None, bool]:
     try:
         return store.find(), True
     except ApiError as err:
-        if err.code not in ACCESS_DENIED:
+        if err.code not in ACCESS_DENIED | {"NoSuchBucket"}:
             raise
         logger.warning("Cohort %s: its manifest cannot be read (%s)", store.first_batch_id, err.code)
         return None, False

@@ -41,25 +41,31 @@ FINISHING_COMMAND = {
 @dataclass(frozen=True)
 class Released:
     """The cohort as the delete found it once its tracking was stopped and its manifest closed:
-    the batches to act on, and until when a start the tracker recorded may still become a batch."""
+    the batches to act on, those too new to be readable yet (a missing one is not gone), and until
+    when a start the tracker recorded may still become a batch."""
 
     batch_ids: list[str]
     pending_until: float = 0.0
+    young: frozenset[str] = frozenset()
 
 
 def release(
     clients: Clients, properties: Mapping[str, Any], first_batch_id: str, on_delete: str, now: float
 ) -> Released:
-    """Stop the cohort's tracking and close its manifest; the batches the delete must reach."""
+    """Stop the cohort's tracking and close its manifest; the batches the delete must reach.
+
+    Without a tracker (never, or no longer: tracking switched off), nothing can start a batch of
+    the cohort: the manifest, if any, is only read, for the batches a tracker once started.
+    """
     tracker = properties.get(contract.PROP_TRACKER_ARN)
     report_uri = properties.get(contract.PROP_REPORT_URI)
-    if not tracker:
-        return Released([first_batch_id])  # no tracker: no batch but the deploy's
-    cause = f"the resource is deleted ({on_delete})"
-    tracking.stop(clients.stepfunctions, str(tracker), first_batch_id, cause)
     if not report_uri:
         return Released([first_batch_id])
     store = ManifestStore(clients.s3, CohortLayout(str(report_uri), first_batch_id))
+    if not tracker:
+        return _read_only(store, first_batch_id, now)
+    cause = f"the resource is deleted ({on_delete})"
+    tracking.stop(clients.stepfunctions, str(tracker), first_batch_id, cause)
     try:
         manifest = store.update(lambda current: (current or Manifest(first_batch_id)).closing(now, cause))
     except ApiError as err:
@@ -75,15 +81,34 @@ def release(
         ) from err
     logger.info("Cohort %s: closed; batches %s, starting %s", first_batch_id, manifest.batch_ids, manifest.starting)
     ids = manifest.batch_ids
+    young = frozenset(m.batch_id for m in manifest.batches if m.visible_by() > now)
     if manifest.starting is None or on_delete == contract.ON_DELETE_RETAIN:
-        return Released(ids)
+        return Released(ids, young=young)
     named = [str(b["id"]) for b in lifecycle.batches_named(clients.omics, manifest.starting.batch_name, first_batch_id)]
     ids.extend(batch_id for batch_id in named if batch_id not in ids)
-    return Released(ids, 0.0 if named else manifest.starting.settled_by)
+    return Released(ids, 0.0 if named else manifest.starting.settled_by, young)
+
+
+def _read_only(store: ManifestStore, first_batch_id: str, now: float) -> Released:
+    try:
+        manifest = store.find()
+    except ApiError as err:
+        if err.code not in ACCESS_DENIED | {"NoSuchBucket"}:
+            raise
+        logger.warning("Cohort %s: its manifest cannot be read (%s): the first batch only", first_batch_id, err.code)
+        return Released([first_batch_id])
+    if manifest is None:
+        return Released([first_batch_id])
+    young = frozenset(m.batch_id for m in manifest.batches if m.visible_by() > now)
+    return Released(manifest.batch_ids, young=young)
 
 
 def check_delete(event: Mapping[str, Any], clients: Clients, now: float, deadline: Callable[[], bool]) -> bool:
-    """One step of the delete for the whole cohort; True when it is done."""
+    """One step of the delete for the whole cohort; True when it is done.
+
+    A failure that may pass (throttling, a 5xx, a manifest that kept changing) is "not yet", until
+    the delete's hour runs out: then it completes, saying what it could not do.
+    """
     batch_id = str(event.get("PhysicalResourceId", ""))
     # Anything but a batch id (the Provider framework's create-failed marker) never named a batch.
     if not is_batch_id(batch_id):
@@ -91,12 +116,40 @@ def check_delete(event: Mapping[str, Any], clients: Clients, now: float, deadlin
         return True
     properties = event.get("ResourceProperties", {})
     on_delete = on_delete_policy(properties)
+    started_at = float((event.get("Data") or {}).get(contract.DATA_STARTED_AT) or now)
+    try:
+        return _step(clients, properties, batch_id, on_delete, now, started_at, deadline)
+    except ApiError as err:
+        if not err.transient:
+            raise
+        if now - started_at < contract.DELETE_BUDGET_SECONDS:
+            logger.warning("Cohort %s: %s; polling again", batch_id, err)
+            return False
+        logger.warning(
+            "Cohort %s: the delete's hour is nearly over and %s; finishing. %s",
+            batch_id,
+            err,
+            _finish(on_delete, [batch_id]),
+        )
+        return True
+
+
+def _step(
+    clients: Clients,
+    properties: Mapping[str, Any],
+    batch_id: str,
+    on_delete: str,
+    now: float,
+    started_at: float,
+    deadline: Callable[[], bool],
+) -> bool:
     released = release(clients, properties, batch_id, on_delete, now)
     if on_delete == contract.ON_DELETE_RETAIN:
         logger.info("Cohort %s is retained (%s): batches %s", batch_id, on_delete, released.batch_ids)
         return True
     progress = [lifecycle.advance_delete(clients.omics, b, on_delete, deadline) for b in released.batch_ids]
-    left = [p for p in progress if not p.done]
+    # A batch the tracker started moments ago may not be readable yet: not found is not gone.
+    left = [p for p in progress if not p.done or (p.missing and p.batch_id in released.young)]
     waiting = now < released.pending_until
     logger.info(
         "Cohort %s: %d of %d batches done with %s%s",
@@ -108,16 +161,22 @@ def check_delete(event: Mapping[str, Any], clients: Clients, now: float, deadlin
     )
     if not left and not waiting:
         return True
-    started_at = float((event.get("Data") or {}).get(contract.DATA_STARTED_AT) or now)
     if now - started_at >= contract.DELETE_BUDGET_SECONDS:
-        command = " ".join([FINISHING_COMMAND[on_delete], *(p.batch_id for p in left or progress[:1])])
         logger.warning(
-            "Cohort %s: the delete's hour is nearly over; finishing with the work requested. Left: %s%s. "
-            "Finish it with: %s",
+            "Cohort %s: the delete's hour is nearly over; finishing with the work requested. Left: %s%s. %s",
             batch_id,
             "; ".join(f"batch {p.batch_id}: {p.left}" for p in left) or "none",
             "; a start the tracker recorded may still be listed" if waiting else "",
-            command,
+            _finish(on_delete, [p.batch_id for p in left] or [batch_id]),
         )
         return True
     return False
+
+
+def _finish(on_delete: str, batch_ids: list[str]) -> str:
+    """The command that finishes what a delete left."""
+    return (
+        f"Finish it with: {' '.join([FINISHING_COMMAND[on_delete], *batch_ids])}"
+        if on_delete in FINISHING_COMMAND
+        else ""
+    )

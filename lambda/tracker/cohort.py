@@ -78,6 +78,7 @@ class Config:
     start: dict[str, Any]  # StartRunBatch's defaultRunSetting, tags and batchName, for new batches
     report_uri: str
     topic_arn: str | None
+    state_machine_arn: str = ""  # the execution's own ($$.StateMachine.Id), recorded in the manifest
 
     @property
     def layout(self) -> CohortLayout:
@@ -109,6 +110,7 @@ class Config:
             start=_json_or_value(config.get("start") or {}, "start", first_batch_id),
             report_uri=report_uri if report_uri.endswith("/") else report_uri + "/",
             topic_arn=config.get("topicArn") or None,
+            state_machine_arn=str(event.get("stateMachineArn") or ""),
         )
 
 
@@ -211,13 +213,15 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
     started = settled = None
     store = ManifestStore(clients.s3, config.layout)
     try:
+        if state.checks > 0:  # written by the first check: a close since then ends this execution
+            refuse_if_closed(store.read())
         if state.queue and not state.submitting():
             started = start(clients, store, config, state, state.queue[0])
             state.queue.pop(0)
         elif ended := state.ended():
             settled = settle(clients, config, state, ended[0])
         if state.checks == 0 and started is None:  # the command finds the cohort by its manifest from the start
-            write_manifest(store, config, state)
+            write_manifest(store, config, state, fresh=True)
     except CohortClosed as closed:
         logger.info("Cohort %s: %s; this execution ends", config.first_batch_id, closed)
         return {"cohort": state.to_json(), "done": False, "again": False, "continue": False, "released": True}
@@ -302,9 +306,7 @@ def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], ba
         # Written only if absent (a conditional write: S3 answers 412 when the key is there).
         call(s3, "PutObject", batch_id, Bucket=bucket, Key=key, Body=body, ContentType=files.JSON, IfNoneMatch="*")
     except ApiError as err:
-        if err.code == "ConditionalRequestConflict":  # a concurrent conditional write: try again later
-            raise Throttled(str(err)) from err
-        if err.code != "PreconditionFailed":
+        if err.code != "PreconditionFailed":  # (a concurrent write's 409 is transient: tried again)
             raise
         logger.info("Batch %s: %s is already there (a retried check)", batch_id, uri)
     return uri
@@ -357,30 +359,45 @@ def write_manifest(
     *,
     starting: Starting | None = None,
     result: Mapping[str, Any] | None = None,
+    fresh: bool = False,
 ) -> Manifest:
     """The cohort's batches, for the command and for a destroy that must reach them all: the ones
     started, the one ``starting`` (about to be: refused once the stack closed the manifest), and
-    once done, the cohort's ``result`` (its status, whether it succeeded, its counts)."""
+    once done, the cohort's ``result`` (its status, whether it succeeded, its counts). ``fresh``: the
+    first check of an execution, which a closed manifest ends too."""
 
     def change(current: Manifest | None) -> Manifest:
-        if starting is not None:
-            refuse_if_closed(current)
+        if starting is not None or fresh:
+            refuse_if_closed(current)  # a start, or a fresh execution's first check, of a cohort let go
         # A batch once recorded stays recorded: a tracker started again begins with the first batch
         # only, and finds the others as it goes.
         members = list(current.batches) if current is not None else []
         known = {m.batch_id for m in members}
-        members.extend(Member(b.batchId, b.part, b.attempt) for b in state.batches if b.batchId not in known)
+        members.extend(
+            Member(b.batchId, b.part, b.attempt, b.startedAt) for b in state.batches if b.batchId not in known
+        )
         return Manifest(
             first_batch_id=config.first_batch_id,
             batches=tuple(members),
             parts=len(config.parts),
             done=result is not None,
-            starting=starting,
+            starting=starting or _pending_start(current, members),
             result=result,
             closed=current.closed if current is not None else None,
+            state_machine_arn=config.state_machine_arn or (current.state_machine_arn if current else ""),
         )
 
     return store.update(change)
+
+
+def _pending_start(current: Manifest | None, members: list[Member]) -> Starting | None:
+    """A start recorded earlier whose batch is not recorded yet (its check may have died after its
+    StartRunBatch), kept until it is, or until it can no longer have happened."""
+    recorded = current.starting if current is not None else None
+    if recorded is None or time.time() > recorded.settled_by:
+        return None
+    names = {contract.cohort_batch_name(current.first_batch_id, m.part, m.attempt) for m in members}  # type: ignore[union-attr]
+    return None if recorded.batch_name in names else recorded
 
 
 # --- the cohort's rows --------------------------------------------------------------------------

@@ -90,6 +90,8 @@ def definition_of(
     for state in definition["States"].values():
         if "TimeoutSeconds" in state:
             state["TimeoutSeconds"] = backstop_seconds
+        if state["Type"] == "Wait" and "Seconds" in state:  # the backoff after a delay: the backstop's
+            state["Seconds"] = backstop_seconds
         for retry in state.get("Retry", []):
             retry["IntervalSeconds"] = 1
             retry.pop("MaxDelaySeconds", None)

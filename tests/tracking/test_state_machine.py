@@ -199,12 +199,62 @@ def test_vanished_batch_ends_with_a_clear_error(template: dict[str, Any]) -> Non
     assert tracker.actions() == ["check"]
 
 
-def test_a_failing_tracker_fails_the_execution_with_its_error(template: dict[str, Any]) -> None:
-    tracker = ScriptedTracker(LambdaError("SettingsError", "the settings file changed"))
+@pytest.mark.parametrize(
+    "error",
+    [
+        LambdaError("Lambda.Unknown", "Task timed out after 900.00 seconds"),  # a timeout or out-of-memory
+        LambdaError("ApiError", "GetBatch failed: AccessDeniedException: not authorized"),  # IAM propagating
+        LambdaError("SettingsError", "a bug, or a file read at the wrong moment"),
+    ],
+    ids=["crash", "access denied", "any other error"],
+)
+def test_three_failed_checks_then_a_clean_end(template: dict[str, Any], error: LambdaError) -> None:
+    tracker = ScriptedTracker(error, error, error, "done")
     result = run(template, tracker)
-    assert (result.status, result.error) == ("FAILED", "SettingsError")
-    assert "the settings file changed" in (result.cause or "")
-    assert tracker.actions() == ["check"]  # not retried: only transient errors are
+    assert (result.status, result.error) == ("SUCCEEDED", None)
+    assert tracker.actions() == ["check"] * 4 + ["report"]
+    assert "CheckDelayed" not in entered(result)  # retried within its backoff: nothing to tell
+
+
+def test_a_check_that_keeps_failing_is_told_and_tried_again_after_the_backstop(template: dict[str, Any]) -> None:
+    """No fault ends the tracking: past its retries, a "Tracking Delayed" event, a wait, and again."""
+    crash = LambdaError("Lambda.Unknown", "Runtime exited with error: signal: killed")
+    tracker = ScriptedTracker(*[crash] * 8, "done")
+    result = run(template, tracker)
+    assert (result.status, result.error) == ("SUCCEEDED", None)
+    assert entered(result).count("CheckDelayed") == 1 and "CheckBackoff" in entered(result)
+    (delayed,) = [
+        e
+        for e in result.events
+        if e["type"] == "TaskScheduled" and e["taskScheduledEventDetails"]["resourceType"] == "events"
+    ]
+    (entry,) = json.loads(delayed["taskScheduledEventDetails"]["parameters"])["Entries"]
+    assert entry["DetailType"] == "Omics Run Batch Tracking Delayed" and entry["Source"] == "omics-batch-construct"
+    detail = entry["Detail"] if isinstance(entry["Detail"], dict) else json.loads(entry["Detail"])
+    assert (detail["batchId"], detail["state"], detail["error"]["Error"]) == (BATCH, "Check", "Lambda.Unknown")
+
+
+def test_a_failing_report_is_tried_again_too(template: dict[str, Any]) -> None:
+    tracker = ScriptedTracker("done")
+    reports = iter([LambdaError("Lambda.Unknown", "timed out"), LambdaError("Throttled", "slow down")])
+    scripted = tracker.__call__
+
+    def flaky(payload: dict[str, Any]) -> dict[str, Any]:
+        if payload["action"] == "report":
+            error = next(reports, None)
+            if error is not None:
+                tracker.calls.append(payload)
+                raise error
+        return scripted(payload)
+
+    with moto_machine(definition_of(template, backstop_seconds=1), flaky) as machine:
+        result = machine.wait(machine.start(BATCH))
+    assert (result.status, result.error) == ("SUCCEEDED", None)
+    assert tracker.actions() == ["check", "report", "report", "report"]
+
+
+def entered(result: Run) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in result.events if "stateEnteredEventDetails" in e]
 
 
 def test_delivered_event_resumes_the_parked_tracker_at_once(template: dict[str, Any]) -> None:

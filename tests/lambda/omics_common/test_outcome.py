@@ -12,7 +12,7 @@ from botocore.stub import Stubber
 
 from omics_common import lifecycle, outcome
 from omics_common.omics import omics_client
-from omics_common.outcome import RunRow
+from omics_common.outcome import Resubmission, RunRow
 
 BATCH_ID = "4455667"
 
@@ -196,6 +196,66 @@ def test_runs_listruns_no_longer_lists_are_asked_with_getrun_up_to_the_limit(omi
     assert [r.runSettingId for r in rows if outcome.is_unknown(r)] == ["c", "d"]
 
 
+@pytest.mark.parametrize(
+    ("answer", "decides"),
+    [
+        ({"uuid": "uuid-of-b", "batchId": BATCH_ID}, True),
+        ({"uuid": "uuid-of-another-run", "batchId": "9999999"}, False),  # the id, reused by another batch's run
+        ({"uuid": "uuid-of-another-run"}, False),
+        ({"batchId": "9999999"}, False),
+        ({}, True),  # GetRun said neither: the id is all there is
+    ],
+    ids=["its own", "another batch's run", "another uuid", "another batch", "neither said"],
+)
+def test_a_run_getrun_finds_decides_a_row_only_if_it_is_the_rows_own(
+    omics: Stubber, answer: dict[str, str], decides: bool
+) -> None:
+    """HealthOmics reuses the ids of deleted runs: a run GetRun answers for by id may be another's."""
+    omics.add_response("list_runs", {"items": []}, {"batchId": BATCH_ID, "maxResults": 100})
+    item = {"runSettingId": "b", "runId": "2", "runInternalUuid": "uuid-of-b", "submissionStatus": "SUCCESS"}
+    omics.add_response("list_runs_in_batch", {"runs": [item]}, {"batchId": BATCH_ID, "maxItems": 100})
+    omics.add_response("get_run", {"id": "2", "status": "FAILED", **answer}, {"id": "2"})
+
+    (only,) = outcome.batch_rows(omics.client, BATCH_ID)
+
+    assert only.runUuid == "uuid-of-b"
+    assert (only.runStatus, outcome.is_unknown(only), outcome.is_failed(only)) == (
+        ("FAILED", False, True) if decides else ("", True, False)
+    )
+
+
+# --- runs whose metadata HealthOmics removed (REMOVE retention) ----------------------------------
+
+
+def removed(status: str = "", run_id: str = "9") -> RunRow:
+    return row("r", status=status, run_id=run_id)
+
+
+@pytest.mark.parametrize(
+    ("summary", "known", "inferred"),
+    [
+        ({"completedRunCount": 3}, ["COMPLETED"], "COMPLETED"),  # the two not known completed too
+        ({"completedRunCount": 1, "failedRunCount": 2}, ["COMPLETED"], "FAILED"),
+        ({"completedRunCount": 2, "failedRunCount": 1}, ["COMPLETED"], ""),  # one of each: not told apart
+        ({"completedRunCount": 1}, ["COMPLETED"], ""),  # the counts do not hold them either
+    ],
+)
+def test_runs_no_longer_known_take_a_status_only_when_the_final_counts_leave_no_doubt(
+    summary: dict[str, int], known: list[str], inferred: str
+) -> None:
+    rows = [row("a", status=status) for status in known] + [removed(), removed(run_id="8")]
+    batch = {"id": BATCH_ID, "status": "PROCESSED", "runSummary": summary}
+
+    rows = outcome.infer_removed(rows, batch)
+
+    assert [r.runStatus for r in rows[len(known) :]] == [inferred, inferred]
+
+
+def test_runs_no_longer_known_are_left_alone_before_the_counts_are_final() -> None:
+    rows = [removed()]
+    assert outcome.infer_removed(rows, {"status": "INPROGRESS", "runSummary": {"completedRunCount": 1}}) == rows
+
+
 # --- resubmission -----------------------------------------------------------------------------
 
 
@@ -233,6 +293,23 @@ def test_failed_runs_only_when_asked_and_never_a_completed_or_unknown_one() -> N
     assert with_runs.resubmits(row("s1", status="FAILED"), attempt=1)
     assert not with_runs.resubmits(row("s1", status="COMPLETED"), attempt=1)
     assert not with_runs.resubmits(row("s1", status=""), attempt=1)  # unknown: it may be running
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "attempt", "resubmitted"),
+    [
+        ("FAILED", "There was a transient error in the service. Retry the batch.", 1, True),
+        ("FAILED", "There was a transient error in the service. Retry the batch.", 3, False),  # the last attempt
+        ("FAILED", "Expected 50 unique runSettingIds but there were 49", 1, False),  # needs the input fixed
+        ("FAILED", "Batch has 100001 runs but 100000 runs is the max.", 1, False),
+        ("CANCELLED", "There was a transient error in the service. Retry the batch.", 1, False),
+    ],
+)
+def test_a_batch_that_failed_transiently_has_its_unsubmitted_runs_resubmitted(
+    status: str, reason: str, attempt: int, resubmitted: bool
+) -> None:
+    policy = Resubmission(max_attempts=3, submission_failures=frozenset(), failed_runs=False)
+    assert policy.resubmits_unsubmitted(status, reason, attempt) is resubmitted
 
 
 def test_the_policy_travels_as_json_and_back() -> None:

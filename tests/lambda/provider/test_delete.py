@@ -230,9 +230,9 @@ EXPECTED_STEPS = {
     "RUNS_DELETING": (lifecycle.DeleteStep.WAIT, lifecycle.DeleteStep.WAIT),
     "CANCELLED": (lifecycle.DeleteStep.DONE, lifecycle.DeleteStep.DELETE_RUNS),
     "PROCESSED": (lifecycle.DeleteStep.DONE, lifecycle.DeleteStep.DELETE_RUNS),
-    "FAILED": (lifecycle.DeleteStep.SWEEP, lifecycle.DeleteStep.SWEEP),
+    "FAILED": (lifecycle.DeleteStep.CANCEL_EACH, lifecycle.DeleteStep.DELETE_EACH),
     "RUNS_DELETED": (lifecycle.DeleteStep.DONE, lifecycle.DeleteStep.DELETE_BATCH),
-    "RUNS_DELETE_FAILED": (lifecycle.DeleteStep.DONE, lifecycle.DeleteStep.SWEEP),
+    "RUNS_DELETE_FAILED": (lifecycle.DeleteStep.DONE, lifecycle.DeleteStep.DELETE_EACH),
     "A_STATUS_FROM_THE_FUTURE": (lifecycle.DeleteStep.WAIT, lifecycle.DeleteStep.WAIT),
 }
 
@@ -244,14 +244,48 @@ def test_next_delete_step(status: str, expected: tuple[lifecycle.DeleteStep, lif
     assert tuple(lifecycle.next_delete_step({"status": status}, policy) for policy in policies) == expected
 
 
-def test_missed_cancels_and_deletes_are_swept() -> None:
+def test_runs_a_cancel_missed_are_cancelled_one_by_one_and_those_a_delete_missed_deleted() -> None:
+    """One missed cancel does not turn a batch-wide delete of 100,000 runs into 100,000 DeleteRuns."""
     missed_cancel = {"status": "CANCELLED", "submissionSummary": {"failedCancelSubmissionCount": 2}}
     missed_delete = {"status": "RUNS_DELETED", "submissionSummary": {"failedDeleteSubmissionCount": 1}}
     cancel, delete = contract.ON_DELETE_CANCEL_RUNS, contract.ON_DELETE_DELETE_RUNS_AND_BATCH
 
-    assert lifecycle.next_delete_step(missed_cancel, cancel) is lifecycle.DeleteStep.SWEEP
-    assert lifecycle.next_delete_step(missed_cancel, delete) is lifecycle.DeleteStep.SWEEP
-    assert lifecycle.next_delete_step(missed_delete, delete) is lifecycle.DeleteStep.SWEEP
+    assert lifecycle.next_delete_step(missed_cancel, cancel) is lifecycle.DeleteStep.CANCEL_EACH
+    assert lifecycle.next_delete_step(missed_cancel, delete) is lifecycle.DeleteStep.CANCEL_EACH
+    assert lifecycle.next_delete_step(missed_delete, delete) is lifecycle.DeleteStep.DELETE_EACH
+
+
+def test_after_the_missed_cancels_the_batch_wide_delete_goes_on(
+    service: HealthOmics, client: Any, context: FakeContext
+) -> None:
+    batch_id = batch_of(service, "INPROGRESS", runs=3)
+    delete = Delete(client, context, batch_id, contract.ON_DELETE_DELETE_RUNS_AND_BATCH)
+    delete.on_event()  # CancelRunBatch
+    batch = service.batches[batch_id]
+    batch.status, batch.failed_cancels = "CANCELLED", 1
+    batch.runs[0].status = "RUNNING"
+
+    assert not delete.poll()  # CancelRun of the one
+    assert (batch.runs[0].status, batch.status) == ("CANCELLED", "CANCELLED")
+    assert not delete.poll()  # none left to cancel: DeleteRunBatch
+    assert batch.status == "RUNS_DELETING"
+    assert service.names().count("DeleteRun") == 0
+
+
+def test_a_refusal_that_may_pass_is_polled_again_until_the_hour(
+    service: HealthOmics, client: Any, context: FakeContext
+) -> None:
+    batch_id = batch_of(service, "INPROGRESS")
+    delete = Delete(client, context, batch_id, contract.ON_DELETE_CANCEL_RUNS)
+    service.fail("GetBatch", "ThrottlingException", 429, times=100)
+    service.fail("CancelRunBatch", "ValidationException", 400)  # moved on since it was read: not now
+
+    delete.on_event()
+    assert not delete.poll()
+    service.faults.clear()
+    assert not delete.poll()  # read, and cancelled now
+    service.set_status(batch_id, "CANCELLED")
+    assert delete.poll()
 
 
 def test_the_step_table_covers_every_known_status() -> None:

@@ -312,3 +312,56 @@ def test_a_manifest_that_cannot_be_closed_leaves_a_retained_cohort_as_it_is(
         assert destroy.poll()
     assert "cannot be closed (AccessDenied); retained as it is" in caplog.text
     assert json.dumps(service.names()) == json.dumps([])
+
+
+def test_a_batch_started_moments_ago_that_is_not_readable_yet_is_waited_for(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
+) -> None:
+    """Not found is not gone for a batch the tracker recorded moments ago (eventual consistency)."""
+    first = start(service, "deploy", "PROCESSED")
+    service.hide_new_batches_for = 3
+    fresh = start(service, f"c{first}-p0a2", "INPROGRESS", first)
+    store(aws, first).update(lambda current: Manifest(first, (Member(first, 0, 1), Member(fresh, 0, 2, time.time()))))
+    destroy = Destroy(aws, first, contract.ON_DELETE_CANCEL_RUNS, clients, context)
+
+    destroy.on_event()
+    assert not destroy.poll()  # still hidden: waited for
+    while service.batches[fresh].hidden_reads:
+        assert not destroy.poll()
+    assert not destroy.poll()  # readable now: cancelled
+    assert service.batches[fresh].status == "STOPPING"
+
+
+def test_without_a_tracker_the_batches_a_tracker_once_started_are_reached(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
+) -> None:
+    """Tracking switched off by an update: its state machine is gone, its manifest is not."""
+    first = start(service, "deploy", "PROCESSED")
+    resubmitted = start(service, f"c{first}-p0a2", "INPROGRESS", first)
+    record(aws, first, resubmitted)
+    properties = cfn_properties(OnDelete="CANCEL_RUNS", **{contract.PROP_REPORT_URI: REPORT_URI})
+    event = make_event("Delete", properties, physical_id=first)
+
+    index.on_event(event, context, clients)
+
+    assert service.batches[resubmitted].status == "STOPPING"
+    left = store(aws, first).read()
+    assert left is not None and left.closed is None  # read only: nothing can start a batch of it
+
+
+def test_a_recorded_start_outlives_a_write_that_does_not_record_its_batch(aws: Aws) -> None:
+    """A check recorded a start, started the batch and died before recording it; a fresh
+    execution's first write must not erase the record before the batch is found again."""
+    first = "4455667"
+    config, state = tracker(first)
+    recorded = Starting(f"c{first}-p0a2", time.time())
+    record(aws, first, starting=recorded)
+
+    cohort.write_manifest(store(aws, first), config, cohort.State.of(None, first))
+    kept = store(aws, first).read()
+    assert kept is not None and kept.starting == recorded
+
+    state.batches.append(cohort.Batch("4455668", part=0, attempt=2, startedAt=time.time()))
+    cohort.write_manifest(store(aws, first), config, state)
+    found = store(aws, first).read()
+    assert found is not None and found.starting is None  # recorded now: the start is no longer pending

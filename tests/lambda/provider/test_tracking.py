@@ -19,7 +19,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from conftest import Aws
-from provider_testkit import BATCH_ID, REPORT_URI, FakeContext, cfn_properties, make_event, started_event
+from provider_testkit import ACCOUNT, BATCH_ID, REPORT_URI, FakeContext, cfn_properties, make_event, started_event
 
 from omics_common import contract, tracking
 from omics_common.clients import Clients
@@ -28,6 +28,8 @@ from omics_common.layout import CohortLayout
 from omics_common.manifest import Manifest, ManifestStore
 from provider import index
 from tests.standin.healthomics import HealthOmics
+
+PASS = '{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}'
 
 
 @pytest.fixture
@@ -193,3 +195,59 @@ def test_a_throttled_start_polls_again_and_a_denied_one_fails_with_the_reason(
     states.add_client_error("start_execution", "AccessDeniedException", "not allowed", http_status_code=400)
     with pytest.raises(RunBatchResourceError, match=f"StartExecution failed for batch {BATCH_ID}: AccessDenied"):
         index.is_complete(event, context, handler)
+
+
+def test_a_stack_created_anew_reopens_the_cohort_its_destroy_closed(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
+) -> None:
+    """The new stack's state machine never had an execution of the cohort: the manifest decides."""
+    properties = tracked(aws)
+    first = deploy(request("Create", properties), service, clients, context)
+    service.set_status(first, "INPROGRESS")
+    index.on_event(request("Delete", properties, physical_id=first), context, clients)  # RETAIN: closed
+    machine = aws.sfn.create_state_machine(
+        name="Tracker2", definition=PASS, roleArn=f"arn:aws:iam::{ACCOUNT}:role/tracker"
+    )["stateMachineArn"]
+
+    again = deploy(request("Create", {**properties, contract.PROP_TRACKER_ARN: machine}), service, clients, context)
+
+    assert again == first
+    reopened = store(aws, first).read()
+    assert reopened is not None and reopened.closed is None
+    listed = aws.sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert [(e["name"], e["status"]) for e in listed] == [(f"batch-{first}", "RUNNING")]
+
+
+def test_a_reported_cohort_is_not_tracked_again_even_when_its_executions_are_forgotten(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
+) -> None:
+    """Step Functions forgets closed executions after 90 days; the manifest does not."""
+    properties = tracked(aws)
+    first = deploy(request("Create", properties), service, clients, context)
+    store(aws, first).update(lambda current: Manifest(first, done=True, result={"succeeded": True}))
+    machine = aws.sfn.create_state_machine(
+        name="Tracker3", definition=PASS, roleArn=f"arn:aws:iam::{ACCOUNT}:role/tracker"
+    )["stateMachineArn"]
+    moved = {**properties, contract.PROP_TRACKER_ARN: machine}
+
+    deploy(request("Update", moved, old=properties, physical_id=first), service, clients, context)
+
+    assert aws.sfn.list_executions(stateMachineArn=machine)["executions"] == []
+
+
+def test_a_cohort_let_go_while_an_execution_ran_on_is_reopened(
+    service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
+) -> None:
+    """A continuation a `continue` task started after a RETAIN destroy's stop runs on: the cohort
+    taken back is reopened, so that execution goes on instead of ending at its next check."""
+    properties = tracked(aws)
+    first = deploy(request("Create", properties), service, clients, context)
+    index.on_event(request("Delete", properties, physical_id=first), context, clients)
+    aws.sfn.start_execution(stateMachineArn=aws.machine, name=f"batch-{first}-1", input="{}")  # the orphan
+
+    same = {**properties, "OnDelete": "CANCEL_RUNS"}
+    deploy(request("Update", same, old=properties, physical_id=first), service, clients, context)
+
+    reopened = store(aws, first).read()
+    assert reopened is not None and reopened.closed is None
+    assert executions(aws) == {f"batch-{first}": "ABORTED", f"batch-{first}-1": "RUNNING"}

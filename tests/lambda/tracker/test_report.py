@@ -135,7 +135,8 @@ def test_a_clean_batch_is_reported_run_by_run_with_its_attempt(
         "reportJsonUri": f"{REPORT_URI}batch-{cohort.first}/report.json",
     }
     report = json.loads(cohort.read("report.json"))
-    run_ids = {run.setting_id: run.run_id for run in service.batches[cohort.first].runs}
+    runs = {run.setting_id: run for run in service.batches[cohort.first].runs}
+    run_ids = {setting_id: run.run_id for setting_id, run in runs.items()}
     assert report[0] == {
         "runSettingId": "sample-6",
         "runId": run_ids["sample-6"],
@@ -147,6 +148,7 @@ def test_a_clean_batch_is_reported_run_by_run_with_its_attempt(
         "runStatus": "COMPLETED",
         "startTime": "2026-04-01T08:00:00+00:00",
         "stopTime": "2026-04-01T10:00:00+00:00",
+        "runUuid": runs["sample-6"].uuid,  # the run's own, where run ids are reused
         "outputLocation": f"s3://out/runs/{run_ids['sample-6']}/",
         "attempt": "1",
         "batchId": cohort.first,
@@ -350,6 +352,7 @@ def test_a_batch_that_failed_before_submitting_reports_every_run_as_not_submitte
         "runStatus": "",
         "startTime": "",
         "stopTime": "",
+        "runUuid": "",
         "outputLocation": "",
         "attempt": "1",
         "batchId": cohort.first,

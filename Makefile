@@ -84,6 +84,8 @@ bench: install
 	$(PY) benchmarks/synth_scale.py
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/tracker_report.py
+	$(PY) benchmarks/destroys.py
+	$(PY) benchmarks/settle.py
 
 # Integration test, for an account; not part of `make test`, and CI cannot run it (no account).
 # It DEPLOYS REAL RESOURCES, billed to the account: a tiny HealthOmics workflow, a batch of three

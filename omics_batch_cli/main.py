@@ -26,8 +26,10 @@ from typing import IO, Any
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from omics_common import contract, lifecycle, outcome
+from omics_common import contract, layout, lifecycle, outcome, tracking
 from omics_common.errors import ApiError
+from omics_common.layout import CohortLayout
+from omics_common.manifest import ManifestStore
 
 from . import cohort
 from .batches import batch_succeeded, get_batch, is_terminal
@@ -265,6 +267,46 @@ def _cohort_ids(ctx: Context, batch_id: str) -> list[str]:
     return [m.batch_id for m in found.members] if found else [batch_id]
 
 
+def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
+    """Start a cohort's tracking again: for a cohort whose tracking stopped before it reported
+    (stopped, failed, taken back by a revert, a crash), a new execution carries it on from its
+    manifest to one report and one completion event. The deploy takes the same path
+    (``omics_common.tracking``)."""
+    batch = get_batch(ctx.omics(), args.batch_id)
+    output = str((batch.get("defaultRunSetting") or {}).get("outputUri") or "")
+    if not output:
+        ctx.say(f"error: batch {args.batch_id} has no outputUri, so its cohort's manifest cannot be found")
+        return EXIT_FAILED
+    store = ManifestStore(ctx.clients("s3"), CohortLayout(layout.report_uri(output), args.batch_id))
+    recorded = store.read()
+    machine = args.state_machine or (recorded.state_machine_arn if recorded else "")
+    if not machine:
+        ctx.say(
+            f"error: the manifest of cohort {args.batch_id} names no tracking state machine (tracked by an earlier "
+            "release, or never): give --state-machine ARN (the stack's OmicsRunBatch state_machine)"
+        )
+        return EXIT_FAILED
+    sfn = ctx.clients("stepfunctions")
+    chosen = tracking.plan(sfn, machine, args.batch_id, store=store)
+    if chosen.state == "done":
+        ctx.say(f"cohort {args.batch_id} was tracked to its report already: nothing to resume")
+        return EXIT_FAILED
+    if chosen.state == "running" and not chosen.reopen:
+        ctx.say(f"cohort {args.batch_id} is being tracked by execution {chosen.name}: nothing to resume")
+        return EXIT_FAILED
+    reopening = " (reopening its manifest, which the stack had closed)" if chosen.reopen else ""
+    doing = f"start execution {chosen.name} of {machine}" if chosen.state == "start" else "leave it running"
+    if args.dry_run:
+        print(f"would {doing} for cohort {args.batch_id}{reopening}", file=ctx.stdout)
+        return EXIT_OK
+    tracked = tracking.ensure(sfn, machine, args.batch_id, store=store)
+    if tracked.state == "pending":
+        ctx.say(f"error: execution {tracked.name} could not be started now; try again")
+        return EXIT_FAILED
+    print(f"cohort {args.batch_id}: {tracked.state} {tracked.name}{reopening}".rstrip(), file=ctx.stdout)
+    return EXIT_OK
+
+
 # --- arguments -------------------------------------------------------------------------
 
 
@@ -308,7 +350,7 @@ def _add_connection_options(parser: argparse.ArgumentParser, default: Any) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: status, runs, retry, cancel and delete, each taking a batch id."""
+    """The command line: status, runs, retry, cancel, delete and resume, each taking a batch id."""
     parser = argparse.ArgumentParser(
         prog="omics-batch",
         description="Follow an AWS HealthOmics run batch, list its runs, and rerun the ones that failed.",
@@ -382,6 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="SECONDS",
             help=f"time between steps (default {DEFAULT_INTERVAL_SECONDS:g})",
         )
+    resume = command(
+        "resume", cmd_resume, "Start the tracking of a cohort again (stopped, failed or let go), to its report."
+    )
+    resume.add_argument(
+        "--state-machine",
+        metavar="ARN",
+        help="the cohort's tracking state machine (default: the one its manifest names)",
+    )
+    resume.add_argument("--dry-run", action="store_true", help="say what it would do, and do nothing")
     return parser
 
 

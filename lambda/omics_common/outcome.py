@@ -161,34 +161,37 @@ def batch_rows(omics: Any, batch_id: str, *, max_get_run: int = MAX_GET_RUN) -> 
 
 
 def ask_unlisted(omics: Any, batch_id: str, rows: list[RunRow], max_get_run: int) -> list[RunRow]:
-    """The submitted runs ListRuns did not list, asked with GetRun (at most ``max_get_run``). A run
-    GetRun answers for is taken only if it is this row's run: the same uuid, and this batch (run ids
-    are reused once a run is deleted); another's leaves the row unknown."""
-    unlisted = [i for i, row in enumerate(rows) if row.runId and not row.runStatus]
-    for i in unlisted[:max_get_run]:
-        row = rows[i]
-        answer = get_run(omics, batch_id, row.runId)
-        if answer is None:
-            continue
-        if not is_own_run(answer, row, batch_id):
-            logger.warning(
-                "Batch %s: run id %s now names another run (uuid %s, batch %s): left unknown",
-                batch_id,
-                row.runId,
-                answer.get("uuid"),
-                answer.get("batchId"),
-            )
-            continue
-        run = Run.of(answer)
-        rows[i] = row._replace(runName=run.name, runStatus=run.status, startTime=run.startTime, stopTime=run.stopTime)
-    logger.info(
-        "Batch %s: %d runs, %d not listed by ListRuns (%d asked with GetRun)",
-        batch_id,
-        len(rows),
-        len(unlisted),
-        min(len(unlisted), max_get_run),
-    )
+    """The submitted runs ListRuns did not list, asked with GetRun (at most ``max_get_run``; see
+    ``with_answer``)."""
+    asked = unlisted(rows, max_get_run)
+    for i in asked:
+        rows[i] = with_answer(rows[i], get_run(omics, batch_id, rows[i].runId), batch_id)
+    logger.info("Batch %s: %d runs, %d asked with GetRun", batch_id, len(rows), len(asked))
     return rows
+
+
+def unlisted(rows: list[RunRow], max_get_run: int) -> list[int]:
+    """Where the submitted runs ListRuns did not list are, the first ``max_get_run`` of them."""
+    return [i for i, row in enumerate(rows) if row.runId and not row.runStatus][:max_get_run]
+
+
+def with_answer(row: RunRow, answer: Mapping[str, Any] | None, batch_id: str) -> RunRow:
+    """The row with what GetRun said of its run, if GetRun found it and it is this row's run: the
+    same uuid, and this batch (run ids are reused once a run is deleted); another's leaves the row
+    unknown."""
+    if answer is None:
+        return row
+    if not is_own_run(answer, row, batch_id):
+        logger.warning(
+            "Batch %s: run id %s now names another run (uuid %s, batch %s): left unknown",
+            batch_id,
+            row.runId,
+            answer.get("uuid"),
+            answer.get("batchId"),
+        )
+        return row
+    run = Run.of(answer)
+    return row._replace(runName=run.name, runStatus=run.status, startTime=run.startTime, stopTime=run.stopTime)
 
 
 def is_own_run(answer: Mapping[str, Any], row: RunRow, batch_id: str) -> bool:

@@ -103,14 +103,48 @@ def stop(sfn: Any, state_machine_arn: str, first_batch_id: str, cause: str) -> l
 @dataclass(frozen=True)
 class Tracked:
     """What ``ensure`` found or did: ``running`` (an execution follows the cohort), ``done`` (its
-    tracking ended by itself), or ``started`` (a new lineage); ``pending``: try again shortly."""
+    tracking ended by itself), or ``started`` (an execution named ``name``); ``pending``: try again
+    shortly. ``reopened``: the cohort's manifest was closed, and is open again."""
 
     state: str
     name: str = ""
+    reopened: bool = False
 
     @property
     def settled(self) -> bool:
         return self.state != "pending"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``ensure`` will do: ``start`` the execution ``name`` (else the cohort is ``running`` or
+    ``done``), reopening the manifest first when ``reopen``."""
+
+    state: str
+    name: str = ""
+    reopen: bool = False
+    manifest: Manifest | None = None
+
+
+def plan(sfn: Any, state_machine_arn: str, first_batch_id: str, *, store: ManifestStore | None) -> Plan:
+    """What the cohort's tracking needs (see ``ensure``), without doing it."""
+    manifest, readable = _manifest(store)
+    if manifest is not None and manifest.done:
+        return Plan("done", manifest=manifest)
+    reopen = manifest is not None and manifest.closed is not None and store is not None
+    listed = executions(sfn, state_machine_arn, first_batch_id)
+    live = [e for e in listed if e.get("status") == "RUNNING"]
+    if live:
+        return Plan("running", str(live[0].get("name", "")), reopen, manifest)
+    if manifest is None and not readable and listed:
+        latest = max(listed, key=lambda e: e.get("startDate") or 0)
+        if latest.get("status") in ENDED_BY_ITSELF:
+            return Plan("done")
+    if not listed:
+        return Plan("start", execution_name(first_batch_id), reopen, manifest)
+    lineages = [Lineage.of(str(e.get("name", ""))) for e in listed]
+    lineage = 1 + max(x.lineage for x in lineages if x is not None)
+    return Plan("start", execution_name(first_batch_id, lineage=lineage), reopen, manifest)
 
 
 def ensure(sfn: Any, state_machine_arn: str, first_batch_id: str, *, store: ManifestStore | None) -> Tracked:
@@ -122,32 +156,17 @@ def ensure(sfn: Any, state_machine_arn: str, first_batch_id: str, *, store: Mani
     which would otherwise end at its next check. Then a cohort with no running execution gets
     one: ``batch-<first>`` if the state machine never had one, else a new lineage. When the
     manifest cannot be read (``store`` None, or access denied), a latest execution that ended by
-    itself, not stopped, counts as done.
+    itself, not stopped, counts as done. The deploy and the command's ``resume`` both come here.
     """
-    manifest, readable = _manifest(store)
-    if manifest is not None and manifest.done:
-        return Tracked("done")
-    if manifest is not None and manifest.closed is not None and store is not None:
-        store.update(lambda current: (current or manifest).reopened())
-        logger.info(
-            "Cohort %s: manifest reopened (closed at %.0f: %s)",
-            first_batch_id,
-            manifest.closed.at,
-            manifest.closed.cause,
-        )
-    listed = executions(sfn, state_machine_arn, first_batch_id)
-    live = [e for e in listed if e.get("status") == "RUNNING"]
-    if live:
-        return Tracked("running", str(live[0].get("name", "")))
-    if manifest is None and not readable and listed:
-        latest = max(listed, key=lambda e: e.get("startDate") or 0)
-        if latest.get("status") in ENDED_BY_ITSELF:
-            return Tracked("done")
-    if not listed:
-        return _start(sfn, state_machine_arn, first_batch_id, execution_name(first_batch_id))
-    lineages = [Lineage.of(str(e.get("name", ""))) for e in listed]
-    lineage = 1 + max(x.lineage for x in lineages if x is not None)
-    return _start(sfn, state_machine_arn, first_batch_id, execution_name(first_batch_id, lineage=lineage))
+    chosen = plan(sfn, state_machine_arn, first_batch_id, store=store)
+    if chosen.reopen and store is not None and chosen.manifest is not None:
+        closed = chosen.manifest
+        store.update(lambda current: (current or closed).reopened())
+        logger.info("Cohort %s: manifest reopened (closed: %s)", first_batch_id, closed.closed)
+    if chosen.state != "start":
+        return Tracked(chosen.state, chosen.name, chosen.reopen)
+    started = _start(sfn, state_machine_arn, first_batch_id, chosen.name)
+    return Tracked(started.state, started.name, chosen.reopen)
 
 
 def _manifest(store: ManifestStore | None) -> tuple[Manifest | None, bool]:

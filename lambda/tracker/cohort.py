@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from omics_common.outcome import Resubmission, RunRow
 
 from . import files
 from .errors import BadEvent, BatchNotFound, Throttled
+from .settle import Listing
 from .status import get_batch
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class Batch:
     totalRuns: int = 0
     failureReason: str = ""
     startedAt: float = 0.0  # when this tracker started it (epoch seconds); 0 for the deploy's batch
+    settingsUri: str = ""  # the settings file a resubmission was started with ("": its part's)
 
     def observe(self, answer: Mapping[str, Any]) -> None:
         """Keep what GetBatch said of the batch."""
@@ -204,8 +206,11 @@ class State:
         return all(batch.settled for batch in self.batches) and not self.queue and self.nextPart >= parts
 
 
-def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
-    """One step of the cohort: read, then start one needed batch or settle one ended batch."""
+def check(
+    clients: Clients, config: Config, state: State, deadline: Callable[[], bool] = lambda: False
+) -> dict[str, Any]:
+    """One step of the cohort: read, then start one needed batch or settle (a share of) one ended
+    batch, until ``deadline`` (settling 100,000 runs may take several checks; see settle.py)."""
     for batch in state.batches:
         if not batch.settled:
             read(clients.omics, batch)
@@ -219,7 +224,7 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
             started = start(clients, store, config, state, state.queue[0])
             state.queue.pop(0)
         elif ended := state.ended():
-            settled = settle(clients, config, state, ended[0])
+            settled = settle(clients, config, state, ended[0], deadline)
         if state.checks == 0 and started is None:  # the command finds the cohort by its manifest from the start
             write_manifest(store, config, state, fresh=True)
     except CohortClosed as closed:
@@ -236,7 +241,8 @@ def check(clients: Clients, config: Config, state: State) -> dict[str, Any]:
         settled,
         done,
     )
-    # More to do at once: a batch just started to read, another ended batch to settle, or a start.
+    # More to do at once: a batch just started to read, an ended batch to settle (or to go on
+    # settling), or a start.
     more = started is not None or bool(state.ended()) or bool(state.queue and not state.submitting())
     return {
         "cohort": state.to_json(),
@@ -281,11 +287,32 @@ def rows_uri(config: Config, batch_id: str) -> str:
     return config.layout.rows(batch_id)
 
 
-def settle(clients: Clients, config: Config, state: State, batch: Batch) -> str:
-    """Keep the ended batch's runs, and queue the resubmission the policy asks for (if any)."""
-    rows = outcome.batch_rows(clients.omics, batch.batchId)
+def settle(clients: Clients, config: Config, state: State, batch: Batch, deadline: Callable[[], bool]) -> str | None:
+    """Keep the ended batch's runs, and queue the resubmission the policy asks for (if any); None
+    while its listing goes on (the next check resumes it).
+
+    A batch that FAILED with a failure the user guide calls transient, before it submitted all it
+    was given, has the settings it never listed resubmitted too (``Resubmission.resubmits_unsubmitted``):
+    they are its runs, as much as the ones it listed."""
+    rows = Listing(clients, config.layout, batch.batchId).rows(deadline)
+    if rows is None:
+        return None
+    answer = get_batch(clients.omics, batch.batchId) if batch.status == outcome.SUCCEEDED_STATUS else {}
+    rows = outcome.infer_removed(rows, answer)
     files.write_json_lines(clients.s3, rows_uri(config, batch.batchId), (row._asdict() for row in rows), batch.batchId)
     ids = [row.runSettingId for row in rows if config.resubmission.resubmits(row, batch.attempt)]
+    if config.resubmission.resubmits_unsubmitted(batch.status, batch.failureReason, batch.attempt):
+        listed = {row.runSettingId for row in rows}
+        unlisted = [
+            entry["runSettingId"] for entry in given(clients, config, batch) if entry["runSettingId"] not in listed
+        ]
+        logger.info(
+            "Batch %s FAILED (%s): %d settings it never listed go again",
+            batch.batchId,
+            batch.failureReason,
+            len(unlisted),
+        )
+        ids.extend(unlisted)
     if ids:
         entries = outcome.select(config.parts[batch.part].entries(clients.s3, batch.batchId), ids).entries
         if entries:
@@ -294,6 +321,13 @@ def settle(clients: Clients, config: Config, state: State, batch: Batch) -> str:
             logger.info("Batch %s: %d runs resubmitted as attempt %d", batch.batchId, len(entries), batch.attempt + 1)
     batch.settled = True
     return batch.batchId
+
+
+def given(clients: Clients, config: Config, batch: Batch) -> Iterator[dict[str, Any]]:
+    """The settings a batch of the cohort was started with: its part's, or (a resubmission) its own file."""
+    if batch.settingsUri:
+        return outcome.s3_settings(clients.s3, batch.settingsUri, batch.batchId)
+    return config.parts[batch.part].entries(clients.s3, batch.batchId)
 
 
 def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], batch_id: str) -> str:
@@ -326,7 +360,9 @@ def start(clients: Clients, store: ManifestStore, config: Config, state: State, 
         logger.info(
             "Cohort %s: batch %s (part %d, attempt %d) is there already", first, batch_id, needed.part, needed.attempt
         )
-        state.batches.append(Batch(batch_id, part=needed.part, attempt=needed.attempt, startedAt=time.time()))
+        state.batches.append(
+            Batch(batch_id, needed.part, needed.attempt, startedAt=time.time(), settingsUri=_own(needed))
+        )
         write_manifest(store, config, state)
         return batch_id
     template = config.start
@@ -346,10 +382,15 @@ def start(clients: Clients, store: ManifestStore, config: Config, state: State, 
         raise Throttled(f"cohort {first}: recording the start of {name} took too long; trying again")
     started = call(clients.omics, "StartRunBatch", first, **params)
     batch_id = str(started["id"])
-    state.batches.append(Batch(batch_id, part=needed.part, attempt=needed.attempt, startedAt=time.time()))
+    state.batches.append(Batch(batch_id, needed.part, needed.attempt, startedAt=time.time(), settingsUri=_own(needed)))
     logger.info("Cohort %s: started batch %s (part %d, attempt %d)", first, batch_id, needed.part, needed.attempt)
     write_manifest(store, config, state)
     return batch_id
+
+
+def _own(needed: Start) -> str:
+    """The settings file a started batch is known by, when it is not its part's (a resubmission)."""
+    return needed.settingsUri if needed.attempt > 1 else ""
 
 
 def write_manifest(

@@ -16,10 +16,11 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-from omics_common import contract
+from omics_common import contract, lifecycle
 from omics_common.clients import Clients
+from omics_common.omics import MAX_CALL_SECONDS
 
 from . import cohort, report, waiting
 from .cohort import Config, State
@@ -34,17 +35,27 @@ Event = Mapping[str, Any]
 Result = Mapping[str, Any]
 
 _clients: Clients | None = None
+# What an invocation keeps back from its timeout for one call's worst case and saving its work.
+WORK_MARGIN_SECONDS = MAX_CALL_SECONDS + 60
 
 
-def handler(event: Event, context: object) -> Result:
-    """Lambda's entry point: the container's clients, made on first use."""
+class LambdaContext(Protocol):
+    """The part of the Lambda context the tracker reads."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def handler(event: Event, context: LambdaContext) -> Result:
+    """Lambda's entry point: the container's clients, made on first use; work that goes on across
+    invocations (a settle) stops in time for this one to save it and answer."""
     global _clients
     if _clients is None:
         _clients = Clients()
-    return handle(event, _clients)
+    seconds = context.get_remaining_time_in_millis() / 1000 - WORK_MARGIN_SECONDS
+    return handle(event, _clients, lifecycle.time_budget(max(seconds, 0.0)))
 
 
-def handle(event: Event, clients: Clients) -> Result:
+def handle(event: Event, clients: Clients, deadline: Callable[[], bool] = lambda: False) -> Result:
     """Run the event's action; transient failures leave as ``Throttled``."""
     action = action_of(event)
     logger.info("%s: %s", action, json.dumps(loggable(event), default=str))
@@ -52,7 +63,7 @@ def handle(event: Event, clients: Clients) -> Result:
     if act is None:
         raise BadEvent(f"Unknown action {action!r}")
     with transient_as_throttled():
-        return act(event, clients)
+        return act(event, clients, deadline)
 
 
 def action_of(event: Event) -> str:
@@ -65,16 +76,16 @@ def action_of(event: Event) -> str:
 # --- the actions -------------------------------------------------------------------------
 
 
-def _check(event: Event, clients: Clients) -> Result:
+def _check(event: Event, clients: Clients, deadline: Callable[[], bool]) -> Result:
     first = batch_id_of(event)
-    return cohort.check(clients, Config.from_event(event, first), State.of(event.get("cohort"), first))
+    return cohort.check(clients, Config.from_event(event, first), State.of(event.get("cohort"), first), deadline)
 
 
-def _park(event: Event, clients: Clients) -> Result:
+def _park(event: Event, clients: Clients, _: Callable[[], bool]) -> Result:
     return waiting.park(batch_id_of(event), str(event.get("taskToken") or ""))
 
 
-def _resume(event: Event, clients: Clients) -> Result:
+def _resume(event: Event, clients: Clients, _: Callable[[], bool]) -> Result:
     detail = event.get("detail")
     if not isinstance(detail, Mapping):
         raise BadEvent("resume: the event has no detail")
@@ -87,12 +98,12 @@ def _resume(event: Event, clients: Clients) -> Result:
     )
 
 
-def _report(event: Event, clients: Clients) -> Result:
+def _report(event: Event, clients: Clients, _: Callable[[], bool]) -> Result:
     first = batch_id_of(event)
     return report.report(clients, Config.from_event(event, first), State.of(event.get("cohort"), first))
 
 
-def _continue(event: Event, clients: Clients) -> Result:
+def _continue(event: Event, clients: Clients, _: Callable[[], bool]) -> Result:
     first = batch_id_of(event)
     machine = event.get("stateMachineArn")  # the execution's own ($$.StateMachine.Id)
     if not machine:
@@ -101,7 +112,7 @@ def _continue(event: Event, clients: Clients) -> Result:
     return waiting.carry_on(clients.stepfunctions, str(machine), first, name, State.of(event.get("cohort"), first))
 
 
-_ACTIONS: dict[str, Callable[[Event, Clients], Result]] = {
+_ACTIONS: dict[str, Callable[[Event, Clients, Callable[[], bool]], Result]] = {
     contract.TRACKER_ACTION_CHECK: _check,
     contract.TRACKER_ACTION_PARK: _park,
     contract.TRACKER_ACTION_RESUME: _resume,

@@ -54,8 +54,9 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
     batches = {b.batchId: _read(clients.omics, b) for b in state.batches}
     first = batches[config.first_batch_id]
     tally: Counter[str] = Counter()
-    retries, settings_errors = write_files(clients, config, state, batches, tally)
-    status = cohort_status(state, batches)
+    owners: set[str] = set()
+    retries, settings_errors = write_files(clients, config, state, batches, tally, owners)
+    status = cohort_status(state, batches, owners)
     counts = {key: tally[key] for key in outcome.COUNT_KEYS}
     counts["retry"] = retries.count
     counts["totalRuns"] = sum(int(batches[b.batchId].get("totalRuns") or 0) for b in state.batches if b.attempt == 1)
@@ -71,7 +72,7 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
         "reportJsonUri": config.layout.report_json,
         "reportCsvUri": config.layout.report_csv,
         "retrySettingsUri": retries.uri,
-        "failureReason": shorten(_failure_reason(state, batches), FAILURE_REASON_LIMIT),
+        "failureReason": shorten(_failure_reason(state, batches, owners), FAILURE_REASON_LIMIT),
         "settingsError": "; ".join(settings_errors) or None,
     }
     logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
@@ -99,14 +100,18 @@ def _read(omics: Any, batch: cohort.Batch) -> Mapping[str, Any]:
         }
 
 
-def cohort_status(state: State, batches: Mapping[str, Mapping[str, Any]]) -> str:
-    """PROCESSED when every batch of the cohort is; else the first other ending, in start order."""
-    statuses = [str(batches[b.batchId].get("status", "")) for b in state.batches]
+def cohort_status(state: State, batches: Mapping[str, Mapping[str, Any]], owners: set[str]) -> str:
+    """PROCESSED when every batch that holds a run's last attempt (``owners``) is; else the first
+    other ending, in start order. A batch whose every run went again in a later one (one that
+    FAILED transiently, say) does not decide it: its runs' later attempts do."""
+    statuses = [str(batches[b.batchId].get("status", "")) for b in state.batches if b.batchId in owners or not owners]
     return next((status for status in statuses if status != outcome.SUCCEEDED_STATUS), outcome.SUCCEEDED_STATUS)
 
 
-def _failure_reason(state: State, batches: Mapping[str, Mapping[str, Any]]) -> str:
-    reasons = [str(batches[b.batchId].get("failureReason") or "") for b in state.batches]
+def _failure_reason(state: State, batches: Mapping[str, Mapping[str, Any]], owners: set[str]) -> str:
+    reasons = [
+        str(batches[b.batchId].get("failureReason") or "") for b in state.batches if b.batchId in owners or not owners
+    ]
     return next((reason for reason in reasons if reason), "")
 
 
@@ -144,10 +149,16 @@ class _Retries:
 
 
 def write_files(
-    clients: Clients, config: Config, state: State, batches: Mapping[str, Mapping[str, Any]], tally: Counter[str]
+    clients: Clients,
+    config: Config,
+    state: State,
+    batches: Mapping[str, Mapping[str, Any]],
+    tally: Counter[str],
+    owners: set[str],
 ) -> tuple[_Retries, list[str]]:
     """report.json, report.csv and the retry file, part by part; the retry file and why some of
-    it is missing (a part's settings unreadable, or lacking failed runs).
+    it is missing (a part's settings unreadable, or lacking failed runs); ``owners`` gets the
+    batches that hold a run's last attempt.
 
     A run setting of the part that no batch listed (its batch ended before submitting it) gets a
     row of its own, as a failed submission, and goes in the retry file."""
@@ -178,6 +189,7 @@ def write_files(
                 status, reason = str(answer.get("status") or ""), str(answer.get("failureReason") or "")
                 rows.extend((outcome.unsubmitted_row(i, given.batchId, status, reason), given) for i in found.unlisted)
             for row, batch in rows:
+                owners.add(batch.batchId)
                 outcome.tally(tally, row)
                 own = output_uris.get(row.runSettingId) or config.default_output
                 record = {**row._asdict(), "outputLocation": output_location(row.runId, own)}

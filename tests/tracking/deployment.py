@@ -57,11 +57,14 @@ NAME = re.compile(r"^c(?P<first>[0-9]+)-p(?P<part>[0-9]+)a(?P<attempt>[0-9]+)$")
 
 @dataclass(frozen=True)
 class Ending:
-    """How a batch ends: settings refused at submission (with their reason), runs failed."""
+    """How a batch ends: settings refused at submission (with their reason), runs failed; or the
+    batch FAILED with ``failure_reason``, before it submitted any run (``submitted=False``)."""
 
     refused: dict[str, str] = field(default_factory=dict)
     failed: frozenset[str] = frozenset()
     status: str = "PROCESSED"
+    failure_reason: str = ""
+    submitted: bool = True
 
 
 # What the test says of each batch: its ending, from the batch and its (part, attempt).
@@ -319,6 +322,10 @@ class Tracking:
                 self.deployment.service.finish(
                     batch.id, refused=ending.refused, failed=ending.failed, status=ending.status
                 )
+                if not ending.submitted:
+                    batch.runs = []
+                if ending.failure_reason:
+                    batch.failure_reason = ending.failure_reason
             changed.append(batch)
         return changed
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from tracker_testkit import REPORT_BUCKET, REPORT_URI, SETTINGS_BUCKET, SETTINGS_KEY, SETTINGS_URI
 
-from omics_common import contract, layout
+from omics_common import contract, layout, lifecycle
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
 from tests.standin.healthomics import HealthOmics, ServiceError
 from tests.tracking import checks
-from tracker import cohort
+from tracker import cohort, index
 from tracker.errors import BatchNotFound, Throttled
 from tracker.index import handle
 
@@ -104,6 +104,7 @@ def test_a_batch_still_submitting_is_followed_and_nothing_starts(
             "totalRuns": 0,
             "failureReason": "",
             "startedAt": 0.0,
+            "settingsUri": "",
         }
     ]
     assert len(service.started()) == 1
@@ -427,3 +428,115 @@ def test_a_conflicting_conditional_write_is_tried_again(
 
     with pytest.raises(Throttled):
         check(cohort_clients, first)
+
+
+# --- a batch that failed transiently ----------------------------------------------------------------
+
+TRANSIENT = "There was a transient error in the service. Retry the batch."
+
+
+def test_a_batch_that_failed_transiently_before_submitting_is_resubmitted_whole(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """It listed no run: every setting it was given is its run, and goes again (attempt 2)."""
+    first = deploy(service, s3)
+    service.finish(first, refused={})
+    service.batches[first].runs = []  # it submitted nothing
+    service.set_status(first, "FAILED", failure_reason=TRANSIENT)
+
+    run_checks(cohort_clients, first)
+
+    _, again = service.started()
+    assert again.request["batchName"] == f"c{first}-p0a2"
+    assert again.settings == entries("s1", "s2", "s3")
+
+
+def test_a_tracker_started_batch_that_failed_transiently_midway_resubmits_what_it_never_listed(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """Attempt 2 was given s2 and s3, listed s2 (refused for quota) and failed before s3: both go again."""
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA, "s3": QUOTA})
+    state = run_checks(cohort_clients, first)["cohort"]
+    second = service.started()[1]
+    assert [e["runSettingId"] for e in second.settings] == ["s2", "s3"]
+    service.finish(second.id, refused={"s2": QUOTA})
+    second.runs = second.runs[:1]  # it listed s2 only
+    service.set_status(second.id, "FAILED", failure_reason=TRANSIENT)
+
+    run_checks(cohort_clients, first, state)
+
+    third = service.started()[2]
+    assert third.request["batchName"] == f"c{first}-p0a3"
+    assert [e["runSettingId"] for e in third.settings] == ["s2", "s3"]
+
+
+def test_a_failure_that_needs_the_input_fixed_is_not_resubmitted(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    first = deploy(service, s3)
+    service.finish(first, refused={})
+    service.batches[first].runs = []
+    service.set_status(first, "FAILED", failure_reason="Expected 3 unique runSettingIds but there were 2")
+
+    assert run_checks(cohort_clients, first)["done"] is True
+    assert len(service.started()) == 1
+
+
+# --- settling across invocations ----------------------------------------------------------------------
+
+
+class SlowService:
+    """A clock HealthOmics' list calls move on by ``seconds`` each: how long a settle's calls take."""
+
+    def __init__(self, client: Any, seconds: float) -> None:
+        self.now = 0.0
+        self.calls = 0
+        self.seconds = seconds
+        client.meta.events.register("provide-client-params.omics.*", self._tick, unique_id=f"slow-{id(self)}")
+        self.client = client
+
+    def _tick(self, model: Any, **_: Any) -> None:
+        if model.name in ("ListRuns", "ListRunsInBatch", "GetRun"):
+            self.now += self.seconds
+            self.calls += 1
+
+    def close(self) -> None:
+        self.client.meta.events.unregister("provide-client-params.omics.*", unique_id=f"slow-{id(self)}")
+
+
+def test_a_batch_whose_every_list_call_is_slow_settles_across_invocations_none_over_its_timeout(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """20,000 runs, 5 s a list call: 400 calls, 2,000 s of them; each check (an invocation of 900 s)
+    lists until its budget and saves where it is, and the next goes on from there."""
+    ids = tuple(f"s{i}" for i in range(20_000))
+    first = deploy(service, s3, ids)
+    service.finish(first)
+    slow = SlowService(cohort_clients.omics, seconds=5)
+    budget = contract.TRACKER_TIMEOUT_SECONDS - index.WORK_MARGIN_SECONDS
+    invocations: list[float] = []
+    state: Any = None
+    try:
+        while True:
+            began = slow.now
+            event = {"action": "check", "batchId": first, "cohort": state, "config": config()}
+            result = handle(event, cohort_clients, lifecycle.time_budget(budget, clock=lambda: slow.now))
+            invocations.append(slow.now - began)
+            state = result["cohort"]
+            if result["done"]:
+                break
+            assert result["again"] and len(invocations) < 20
+    finally:
+        slow.close()
+
+    assert max(invocations) <= contract.TRACKER_TIMEOUT_SECONDS - index.WORK_MARGIN_SECONDS + 5
+    assert len(invocations) >= 4 and slow.calls == 400
+    rows = [
+        json.loads(line)
+        for line in s3.get_object(Bucket=REPORT_BUCKET, Key=f"runs/batch-reports/batch-{first}/batches/{first}.jsonl")[
+            "Body"
+        ].iter_lines()
+    ]
+    assert [row["runSettingId"] for row in rows] == list(ids)
+    assert {row["runStatus"] for row in rows} == {"COMPLETED"}

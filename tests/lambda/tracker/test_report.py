@@ -328,8 +328,9 @@ def test_a_batch_that_failed_before_submitting_reports_every_run_as_not_submitte
 ) -> None:
     """The batch lists no run: each run setting still has its row, with the batch's reason, and
     is in the retry file (whether the service lists the runs of a FAILED batch, its documents do
-    not say; a run setting without a listed run is reported this way either way)."""
-    reason = "There was a transient error in the service. Retry the batch."
+    not say; a run setting without a listed run is reported this way either way). A failure that
+    needs the input fixed is not resubmitted (a transient one is: test_cohort.py)."""
+    reason = "Invalid JSON format in run configurations"
     cohort = Cohort(service, s3, cohort_clients)
     service.set_status(cohort.first, "FAILED", failure_reason=reason)
     cohort.until_done()

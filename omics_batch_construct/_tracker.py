@@ -64,7 +64,6 @@ from ._runs import BatchRuns, ReportLocation, json_text
 # the tracking; only the cohort's outcome does.
 RETRIES_BEFORE_DELAYED = 5
 MAX_RETRY_WAIT = Duration.minutes(5)
-TRACKING_DELAYED = "Omics Run Batch Tracking Delayed"
 
 WHY_EXECUTIONS = (
     "The tracker reads the history of this state machine's executions (one per cohort, named "
@@ -558,7 +557,7 @@ class BatchTracker(Construct):
             entries=[
                 tasks.EventBridgePutEventsEntry(
                     detail=sfn.TaskInput.from_object(detail),
-                    detail_type=TRACKING_DELAYED,
+                    detail_type=contract.EVENT_TRACKING_DELAYED,
                     source=contract.EVENT_SOURCE,
                 )
             ],
@@ -572,7 +571,7 @@ class BatchTracker(Construct):
             self,
             f"{name}DelayedNotice",
             topic=topic,
-            subject=TRACKING_DELAYED,
+            subject=contract.EVENT_TRACKING_DELAYED,
             message=sfn.TaskInput.from_object(detail),
             result_path=sfn.JsonPath.DISCARD,
         )

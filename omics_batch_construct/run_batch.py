@@ -283,15 +283,29 @@ class OmicsRunBatch(Construct):
         The event's detail carries batchId, batchArn, status, succeeded, counts and the report's
         S3 URIs.
         """
+        return self._rule("on_completed", id, contract.EVENT_DETAIL_TYPE, target, rule_props)
+
+    def on_tracking_delayed(
+        self, id: str, *, target: events.IRuleTarget | None = None, **rule_props: Any
+    ) -> events.Rule:
+        """A rule for this batch's "Omics Run Batch Tracking Delayed" event (needs ``track_completion``):
+        a step of the tracking kept failing (its retries spent); it is tried again after the backstop.
+
+        The event's detail carries batchId, state (Check, Report, CarryOn, WaitForEvent), error
+        ({Error, Cause}), execution and retryInSeconds.
+        """
+        return self._rule("on_tracking_delayed", id, contract.EVENT_TRACKING_DELAYED, target, rule_props)
+
+    def _rule(
+        self, name: str, id: str, detail_type: str, target: events.IRuleTarget | None, rule_props: dict[str, Any]
+    ) -> events.Rule:
         if self.tracker is None:
-            self._fail("on_completed: this batch has track_completion=False, so no completion event is sent")
+            self._fail(f"{name}: this batch has track_completion=False, so the tracker sends no event")
         rule = events.Rule(
             self,
             id,
             event_pattern=events.EventPattern(
-                source=[contract.EVENT_SOURCE],
-                detail_type=[contract.EVENT_DETAIL_TYPE],
-                detail={"batchId": [self.batch_id]},
+                source=[contract.EVENT_SOURCE], detail_type=[detail_type], detail={"batchId": [self.batch_id]}
             ),
             **rule_props,
         )

@@ -104,6 +104,8 @@ DEFINITION_TAG = "omics-batch-construct:definition"
 # What the completion event says of itself.
 EVENT_SOURCE = "omics-batch-construct"
 EVENT_DETAIL_TYPE = "Omics Run Batch Completed"
+# What the tracking state machine says when a step of it keeps failing (and goes on trying).
+EVENT_TRACKING_DELAYED = "Omics Run Batch Tracking Delayed"
 # HealthOmics' own event for a batch status change.
 OMICS_EVENT_SOURCE = "aws.omics"
 OMICS_BATCH_EVENT_DETAIL_TYPE = "RunBatch Status Change"

@@ -12,7 +12,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
-from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch
+from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RunSetting
 from omics_common import contract, lifecycle
 from tests.omics_batch_construct.conftest import dumps, new_stack, only_batch_properties, policy_statements, runs
 
@@ -62,6 +62,26 @@ def test_rule_resumes_the_tracker_when_a_batch_of_the_cohort_ends_or_has_submitt
     assert '\\"cohortBatchId\\":' in text
     assert stack.get_logical_id(batch.tracker.state_machine.node.default_child) in text
     assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8
+
+
+def test_on_tracking_delayed_matches_what_the_state_machine_says_of_this_cohort() -> None:
+    stack = cdk.Stack(cdk.App(), "Late", env=cdk.Environment(account="111122223333", region="us-east-1"))
+    batch = OmicsRunBatch(
+        stack,
+        "Cohort",
+        default_run_setting=DefaultRunSetting(workflow_id="1234567"),
+        runs=[RunSetting(run_setting_id="a")],
+    )
+    batch.on_tracking_delayed("Late", target=targets.SqsQueue(sqs.Queue(stack, "Ops", enforce_ssl=True)))
+    template = Template.from_stack(stack)
+    pattern = {
+        "source": [contract.EVENT_SOURCE],
+        "detail-type": ["Omics Run Batch Tracking Delayed"],
+        "detail": {"batchId": [{"Fn::GetAtt": [stack.get_logical_id(batch.resource.node.default_child), "BatchId"]}]},  # type: ignore[arg-type]
+    }
+    template.has_resource_properties("AWS::Events::Rule", {"EventPattern": pattern})
+    # What the state machine puts: the same source and detail-type.
+    assert "Omics Run Batch Tracking Delayed" in dumps(template.find_resources("AWS::StepFunctions::StateMachine"))
 
 
 def test_on_completed_matches_this_batchs_completion_event(tracked: tuple[OmicsRunBatch, Template, cdk.Stack]) -> None:
@@ -131,6 +151,8 @@ def test_tracking_off_deploys_no_state_machine() -> None:
     assert batch.state_machine is None
     with pytest.raises(BatchValidationError, match="on_completed: this batch has track_completion=False"):
         batch.on_completed("Done")
+    with pytest.raises(BatchValidationError, match="on_tracking_delayed: this batch has track_completion=False"):
+        batch.on_tracking_delayed("Late")
 
 
 @pytest.mark.parametrize("minutes", [29, 24 * 60 + 1])

@@ -400,6 +400,38 @@ def test_a_batch_deleted_after_it_ended_is_reported_as_last_read(
     assert (detail["counts"]["runs"], detail["counts"]["totalRuns"], detail["counts"]["failed"]) == (6, 6, 1)
 
 
+def test_a_run_id_reused_by_another_batchs_run_never_decides_a_row(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
+) -> None:
+    """A run of the cohort was deleted, and HealthOmics gave its id to a run of another batch, which
+    FAILED: ListRuns (by batch) no longer lists it, GetRun answers with the other run. The row stays
+    unknown: not FAILED, not in the retry file, and the cohort not clean."""
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None)
+    batch = service.finish(cohort.first)
+    own = batch.runs[1]
+    own.deleted = True
+    batch._started = None
+    other = service.StartRunBatch(
+        {
+            "requestId": "elsewhere",
+            "defaultRunSetting": DEFAULT,
+            "batchRunSettings": {"inlineSettings": [{"runSettingId": "x"}]},
+        }
+    )
+    service.finish(str(other["id"]), failed={"x"})
+    service.batches[str(other["id"])].runs[0].run_id = own.run_id  # the id, reused
+    cohort.until_done()
+    published.expect_event()
+
+    result = cohort.report()
+
+    report = {row["runSettingId"]: row for row in json.loads(cohort.read("report.json"))}
+    reused = report[own.setting_id]
+    assert (reused["runId"], reused["runUuid"], reused["runStatus"]) == (own.run_id, own.uuid, "")
+    assert result["succeeded"] is False  # unknown keeps the cohort from being clean
+    assert "retry-settings.json" not in cohort_keys(s3, cohort.first)
+
+
 @pytest.mark.parametrize(
     ("status", "failed"), [("CANCELLED", set()), ("PROCESSED", {"sample-1"})], ids=["cancelled", "a failed run"]
 )

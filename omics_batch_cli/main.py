@@ -294,6 +294,13 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     if chosen.state == "running" and not chosen.reopen:
         ctx.say(f"cohort {args.batch_id} is being tracked by execution {chosen.name}: nothing to resume")
         return EXIT_FAILED
+    if chosen.reopen and not args.force and chosen.manifest is not None and chosen.manifest.closed is not None:
+        ctx.say(
+            f"cohort {args.batch_id} was let go by its stack ({chosen.manifest.closed.cause}): a deploy that takes "
+            "it back resumes it; give --force to resume it now (an execution whose state machine a replacement "
+            "changed since ends at once, starting nothing)"
+        )
+        return EXIT_FAILED
     reopening = " (reopening its manifest, which the stack had closed)" if chosen.reopen else ""
     doing = f"start execution {chosen.name} of {machine}" if chosen.state == "start" else "leave it running"
     if args.dry_run:
@@ -433,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the cohort's tracking state machine (default: the one its manifest names)",
     )
     resume.add_argument("--dry-run", action="store_true", help="say what it would do, and do nothing")
+    resume.add_argument("--force", action="store_true", help="also a cohort its stack let go (its manifest closed)")
     return parser
 
 

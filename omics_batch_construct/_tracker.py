@@ -11,6 +11,7 @@ and passes Standard's 25,000 history events within a month.
     Check ──a batch gone──▶ Fail (BatchNotFound)
     Check ──the stack let the cohort go (its manifest is closed)──▶ Succeed (Released)
     Check, Report, CarryOn ──any error, retried 5 times──▶ <state>Delayed (event) ─▶ wait the backstop ─▶ again
+      (the 400th delay of an execution fails it, TrackingStalled: a deploy or `omics-batch resume` goes on)
 
 ``Check`` is the tracker function (``lambda/tracker/cohort.py``): it reads the cohort's
 unfinished batches, then starts one that is due (a later part, a resubmission) or settles
@@ -64,6 +65,10 @@ from ._runs import BatchRuns, ReportLocation, json_text
 # the tracking; only the cohort's outcome does.
 RETRIES_BEFORE_DELAYED = 5
 MAX_RETRY_WAIT = Duration.minutes(5)
+# Delayed steps an execution allows itself: a delayed step adds about 35 history events, so 400
+# stay far below Standard's 25,000 beside the checks' 6,500. Past them it fails TrackingStalled.
+MAX_DELAYS = 400
+DELAYS = "delays"
 
 WHY_EXECUTIONS = (
     "The tracker reads the history of this state machine's executions (one per cohort, named "
@@ -398,7 +403,8 @@ class BatchTracker(Construct):
                    │  ├released─▶ Succeed (the stack let the cohort go: nothing more starts)
                    └──┴otherwise─▶ WaitForEvent (event, or the backstop)
 
-        No fault ends it (``_heal``): only BatchNotClean and BatchNotFound (the cohort's outcome) fail it.
+        No fault ends it (``_heal``): only BatchNotClean and BatchNotFound (the cohort's outcome) fail it,
+        and TrackingStalled once it was delayed MAX_DELAYS times (its history must stay bounded).
         """
         vanished = sfn.Fail(
             self,
@@ -432,9 +438,16 @@ class BatchTracker(Construct):
         self._heal(check, backstop, topic)
         # A fresh execution carries the state on; the deploy's starts with an empty one.
         fresh = sfn.Pass(self, "Begin", result=sfn.Result.from_object({"cohort": {}}), result_path="$.check")
-        begin = sfn.Choice(self, "Carried on?").when(sfn.Condition.is_present("$.check.cohort"), check)
+        # The execution's own count of delayed steps (see _delayed), from 0 in every execution.
+        counting = sfn.Pass(
+            self,
+            "Counting",
+            parameters={"batchId.$": "$.batchId", "check.$": "$.check", DELAYS: 0},
+        )
+        begin = sfn.Choice(self, "Carried on?").when(sfn.Condition.is_present("$.check.cohort"), counting)
         begin.otherwise(fresh)
-        fresh.next(check)
+        fresh.next(counting)
+        counting.next(check)
 
         park = tasks.LambdaInvoke(
             self,
@@ -542,6 +555,33 @@ class BatchTracker(Construct):
         backstop, and go on with ``then``. Telling is best effort: its own failure does not stop it."""
         wait = sfn.Wait(self, f"{name}Backoff", time=sfn.WaitTime.duration(backstop))
         wait.next(then)
+        # Counted, so that a fault that lasts weeks cannot fill the execution's history (which nothing
+        # could catch): past MAX_DELAYS the execution stops, saying how to resume the cohort.
+        count = sfn.Pass(
+            self,
+            f"{name}Count",
+            parameters={
+                "batchId.$": "$.batchId",
+                "check.$": "$.check",
+                f"{DELAYS}.$": f"States.MathAdd($.{DELAYS}, 1)",
+            },
+        )
+        stalled = sfn.Fail(
+            self,
+            f"{name}Stalled",
+            error="TrackingStalled",
+            cause_path=sfn.JsonPath.format(
+                f"The tracking of cohort {{}} was delayed {MAX_DELAYS} times (see its Tracking Delayed events): "
+                "fix the cause, then `omics-batch resume {}` or deploy the stack",
+                sfn.JsonPath.string_at("$.batchId"),
+                sfn.JsonPath.string_at("$.batchId"),
+            ),
+        )
+        count.next(
+            sfn.Choice(self, f"{name}TooOften?")
+            .when(sfn.Condition.number_greater_than(f"$.{DELAYS}", MAX_DELAYS - 1), stalled)
+            .otherwise(wait)
+        )
         detail = {
             "batchId": sfn.JsonPath.string_at("$.batchId"),
             "state": name,
@@ -563,9 +603,9 @@ class BatchTracker(Construct):
             ],
             result_path=sfn.JsonPath.DISCARD,
         )
-        event.add_catch(wait, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+        event.add_catch(count, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
         if topic is None:
-            event.next(wait)
+            event.next(count)
             return event
         notify = tasks.SnsPublish(
             self,
@@ -575,9 +615,9 @@ class BatchTracker(Construct):
             message=sfn.TaskInput.from_object(detail),
             result_path=sfn.JsonPath.DISCARD,
         )
-        notify.add_catch(wait, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
+        notify.add_catch(count, errors=["States.ALL"], result_path=sfn.JsonPath.DISCARD)
         event.next(notify)
-        notify.next(wait)
+        notify.next(count)
         return event
 
     def _acknowledge(self, *, in_vpc: bool) -> None:

@@ -121,6 +121,9 @@ class Manifest:
     result: Mapping[str, Any] | None = None
     closed: Closed | None = None
     state_machine_arn: str = ""  # the tracking state machine (the command's ``resume`` starts it)
+    # The tracking configuration the cohort was tracked with: an execution of another (the state
+    # machine a replacement has changed since) must not act on it.
+    config_digest: str = ""
 
     @property
     def members(self) -> tuple[Member, ...]:
@@ -154,6 +157,8 @@ class Manifest:
             body["closed"] = self.closed.to_json()
         if self.state_machine_arn:
             body["stateMachineArn"] = self.state_machine_arn
+        if self.config_digest:
+            body["configDigest"] = self.config_digest
         return body
 
     @classmethod
@@ -171,6 +176,7 @@ class Manifest:
             result=value.get("result"),
             closed=Closed.of(value.get("closed")),
             state_machine_arn=str(value.get("stateMachineArn") or ""),
+            config_digest=str(value.get("configDigest") or ""),
         )
 
 
@@ -260,9 +266,18 @@ class ManifestStore:
         self._current = manifest
 
 
-def refuse_if_closed(manifest: Manifest | None) -> None:
-    """For a writer about to start a batch: the stack has let the cohort go."""
-    if manifest is not None and manifest.closed is not None:
+def refuse_if_closed(manifest: Manifest | None, config_digest: str = "") -> None:
+    """For a tracker about to act on the cohort: the stack has let it go, or it was tracked with
+    another configuration than ``config_digest`` (an execution started on a state machine that a
+    replacement has changed since)."""
+    if manifest is None:
+        return
+    if manifest.closed is not None:
         raise CohortClosed(
             f"cohort {manifest.first_batch_id} was closed at {manifest.closed.at:.0f} ({manifest.closed.cause})"
+        )
+    if config_digest and manifest.config_digest and manifest.config_digest != config_digest:
+        raise CohortClosed(
+            f"cohort {manifest.first_batch_id} is tracked with another configuration ({manifest.config_digest}, "
+            f"not this execution's {config_digest}): its state machine was changed by a replacement since"
         )

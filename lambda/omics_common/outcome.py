@@ -149,15 +149,28 @@ def batch_rows(omics: Any, batch_id: str, *, max_get_run: int = MAX_GET_RUN) -> 
     """Every run of the batch in ListRunsInBatch's order, with its status (all at once: the command;
     the tracker lists page by page across invocations, with the same rules).
 
-    ListRuns comes first, so each run is held once: its entry is dropped as its row is made.
-    100,000 runs are about 2,000 calls, made one after the other.
+    ListRuns comes first; then each run setting's row takes its run's status. 100,000 runs are
+    about 2,000 calls, made one after the other.
     """
     statuses = {
         str(run.get("id", "")): Run.of(run)
         for run in pages(omics, "ListRuns", batch_id, "items", batchId=batch_id, maxResults=PAGE_SIZE)
     }
-    rows = [row_of(item, statuses.pop(str(item.get("runId") or ""), None)) for item in runs_in_batch(omics, batch_id)]
-    return ask_unlisted(omics, batch_id, rows, max_get_run)
+    rows = [row_of(item, statuses.get(str(item.get("runId") or ""))) for item in runs_in_batch(omics, batch_id)]
+    return ask_unlisted(omics, batch_id, distrust_shared_ids(rows), max_get_run)
+
+
+def distrust_shared_ids(rows: list[RunRow]) -> list[RunRow]:
+    """Rows whose run id another row of the batch has too (a run removed and its id reused by a later
+    run of the same batch: ListRuns gives no uuid to tell them apart) lose the status ListRuns gave
+    them, so that GetRun's uuid decides each, or leaves it unknown."""
+    seen: Counter[str] = Counter(row.runId for row in rows if row.runId)
+    shared = {run_id for run_id, count in seen.items() if count > 1}
+    if not shared:
+        return rows
+    logger.warning("%d run ids name more than one run of the batch: their uuids decide", len(shared))
+    blank = {"runName": "", "runStatus": "", "startTime": "", "stopTime": ""}
+    return [row._replace(**blank) if row.runId in shared else row for row in rows]
 
 
 def ask_unlisted(omics: Any, batch_id: str, rows: list[RunRow], max_get_run: int) -> list[RunRow]:

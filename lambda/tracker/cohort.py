@@ -80,6 +80,7 @@ class Config:
     report_uri: str
     topic_arn: str | None
     state_machine_arn: str = ""  # the execution's own ($$.StateMachine.Id), recorded in the manifest
+    digest: str = ""  # of the runs the state machine's configuration holds (see manifest.config_digest)
 
     @property
     def layout(self) -> CohortLayout:
@@ -112,7 +113,15 @@ class Config:
             report_uri=report_uri if report_uri.endswith("/") else report_uri + "/",
             topic_arn=config.get("topicArn") or None,
             state_machine_arn=str(event.get("stateMachineArn") or ""),
+            digest=_definition_digest(config),
         )
+
+
+def _definition_digest(config: Mapping[str, Any]) -> str:
+    """What the configuration says of the cohort's runs (its parts, the default run setting and tags):
+    the retry policy, the topic or the report's place may change under a running cohort; these not."""
+    runs = {key: config.get(key) for key in ("parts", "start")}
+    return hashlib.sha256(json.dumps(runs, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _part(value: Any, batch_id: str) -> Part:
@@ -211,15 +220,15 @@ def check(
 ) -> dict[str, Any]:
     """One step of the cohort: read, then start one needed batch or settle (a share of) one ended
     batch, until ``deadline`` (settling 100,000 runs may take several checks; see settle.py)."""
-    for batch in state.batches:
-        if not batch.settled:
-            read(clients.omics, batch)
-    _queue_next_part(config, state)
     started = settled = None
     store = ManifestStore(clients.s3, config.layout)
     try:
         if state.checks > 0:  # written by the first check: a close since then ends this execution
-            refuse_if_closed(store.read())
+            refuse_if_closed(store.read(), config.digest)  # first: a destroy may have deleted the batches
+        for batch in state.batches:
+            if not batch.settled:
+                read(clients.omics, batch)
+        _queue_next_part(config, state)
         if state.queue and not state.submitting():
             started = start(clients, store, config, state, state.queue[0])
             state.queue.pop(0)
@@ -300,27 +309,35 @@ def settle(clients: Clients, config: Config, state: State, batch: Batch, deadlin
     answer = get_batch(clients.omics, batch.batchId) if batch.status == outcome.SUCCEEDED_STATUS else {}
     rows = outcome.infer_removed(rows, answer)
     files.write_json_lines(clients.s3, rows_uri(config, batch.batchId), (row._asdict() for row in rows), batch.batchId)
-    ids = [row.runSettingId for row in rows if config.resubmission.resubmits(row, batch.attempt)]
-    if config.resubmission.resubmits_unsubmitted(batch.status, batch.failureReason, batch.attempt):
-        listed = {row.runSettingId for row in rows}
-        unlisted = [
-            entry["runSettingId"] for entry in given(clients, config, batch) if entry["runSettingId"] not in listed
-        ]
-        logger.info(
-            "Batch %s FAILED (%s): %d settings it never listed go again",
-            batch.batchId,
-            batch.failureReason,
-            len(unlisted),
-        )
-        ids.extend(unlisted)
-    if ids:
-        entries = outcome.select(config.parts[batch.part].entries(clients.s3, batch.batchId), ids).entries
-        if entries:
-            uri = write_settings(clients.s3, config, entries, batch.batchId)
-            state.queue.append(Start(part=batch.part, attempt=batch.attempt + 1, settingsUri=uri, runs=len(entries)))
-            logger.info("Batch %s: %d runs resubmitted as attempt %d", batch.batchId, len(entries), batch.attempt + 1)
+    ids = {row.runSettingId for row in rows if config.resubmission.resubmits(row, batch.attempt)}
+    try:
+        if config.resubmission.resubmits_unsubmitted(batch.status, batch.failureReason, batch.attempt):
+            listed = {row.runSettingId for row in rows}
+            unlisted = [e["runSettingId"] for e in given(clients, config, batch) if e["runSettingId"] not in listed]
+            logger.info(
+                "Batch %s FAILED (%s): %d settings it never listed go again",
+                batch.batchId,
+                batch.failureReason,
+                len(unlisted),
+            )
+            ids.update(unlisted)
+        if ids:
+            uri, count = write_settings(
+                clients.s3, config, lambda: _chosen(given(clients, config, batch), ids), batch.batchId
+            )
+            if count:
+                state.queue.append(Start(part=batch.part, attempt=batch.attempt + 1, settingsUri=uri, runs=count))
+                logger.info("Batch %s: %d runs resubmitted as attempt %d", batch.batchId, count, batch.attempt + 1)
+    except outcome.SettingsError as err:
+        # The file the batch was given cannot be read (gone, access lost, not the format): nothing to
+        # resubmit from. Said here and in the report (settingsError), never retried forever.
+        logger.warning("Batch %s: its runs are not resubmitted: %s", batch.batchId, err)
     batch.settled = True
     return batch.batchId
+
+
+def _chosen(entries: Iterable[dict[str, Any]], ids: set[str]) -> Iterator[dict[str, Any]]:
+    return (entry for entry in entries if entry["runSettingId"] in ids)
 
 
 def given(clients: Clients, config: Config, batch: Batch) -> Iterator[dict[str, Any]]:
@@ -330,20 +347,41 @@ def given(clients: Clients, config: Config, batch: Batch) -> Iterator[dict[str, 
     return config.parts[batch.part].entries(clients.s3, batch.batchId)
 
 
-def write_settings(s3: Client, config: Config, entries: list[dict[str, Any]], batch_id: str) -> str:
-    """A resubmission's settings file, at a key of its own content, never written over: HealthOmics
-    fails a batch whose settings file changes after submission."""
-    body = json.dumps(entries, ensure_ascii=False, separators=(",", ":")).encode()
-    uri = config.layout.resubmit(hashlib.sha256(body).hexdigest()[:16])
-    bucket, key = outcome.split_s3_uri(uri)
+def write_settings(
+    s3: Client, config: Config, entries: Callable[[], Iterator[dict[str, Any]]], batch_id: str
+) -> tuple[str, int]:
+    """A resubmission's settings file and its number of entries: at a key of its own content, never
+    written over (HealthOmics fails a batch whose settings file changes after submission).
+
+    ``entries`` streams the entries, and is called twice: once to name the file by the hash of its
+    JSON array, once to write it, so that a part of 100,000 runs is never held whole."""
+    digest, count = hashlib.sha256(), 0
+    for chunk in _array(entries()):
+        digest.update(chunk)
+        count += chunk != b"]" and chunk != b"[]"
+    if not count:
+        return "", 0
+    uri = config.layout.resubmit(digest.hexdigest()[:16])
+    writer = files.S3Writer(s3, uri, files.JSON, batch_id, if_none_match=True)
     try:
-        # Written only if absent (a conditional write: S3 answers 412 when the key is there).
-        call(s3, "PutObject", batch_id, Bucket=bucket, Key=key, Body=body, ContentType=files.JSON, IfNoneMatch="*")
+        for chunk in _array(entries()):
+            writer.write(chunk)
+        writer.close()
     except ApiError as err:
+        writer.abort()
         if err.code != "PreconditionFailed":  # (a concurrent write's 409 is transient: tried again)
             raise
         logger.info("Batch %s: %s is already there (a retried check)", batch_id, uri)
-    return uri
+    return uri, count
+
+
+def _array(entries: Iterator[dict[str, Any]]) -> Iterator[bytes]:
+    """A JSON array's bytes, entry by entry: exactly ``json.dumps(list, separators=(",", ":"))``."""
+    separator = b"["
+    for entry in entries:
+        yield separator + json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
+        separator = b","
+    yield b"]" if separator == b"," else b"[]"
 
 
 # --- starting a batch -------------------------------------------------------------------------
@@ -409,7 +447,7 @@ def write_manifest(
 
     def change(current: Manifest | None) -> Manifest:
         if starting is not None or fresh:
-            refuse_if_closed(current)  # a start, or a fresh execution's first check, of a cohort let go
+            refuse_if_closed(current, config.digest)  # a start, or a fresh execution's first check
         # A batch once recorded stays recorded: a tracker started again begins with the first batch
         # only, and finds the others as it goes.
         members = list(current.batches) if current is not None else []
@@ -426,6 +464,7 @@ def write_manifest(
             result=result,
             closed=current.closed if current is not None else None,
             state_machine_arn=config.state_machine_arn or (current.state_machine_arn if current else ""),
+            config_digest=(current.config_digest if current else "") or config.digest,
         )
 
     return store.update(change)

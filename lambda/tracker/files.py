@@ -32,7 +32,16 @@ JSON_LINES = "application/x-ndjson"
 class S3Writer:
     """A file written to ``uri`` in pieces: one PutObject if small, else a multipart upload."""
 
-    def __init__(self, s3: Client, uri: str, content_type: str, batch_id: str, part_bytes: int = PART_BYTES) -> None:
+    def __init__(
+        self,
+        s3: Client,
+        uri: str,
+        content_type: str,
+        batch_id: str,
+        part_bytes: int = PART_BYTES,
+        *,
+        if_none_match: bool = False,
+    ) -> None:
         self._s3 = s3
         self.uri = uri
         self._bucket, self._key = split_s3_uri(uri)
@@ -43,6 +52,8 @@ class S3Writer:
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self.size = 0
+        # Written only if the key is absent (S3 answers 412 PreconditionFailed when it is there).
+        self._condition = {"IfNoneMatch": "*"} if if_none_match else {}
 
     def write(self, data: bytes) -> None:
         self._buffer.write(data)
@@ -68,7 +79,14 @@ class S3Writer:
         """Finish the upload; the file's URI."""
         if self._upload_id is None:
             body = self._buffer.getvalue()
-            self._call("PutObject", Bucket=self._bucket, Key=self._key, Body=body, ContentType=self._content_type)
+            self._call(
+                "PutObject",
+                Bucket=self._bucket,
+                Key=self._key,
+                Body=body,
+                ContentType=self._content_type,
+                **self._condition,
+            )
         else:
             if self._buffer.tell():
                 self._flush_part()
@@ -78,6 +96,7 @@ class S3Writer:
                 Key=self._key,
                 UploadId=self._upload_id,
                 MultipartUpload={"Parts": self._parts},
+                **self._condition,
             )
         logger.info("Batch %s: wrote %s (%d bytes)", self._batch_id, self.uri, self.size)
         return self.uri

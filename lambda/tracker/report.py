@@ -56,7 +56,8 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
     tally: Counter[str] = Counter()
     owners: set[str] = set()
     retries, settings_errors = write_files(clients, config, state, batches, tally, owners)
-    status = cohort_status(state, batches, owners)
+    deciding = deciding_batches(state, owners)
+    status = cohort_status(state, batches, deciding)
     counts = {key: tally[key] for key in outcome.COUNT_KEYS}
     counts["retry"] = retries.count
     counts["totalRuns"] = sum(int(batches[b.batchId].get("totalRuns") or 0) for b in state.batches if b.attempt == 1)
@@ -65,14 +66,15 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
         "batchArn": str(first.get("arn", "")),
         "batchName": str(first.get("name", "")),
         "status": status,
-        "succeeded": outcome.is_clean(status, counts),
+        # A part whose settings could not be read has rows missing: never clean.
+        "succeeded": outcome.is_clean(status, counts) and not settings_errors,
         "counts": counts,
         "batchIds": [b.batchId for b in state.batches],
         "attempts": max(b.attempt for b in state.batches),
         "reportJsonUri": config.layout.report_json,
         "reportCsvUri": config.layout.report_csv,
         "retrySettingsUri": retries.uri,
-        "failureReason": shorten(_failure_reason(state, batches, owners), FAILURE_REASON_LIMIT),
+        "failureReason": shorten(_failure_reason(state, batches, deciding), FAILURE_REASON_LIMIT),
         "settingsError": "; ".join(settings_errors) or None,
     }
     logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
@@ -100,18 +102,26 @@ def _read(omics: Any, batch: cohort.Batch) -> Mapping[str, Any]:
         }
 
 
-def cohort_status(state: State, batches: Mapping[str, Mapping[str, Any]], owners: set[str]) -> str:
-    """PROCESSED when every batch that holds a run's last attempt (``owners``) is; else the first
-    other ending, in start order. A batch whose every run went again in a later one (one that
-    FAILED transiently, say) does not decide it: its runs' later attempts do."""
-    statuses = [str(batches[b.batchId].get("status", "")) for b in state.batches if b.batchId in owners or not owners]
+def deciding_batches(state: State, owners: set[str]) -> set[str]:
+    """The batches whose ending decides the cohort's: all but those a later attempt of their part
+    replaced whole (every run of theirs went again, so none holds a run's last attempt; one that
+    FAILED transiently before submitting, say)."""
+    superseded = {
+        b.batchId
+        for b in state.batches
+        if b.batchId not in owners and any(o.part == b.part and o.attempt > b.attempt for o in state.batches)
+    }
+    return {b.batchId for b in state.batches} - superseded
+
+
+def cohort_status(state: State, batches: Mapping[str, Mapping[str, Any]], deciding: set[str]) -> str:
+    """PROCESSED when every deciding batch is; else the first other ending, in start order."""
+    statuses = [str(batches[b.batchId].get("status", "")) for b in state.batches if b.batchId in deciding]
     return next((status for status in statuses if status != outcome.SUCCEEDED_STATUS), outcome.SUCCEEDED_STATUS)
 
 
-def _failure_reason(state: State, batches: Mapping[str, Mapping[str, Any]], owners: set[str]) -> str:
-    reasons = [
-        str(batches[b.batchId].get("failureReason") or "") for b in state.batches if b.batchId in owners or not owners
-    ]
+def _failure_reason(state: State, batches: Mapping[str, Mapping[str, Any]], deciding: set[str]) -> str:
+    reasons = [str(batches[b.batchId].get("failureReason") or "") for b in state.batches if b.batchId in deciding]
     return next((reason for reason in reasons if reason), "")
 
 

@@ -10,7 +10,7 @@ is checkpointed in the cohort's folder (``settling/<batch id>/``), in three phas
 3. GetRun for the submitted runs ListRuns did not list (at most ``outcome.MAX_GET_RUN``), each
    answer taken only if it is the row's own run (``outcome.with_answer``).
 
-``checkpoint.json`` says which phase, which page token, how many files and the GetRun answers so
+``checkpoint.json`` says which phase, which page token, which files and the GetRun answers so
 far. An invocation works until its ``deadline`` and saves where it is; the next check goes on
 from there, and a check retried after a crash goes on from the last checkpoint (a page listed
 again is written again, identically). A deadline is asked before each call, so no invocation
@@ -20,6 +20,7 @@ the checkpoint's write.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
@@ -48,7 +49,9 @@ class Checkpoint:
 
     phase: str = RUNS
     token: str | None = None
-    files: dict[str, int] = field(default_factory=lambda: {RUNS: 0, ROWS: 0})
+    # Each listing's files in order, each named after the page token it starts at: two invocations
+    # that ever listed the same pages at once would write the same file, never two.
+    files: dict[str, list[str]] = field(default_factory=lambda: {RUNS: [], ROWS: []})
     calls: int = 0
     # GetRun's answers so far, by run id, as much of them as the rows take (None: not found).
     answers: dict[str, dict[str, Any] | None] = field(default_factory=dict)
@@ -97,7 +100,7 @@ class Listing:
             statuses = {run_id: Run(*run) for run_id, run in self._read(RUNS, checkpoint)}
             if not self._list(checkpoint, deadline, ROWS, statuses):
                 return None
-        rows = [RunRow(**row) for row in self._read(ROWS, checkpoint)]
+        rows = outcome.distrust_shared_ids([RunRow(**row) for row in self._read(ROWS, checkpoint)])
         asked = outcome.unlisted(rows, outcome.MAX_GET_RUN)
         if checkpoint.phase == ASK and not self._ask(checkpoint, deadline, [rows[i].runId for i in asked]):
             return None
@@ -116,10 +119,10 @@ class Listing:
     ) -> bool:
         """List ``operation`` from the checkpoint until its end (True) or the deadline (False)."""
         kept: list[Any] = []
-        pages = 0
+        begins, pages = checkpoint.token, 0
         while True:
             if deadline():
-                self._write(checkpoint, operation, kept)
+                self._write(checkpoint, operation, kept, begins)
                 logger.info(
                     "Batch %s: %s listed up to token %s; on next time", self.batch_id, operation, checkpoint.token
                 )
@@ -129,11 +132,11 @@ class Listing:
             kept.extend(self._records(operation, items, statuses))
             checkpoint.token, pages = token, pages + 1
             if token is None:
-                self._write(checkpoint, operation, kept, finished=True)
+                self._write(checkpoint, operation, kept, begins, finished=True)
                 return True
             if pages % PAGES_PER_FILE == 0:
-                self._write(checkpoint, operation, kept)
-                kept = []
+                self._write(checkpoint, operation, kept, begins)
+                kept, begins = [], token
 
     def _ask(self, checkpoint: Checkpoint, deadline: Callable[[], bool], run_ids: list[str]) -> bool:
         """GetRun of each run id not answered yet, until done (True) or the deadline (False)."""
@@ -156,18 +159,20 @@ class Listing:
         known = statuses or {}
         return (outcome.row_of(item, known.get(str(item.get("runId") or "")))._asdict() for item in items)
 
-    def _write(self, checkpoint: Checkpoint, operation: str, records: list[Any], *, finished: bool = False) -> None:
-        """The records as the listing's next file, then the checkpoint that counts it (and, when the
-        listing is ``finished``, moves to the next phase)."""
+    def _write(
+        self, checkpoint: Checkpoint, operation: str, records: list[Any], begins: str | None, *, finished: bool = False
+    ) -> None:
+        """The records as the listing's next file (named after the token its pages begin at), then
+        the checkpoint that counts it (and, when the listing is ``finished``, moves on a phase)."""
         if records:
-            name = f"{'runs' if operation == RUNS else 'rows'}-{checkpoint.files[operation]}.jsonl"
+            prefix = "runs" if operation == RUNS else "rows"
+            name = f"{prefix}-{hashlib.sha256((begins or '').encode()).hexdigest()[:16]}.jsonl"
             files.write_json_lines(self.clients.s3, self._uri(name), records, self.batch_id)
-            checkpoint.files[operation] += 1
+            checkpoint.files[operation].append(name)
         if finished:
             checkpoint.phase, checkpoint.token = (ROWS if operation == RUNS else ASK), None
         self.save(checkpoint)
 
     def _read(self, operation: str, checkpoint: Checkpoint) -> Iterator[Any]:
-        prefix = "runs" if operation == RUNS else "rows"
-        for number in range(checkpoint.files[operation]):
-            yield from files.read_json_lines(self.clients.s3, self._uri(f"{prefix}-{number}.jsonl"), self.batch_id)
+        for name in checkpoint.files[operation]:
+            yield from files.read_json_lines(self.clients.s3, self._uri(name), self.batch_id)

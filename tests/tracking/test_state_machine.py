@@ -14,7 +14,7 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
 
-from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
+from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting, _tracker
 from tests.tracking.harness import ACCOUNT, REGION, LambdaError, Run, definition_of, moto_machine
 from tracker.cohort import CHECKS_PER_EXECUTION
 
@@ -232,6 +232,19 @@ def test_a_check_that_keeps_failing_is_told_and_tried_again_after_the_backstop(t
     assert entry["DetailType"] == "Omics Run Batch Tracking Delayed" and entry["Source"] == "omics-batch-construct"
     detail = entry["Detail"] if isinstance(entry["Detail"], dict) else json.loads(entry["Detail"])
     assert (detail["batchId"], detail["state"], detail["error"]["Error"]) == (BATCH, "Check", "Lambda.Unknown")
+
+
+def test_an_execution_delayed_too_often_stops_saying_how_to_resume(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault that lasts weeks must not fill the history (nothing could catch that): the execution
+    counts its delays and, past the limit, fails TrackingStalled, naming the command that resumes it."""
+    monkeypatch.setattr(_tracker, "MAX_DELAYS", 2)
+    crash = LambdaError("Lambda.Unknown", "Runtime exited with error: signal: killed")
+    tracker = ScriptedTracker(*[crash] * 20)
+    result = run(synth(), tracker)
+    assert (result.status, result.error) == ("FAILED", "TrackingStalled")
+    assert f"omics-batch resume {BATCH}" in (result.cause or "")
+    assert entered(result).count("CheckDelayed") == 2
+    assert tracker.actions() == ["check"] * 12  # twice the first try and its five retries
 
 
 def test_a_failing_report_is_tried_again_too(template: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from omics_common.clients import Clients
 from omics_common.errors import ApiError
 from tests.standin.healthomics import HealthOmics, ServiceError
 from tests.tracking import checks
-from tracker import cohort, index
+from tracker import cohort, files, index
 from tracker.errors import BatchNotFound, Throttled
 from tracker.index import handle
 
@@ -284,7 +284,11 @@ def test_a_resubmissions_settings_file_is_never_written_over(
     etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
     s3.put_object(Bucket=bucket, Key=key, Body=b"[]", Metadata={"marker": "kept"})  # if written over, this goes
 
-    cohort.write_settings(s3, cohort.Config.from_event({"config": config()}, first), entries("s2"), first)
+    written = cohort.write_settings(
+        s3, cohort.Config.from_event({"config": config()}, first), lambda: iter(entries("s2")), first
+    )
+
+    assert written == (uri, 1)
 
     assert s3.head_object(Bucket=bucket, Key=key)["Metadata"] == {"marker": "kept"}
     assert etag != s3.head_object(Bucket=bucket, Key=key)["ETag"]  # (the marker's own body)
@@ -417,14 +421,14 @@ def test_a_conflicting_conditional_write_is_tried_again(
     first = deploy(service, s3)
     service.finish(first, refused={"s2": QUOTA})
 
-    real_call = cohort.call
+    real_call = files.call
 
     def call(client: Any, operation: str, batch_id: str, **params: Any) -> Any:
         if operation == "PutObject" and params.get("IfNoneMatch") == "*":
             raise ApiError(operation, "ConditionalRequestConflict", "a conflicting operation is in progress")
         return real_call(client, operation, batch_id, **params)
 
-    monkeypatch.setattr(cohort, "call", call)
+    monkeypatch.setattr(files, "call", call)
 
     with pytest.raises(Throttled):
         check(cohort_clients, first)
@@ -540,3 +544,19 @@ def test_a_batch_whose_every_list_call_is_slow_settles_across_invocations_none_o
     ]
     assert [row["runSettingId"] for row in rows] == list(ids)
     assert {row["runStatus"] for row in rows} == {"COMPLETED"}
+
+
+def test_an_execution_of_another_definitions_configuration_acts_on_nothing(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """A cohort resumed on a state machine a replacement has changed since: its configuration holds
+    another definition's runs. Its first check is refused, and it starts nothing."""
+    first = deploy(service, s3)
+    service.finish(first, refused={"s2": QUOTA})
+    check(cohort_clients, first)  # the manifest names the configuration the cohort is tracked with
+    other = [{"settingsUri": put(s3, "other.json", entries("z1", "z2"))}]
+
+    result = check(cohort_clients, first, parts=other)
+
+    assert result["released"] is True
+    assert len(service.started()) == 1

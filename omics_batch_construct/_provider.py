@@ -59,6 +59,10 @@ WHY_COHORT_MANIFESTS = (
     "that takes a cohort back reopens it. The manifest is named after the cohort's first batch, whose id is "
     "assigned at deploy."
 )
+WHY_COHORT_PARTS = (
+    "A growing cohort's revision reads the parts the cohort was given and writes its increment under the "
+    "cohort's folder, named after its first batch (assigned at deploy) and each file's content."
+)
 WHY_LISTS = (
     "A deploy finds its definition's batch by its name, and a destroy the batch a tracker check was starting, "
     "with ListBatch; a destroy lists a batch's runs with ListRuns: neither has resource-level permissions."
@@ -308,6 +312,17 @@ class BatchProvider(Construct):
                     resources=[bucket.encryption_key.key_arn],
                 ),
             )
+
+    def allow_cohort_parts(self, policy: iam.Policy, bucket: s3.IBucket, keys: str, settings: list[str]) -> None:
+        """Let the handlers grow a tracked cohort (provider/increment.py): read every part it was given
+        (``keys`` in ``bucket``) and the revision's own settings files, and write the increment."""
+        add_statement(
+            policy,
+            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects(keys)]),
+            WHY_COHORT_PARTS,
+        )
+        if settings:
+            add_statement(policy, iam.PolicyStatement(actions=["s3:GetObject"], resources=settings))
 
     def omics_arn(self, resource: str, account: str | None = None) -> str:
         stack = self._stack

@@ -55,8 +55,9 @@ WHY_OUTPUT_OBJECTS = (
     "limited to the output prefix."
 )
 WHY_RESUBMITTED_SETTINGS = (
-    "The tracker writes each resubmission's settings file under the cohort's folder, named after the first "
-    "batch (assigned at deploy) and the file's content; the run role reads them and nothing else there."
+    "The tracker writes each resubmission's settings file (and keeps each part's) under the cohort's folder, "
+    "named after the first batch (assigned at deploy) and the file's content; the run role reads them and "
+    "nothing else there."
 )
 WHY_CACHE_OBJECTS = (
     "Call caching reads and writes task results under the run cache's S3 location, with keys "
@@ -215,7 +216,13 @@ class OmicsRunBatch(Construct):
         self.report = self._report_location()
         resubmission = retry.resubmission() if track_completion and isinstance(retry, RetryPolicy) else NO_RESUBMISSION
         created_role = self._secure_created_run_role(
-            default, batch, input_buckets, cache_location, on_delete, resubmits=resubmission.max_attempts > 1
+            default,
+            batch,
+            input_buckets,
+            cache_location,
+            on_delete,
+            resubmits=resubmission.max_attempts > 1,
+            tracked=track_completion,
         )
 
         # 3. The stack's provider, allowed to start this batch; the tracker, if asked for.
@@ -231,6 +238,11 @@ class OmicsRunBatch(Construct):
         manifests = self._report_key(layout.MANIFEST_KEYS)
         if self.output_bucket is not None and manifests is not None:
             provider.allow_manifests(handler_policy, self.output_bucket, manifests, write=self.tracker is not None)
+        if self.tracker is not None and self.output_bucket is not None:
+            # A growing cohort's revision reads every part the cohort was given and writes its increment.
+            parts = self._report_key(layout.PART_KEYS)
+            assert parts is not None
+            provider.allow_cohort_parts(handler_policy, self.output_bucket, parts, self.runs.file_object_arns)
 
         # 4. The custom resource that starts the batch.
         self.resource = self._custom_resource(
@@ -390,6 +402,8 @@ class OmicsRunBatch(Construct):
             contract.PROP_REPORT_URI: self.report.uri,
             contract.PROP_RUN_COUNT: str(len(batch.runs)),
         }
+        if not self.runs.inline:
+            properties[contract.PROP_SETTINGS_FILES] = [file.s3_object_url for file in self.runs.files]
         if stable_names:
             properties[contract.PROP_STABLE_NAMES] = dict(stable_names)
         if batch_name is not None:
@@ -514,11 +528,12 @@ class OmicsRunBatch(Construct):
         on_delete: OnDelete,
         *,
         resubmits: bool,
+        tracked: bool,
     ) -> bool:
         """Least privilege for a run role made here (and its life as long as the runs'); False if given."""
         if not (isinstance(self.run_role, iam.Role) and self.run_role.node.scope is self):
             return False
-        self._grant_run_role(default, batch.runs, input_buckets, resubmits=resubmits)
+        self._grant_run_role(default, batch.runs, input_buckets, resubmits=resubmits, tracked=tracked)
         self._allow_cache(default, cache_location)
         acknowledge_own_policy(self.run_role)
         if on_delete is OnDelete.RETAIN:
@@ -535,6 +550,7 @@ class OmicsRunBatch(Construct):
         input_buckets: Sequence[s3.IBucket],
         *,
         resubmits: bool,
+        tracked: bool,
     ) -> None:
         """Least privilege for the created run role, in explicit actions (CDK's grants use wildcards)."""
         role = self.run_role
@@ -555,6 +571,15 @@ class OmicsRunBatch(Construct):
             add_statement(
                 role,
                 iam.PolicyStatement(sid="ReadResubmittedSettings", actions=["s3:GetObject"], resources=[resubmitted]),
+                WHY_RESUBMITTED_SETTINGS,
+            )
+        parts = self._report_objects(layout.PART_KEYS) if tracked else None
+        if parts is not None:
+            # A tracked cohort's parts, kept in its folder: the later parts the tracker starts, and
+            # each revision's increment of a growing cohort.
+            add_statement(
+                role,
+                iam.PolicyStatement(sid="ReadCohortParts", actions=["s3:GetObject"], resources=[parts]),
                 WHY_RESUBMITTED_SETTINGS,
             )
         self._allow_outputs([default.output_uri, *(run["outputUri"] for run in runs if "outputUri" in run)])

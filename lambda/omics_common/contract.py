@@ -32,6 +32,9 @@ PROP_BATCH_NAME = "BatchName"
 PROP_DEFAULT_RUN_SETTING = "DefaultRunSetting"
 # The API's batchRunSettings: {"inlineSettings": [...]} or {"s3UriSettings": "s3://..."}.
 PROP_BATCH_RUN_SETTINGS = "BatchRunSettings"
+# Every settings file of the runs, one per part (absent when the runs are inline): a change in any
+# part is a change of the runs (a growing cohort's next revision, see provider.increment).
+PROP_SETTINGS_FILES = "SettingsFiles"
 PROP_TAGS = "Tags"
 PROP_ON_DELETE = "OnDelete"
 # How long the deploy waits for the batch to pass validation, in seconds (absent: an hour).
@@ -82,6 +85,9 @@ ATTR_STATUS = "Status"
 # What on_event hands is_complete in its Data (the Provider framework passes it on): when it began
 # (epoch seconds). A deploy's wait for validation and a delete's hour are measured from it.
 DATA_STARTED_AT = "StartedAt"
+# A growing cohort's revision: the batch of its new and changed runs, whose validation the update
+# waits for (the resource keeps its id, the cohort's first batch).
+DATA_INCREMENT = "IncrementBatchId"
 
 # --- limits the API model does not carry --------------------------------------------
 MAX_INLINE_RUNS = 100  # inlineSettings; the model's own bound, repeated for the construct

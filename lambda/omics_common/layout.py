@@ -7,6 +7,8 @@ the IAM key patterns the construct grants, made by the same functions.
         batches/<batch id>.jsonl                    each settled batch's runs
         settling/<batch id>/                        a settle under way: its checkpoint and its pages
         resubmit/run-settings-<content hash>.json   each resubmission's settings file
+        parts/run-settings-<content hash>.json      each part's settings, as its first batch was given them
+                                                    (the deploy's parts copied here; each revision's increment)
         report.json, report.csv, retry-settings.json
 
 A grant names the same keys with ``ANY`` for the ids, so a renamed file cannot leave its grant
@@ -59,9 +61,14 @@ def resubmit_name(digest: str) -> str:
     return f"resubmit/run-settings-{digest}.json"
 
 
+def part_name(digest: str) -> str:
+    return f"parts/run-settings-{digest}.json"
+
+
 # Keys under the report prefix, of every cohort: what the construct's grants name.
 MANIFEST_KEYS = cohort_folder(ANY) + MANIFEST
 RESUBMIT_KEYS = cohort_folder(ANY) + resubmit_name(ANY)
+PART_KEYS = cohort_folder(ANY) + part_name(ANY)
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,9 @@ class CohortLayout:
 
     def resubmit(self, digest: str) -> str:
         return self.prefix + resubmit_name(digest)
+
+    def part(self, digest: str) -> str:
+        return self.prefix + part_name(digest)
 
     @property
     def report_json(self) -> str:

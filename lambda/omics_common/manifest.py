@@ -97,11 +97,14 @@ class Member:
     part: int
     attempt: int
     started_at: float = 0.0
+    settings_uri: str = ""  # a resubmission's own settings file ("": its part's)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"batchId": self.batch_id, "part": self.part, "attempt": self.attempt}
         if self.started_at:
             body["startedAt"] = self.started_at
+        if self.settings_uri:
+            body["settingsUri"] = self.settings_uri
         return body
 
     def visible_by(self) -> float:
@@ -121,6 +124,12 @@ class Manifest:
     result: Mapping[str, Any] | None = None
     closed: Closed | None = None
     state_machine_arn: str = ""  # the tracking state machine (the command's ``resume`` starts it)
+    # Every part of the cohort, as the settings file its first batch was given (copies in the
+    # cohort's folder): the deploy's parts, then each revision's increment. Part n is part_files[n].
+    part_files: tuple[str, ...] = ()
+    # The samples the stack has now: the settings files of its latest revision (the report covers
+    # these; empty: every part's).
+    current: tuple[str, ...] = ()
     # The tracking configuration the cohort was tracked with: an execution of another (the state
     # machine a replacement has changed since) must not act on it.
     config_digest: str = ""
@@ -159,6 +168,10 @@ class Manifest:
             body["stateMachineArn"] = self.state_machine_arn
         if self.config_digest:
             body["configDigest"] = self.config_digest
+        if self.part_files:
+            body["partFiles"] = list(self.part_files)
+        if self.current:
+            body["current"] = list(self.current)
         return body
 
     @classmethod
@@ -167,7 +180,13 @@ class Manifest:
         return cls(
             first_batch_id=first,
             batches=tuple(
-                Member(str(b["batchId"]), int(b.get("part", 0)), int(b.get("attempt", 1)), float(b.get("startedAt", 0)))
+                Member(
+                    str(b["batchId"]),
+                    int(b.get("part", 0)),
+                    int(b.get("attempt", 1)),
+                    float(b.get("startedAt", 0)),
+                    str(b.get("settingsUri") or ""),
+                )
                 for b in value.get("batches", [])
             ),
             parts=int(value.get("parts", 1)),
@@ -177,6 +196,8 @@ class Manifest:
             closed=Closed.of(value.get("closed")),
             state_machine_arn=str(value.get("stateMachineArn") or ""),
             config_digest=str(value.get("configDigest") or ""),
+            part_files=tuple(str(uri) for uri in value.get("partFiles") or ()),
+            current=tuple(str(uri) for uri in value.get("current") or ()),
         )
 
 

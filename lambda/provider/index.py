@@ -26,7 +26,7 @@ from omics_common.errors import ApiError, BatchError, RunBatchResourceError, fai
 from omics_common.layout import CohortLayout
 from omics_common.manifest import ManifestStore
 
-from . import batch, delete, quota
+from . import batch, delete, increment, quota
 from .batch import IsCompleteResult, OnEventResult
 from .properties import BatchProperties, changed_definition, parse_properties, run_count, start_run_batch_input
 
@@ -108,6 +108,10 @@ def update(event: Event, context: LambdaContext, clients: Clients, now: float) -
     props = parse_properties(new, shape)
     batch_id = str(event["PhysicalResourceId"])
     changed = changed_definition(old, new, shape)
+    if changed and increment.runs_only(changed):
+        grown = increment.grow(clients, event, props, now, preflight=_preflight(event, clients))
+        if grown is not None:
+            return grown
     if changed:
         logger.info("Batch %s is replaced: %s changed", batch_id, ", ".join(changed))
         return batch.find_or_start(client, props, event, now, preflight=_preflight(event, clients))
@@ -116,10 +120,14 @@ def update(event: Event, context: LambdaContext, clients: Clients, now: float) -
     return batch.update_in_place(client, batch_id, old_tags, props.tags, fallback_arn)
 
 
-def _preflight(event: Event, clients: Clients) -> Callable[[BatchProperties], None]:
-    """The run quota's check, before a StartRunBatch."""
-    runs = run_count(event["ResourceProperties"])
-    return lambda props: quota.check_runs_fit(clients.servicequotas, props.default_run_setting, runs)
+def _preflight(event: Event, clients: Clients) -> Callable[..., None]:
+    """The run quota's check, before a StartRunBatch (of the cohort, or of ``runs`` of it)."""
+    cohort = run_count(event["ResourceProperties"])
+
+    def check(props: BatchProperties, runs: int | None = None) -> None:
+        quota.check_runs_fit(clients.servicequotas, props.default_run_setting, cohort if runs is None else runs)
+
+    return check
 
 
 # --- is_complete ---------------------------------------------------------------------
@@ -138,9 +146,15 @@ def _check_event(event: Event, context: LambdaContext, clients: Clients, now: fl
         return {"IsComplete": missing or ensure_tracking(clients, properties, batch_id)}
     props = parse_properties(properties, start_run_batch_input(clients.omics))
     started_at = float(data[contract.DATA_STARTED_AT])
-    result = batch.check_started(clients.omics, batch_id, started_at, props.timeout_seconds, now)
+    increment_id = data.get(contract.DATA_INCREMENT)
+    waited = str(increment_id or batch_id)  # a growing cohort's revision waits for its increment's batch
+    result = batch.check_started(clients.omics, waited, started_at, props.timeout_seconds, now)
     if result["IsComplete"] and not ensure_tracking(clients, properties, batch_id):
         return {"IsComplete": False}  # the next poll starts it
+    if result["IsComplete"] and increment_id:
+        # The resource is still the cohort's first batch; its attributes stay that batch's.
+        first = {key: value for key, value in data.items() if key != contract.DATA_INCREMENT}
+        return {"IsComplete": True, "PhysicalResourceId": batch_id, "Data": first}
     return result
 
 

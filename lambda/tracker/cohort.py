@@ -26,6 +26,8 @@ in S3.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -34,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from omics_common import contract, lifecycle, outcome
+from omics_common import contract, lifecycle, outcome, s3files
 from omics_common.clients import Client, Clients
 from omics_common.errors import ApiError, call
 from omics_common.layout import CohortLayout
@@ -81,6 +83,16 @@ class Config:
     topic_arn: str | None
     state_machine_arn: str = ""  # the execution's own ($$.StateMachine.Id), recorded in the manifest
     digest: str = ""  # of the runs the state machine's configuration holds (see manifest.config_digest)
+    current: tuple[str, ...] = ()  # the samples the stack has now (manifest.current; empty: every part's)
+
+    def with_manifest(self, manifest: Manifest | None) -> Config:
+        """The cohort as its manifest holds it, every revision's part included (the configuration in
+        the state machine's definition holds the deploy's only, and a running execution keeps the
+        definition it started with)."""
+        if manifest is None or not manifest.part_files:
+            return self
+        parts = [Part(settings_uri=uri) for uri in manifest.part_files]
+        return dataclasses.replace(self, parts=parts, current=manifest.current)
 
     @property
     def layout(self) -> CohortLayout:
@@ -118,10 +130,13 @@ class Config:
 
 
 def _definition_digest(config: Mapping[str, Any]) -> str:
-    """What the configuration says of the cohort's runs (its parts, the default run setting and tags):
-    the retry policy, the topic or the report's place may change under a running cohort; these not."""
-    runs = {key: config.get(key) for key in ("parts", "start")}
-    return hashlib.sha256(json.dumps(runs, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """What the configuration says every run of the cohort shares (the default run setting): the runs
+    themselves change with each revision of a growing cohort, and the retry policy, the topic or
+    the tags may change under a running cohort; a default run setting of its own is another
+    definition's (a replacement's)."""
+    start = _json_or_value(config.get("start") or {}, "start", "")
+    shared = start.get("defaultRunSetting") if isinstance(start, Mapping) else start
+    return hashlib.sha256(json.dumps(shared, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _part(value: Any, batch_id: str) -> Part:
@@ -212,7 +227,8 @@ class State:
         return [batch for batch in self.batches if not batch.settled and batch.status in lifecycle.TERMINAL]
 
     def done(self, parts: int) -> bool:
-        return all(batch.settled for batch in self.batches) and not self.queue and self.nextPart >= parts
+        started = {batch.part for batch in self.batches if batch.attempt == 1}
+        return all(batch.settled for batch in self.batches) and not self.queue and started >= set(range(parts))
 
 
 def check(
@@ -223,8 +239,11 @@ def check(
     started = settled = None
     store = ManifestStore(clients.s3, config.layout)
     try:
+        recorded = _recorded(store, state)
         if state.checks > 0:  # written by the first check: a close since then ends this execution
-            refuse_if_closed(store.read(), config.digest)  # first: a destroy may have deleted the batches
+            refuse_if_closed(recorded, config.digest)  # first: a destroy may have deleted the batches
+        config = config.with_manifest(recorded)
+        _merge(state, recorded)
         for batch in state.batches:
             if not batch.settled:
                 read(clients.omics, batch)
@@ -235,7 +254,7 @@ def check(
         elif ended := state.ended():
             settled = settle(clients, config, state, ended[0], deadline)
         if state.checks == 0 and started is None:  # the command finds the cohort by its manifest from the start
-            write_manifest(store, config, state, fresh=True)
+            write_manifest(store, config, state, fresh=True, part_files=_materialized(clients, config, recorded))
     except CohortClosed as closed:
         logger.info("Cohort %s: %s; this execution ends", config.first_batch_id, closed)
         return {"cohort": state.to_json(), "done": False, "again": False, "continue": False, "released": True}
@@ -262,6 +281,75 @@ def check(
     }
 
 
+def _recorded(store: ManifestStore, state: State) -> Manifest | None:
+    """The cohort's manifest, if written yet (before the first check's write, the tracker, which may
+    not list the bucket, is told AccessDenied for a key that is not there)."""
+    try:
+        return store.read()
+    except ApiError as err:
+        if state.checks > 0 or err.code not in lifecycle.ACCESS_DENIED:
+            raise
+        return None
+
+
+def _merge(state: State, manifest: Manifest | None) -> None:
+    """Batches the manifest has and the state not: a revision's increment the deploy started, or
+    (an execution started again with a fresh state) those the cohort's earlier executions did."""
+    if manifest is None:
+        return
+    known = {batch.batchId for batch in state.batches}
+    for member in manifest.batches:
+        if member.batch_id not in known:
+            state.batches.append(
+                Batch(
+                    member.batch_id,
+                    member.part,
+                    member.attempt,
+                    startedAt=member.started_at,
+                    settingsUri=member.settings_uri,
+                )
+            )
+            logger.info(
+                "Cohort: batch %s (part %d, attempt %d) joins from the manifest",
+                member.batch_id,
+                member.part,
+                member.attempt,
+            )
+
+
+def _materialized(clients: Clients, config: Config, recorded: Manifest | None) -> tuple[str, ...]:
+    """The cohort's parts as copies in its folder, made once (the first check): a later revision's
+    deploy, and the report, read every part from there, whatever revision's assets are gone."""
+    if recorded is not None and recorded.part_files:
+        return recorded.part_files
+    copies = []
+    for index, part in enumerate(config.parts):
+        if part.settings_uri is not None:
+            source_bucket, source_key = outcome.split_s3_uri(part.settings_uri)
+            digest = hashlib.sha256(part.settings_uri.encode()).hexdigest()[:16]
+            target = config.layout.part(digest)
+            bucket, key = outcome.split_s3_uri(target)
+            call(
+                clients.s3,
+                "CopyObject",
+                config.first_batch_id,
+                Bucket=bucket,
+                Key=key,
+                CopySource={"Bucket": source_bucket, "Key": source_key},
+                ContentType=files.JSON,
+                MetadataDirective="REPLACE",
+            )
+            copies.append(target)
+        else:
+            inline: list[dict[str, Any]] = list(part.settings or [])
+            uri, _ = s3files.write_settings(
+                clients.s3, config.layout.part, functools.partial(iter, inline), config.first_batch_id
+            )
+            copies.append(uri)
+        logger.info("Cohort %s: part %d kept as %s", config.first_batch_id, index, copies[-1])
+    return tuple(copies)
+
+
 def read(omics: Client, batch: Batch) -> None:
     """GetBatch of an unsettled batch. One this tracker just started may not be readable yet
     (eventual consistency): it stays unread, and so "submitting", for up to the grace."""
@@ -275,18 +363,27 @@ def read(omics: Client, batch: Batch) -> None:
 
 
 def _queue_next_part(config: Config, state: State) -> None:
-    """Queue the next part once the last part's first batch has submitted all its runs (its status
-    is known and not a submitting one: a status this release does not know is "not yet")."""
-    if state.nextPart >= len(config.parts):
+    """Queue the next part whose first batch is not started (a deploy's later part; a revision's
+    increment is started by its deploy) once every earlier part's first batch has submitted all its
+    runs (its status is known and not a submitting one: a status this release does not know is
+    "not yet")."""
+    firsts = {b.part: b for b in state.batches if b.attempt == 1}
+    for index in range(len(config.parts)):
+        if index in firsts:
+            continue
+        if any(start.part == index and start.attempt == 1 for start in state.queue):
+            return
+        if any(
+            firsts.get(earlier) is None or firsts[earlier].status not in lifecycle.PAST_SUBMITTING
+            for earlier in range(index)
+        ):
+            return  # an earlier part not started yet (queued behind a resubmission), or still submitting
+        part = config.parts[index]
+        if part.settings_uri is None:
+            raise BadEvent(f"part {index} of cohort {config.first_batch_id} has no settings file")
+        state.queue.append(Start(part=index, attempt=1, settingsUri=part.settings_uri))
+        state.nextPart = max(state.nextPart, index + 1)
         return
-    last = next((b for b in state.batches if b.attempt == 1 and b.part == state.nextPart - 1), None)
-    if last is None or last.status not in lifecycle.PAST_SUBMITTING:
-        return  # not started yet (queued behind a resubmission), or still submitting
-    part = config.parts[state.nextPart]
-    if part.settings_uri is None:
-        raise BadEvent(f"part {state.nextPart} of cohort {config.first_batch_id} has no settings file")
-    state.queue.append(Start(part=state.nextPart, attempt=1, settingsUri=part.settings_uri))
-    state.nextPart += 1
 
 
 # --- settling an ended batch ------------------------------------------------------------------
@@ -350,38 +447,8 @@ def given(clients: Clients, config: Config, batch: Batch) -> Iterator[dict[str, 
 def write_settings(
     s3: Client, config: Config, entries: Callable[[], Iterator[dict[str, Any]]], batch_id: str
 ) -> tuple[str, int]:
-    """A resubmission's settings file and its number of entries: at a key of its own content, never
-    written over (HealthOmics fails a batch whose settings file changes after submission).
-
-    ``entries`` streams the entries, and is called twice: once to name the file by the hash of its
-    JSON array, once to write it, so that a part of 100,000 runs is never held whole."""
-    digest, count = hashlib.sha256(), 0
-    for chunk in _array(entries()):
-        digest.update(chunk)
-        count += chunk != b"]" and chunk != b"[]"
-    if not count:
-        return "", 0
-    uri = config.layout.resubmit(digest.hexdigest()[:16])
-    writer = files.S3Writer(s3, uri, files.JSON, batch_id, if_none_match=True)
-    try:
-        for chunk in _array(entries()):
-            writer.write(chunk)
-        writer.close()
-    except ApiError as err:
-        writer.abort()
-        if err.code != "PreconditionFailed":  # (a concurrent write's 409 is transient: tried again)
-            raise
-        logger.info("Batch %s: %s is already there (a retried check)", batch_id, uri)
-    return uri, count
-
-
-def _array(entries: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    """A JSON array's bytes, entry by entry: exactly ``json.dumps(list, separators=(",", ":"))``."""
-    separator = b"["
-    for entry in entries:
-        yield separator + json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
-        separator = b","
-    yield b"]" if separator == b"," else b"[]"
+    """A resubmission's settings file and its number of entries (``s3files.write_settings``)."""
+    return s3files.write_settings(s3, config.layout.resubmit, entries, batch_id)
 
 
 # --- starting a batch -------------------------------------------------------------------------
@@ -391,6 +458,9 @@ def start(clients: Clients, store: ManifestStore, config: Config, state: State, 
     """The part's attempt as a batch: the one already started (found by its name and tag), else a
     StartRunBatch recorded in the manifest first; raises CohortClosed when the stack let go."""
     first = config.first_batch_id
+    known = next((b for b in state.batches if (b.part, b.attempt) == (needed.part, needed.attempt)), None)
+    if known is not None:  # started already (by a deploy, or an earlier execution): in the state
+        return known.batchId
     name = contract.cohort_batch_name(first, needed.part, needed.attempt)
     existing = lifecycle.tagged_batches(clients.omics, name, contract.COHORT_TAG, first)
     if existing:
@@ -439,6 +509,7 @@ def write_manifest(
     starting: Starting | None = None,
     result: Mapping[str, Any] | None = None,
     fresh: bool = False,
+    part_files: tuple[str, ...] = (),
 ) -> Manifest:
     """The cohort's batches, for the command and for a destroy that must reach them all: the ones
     started, the one ``starting`` (about to be: refused once the stack closed the manifest), and
@@ -453,18 +524,23 @@ def write_manifest(
         members = list(current.batches) if current is not None else []
         known = {m.batch_id for m in members}
         members.extend(
-            Member(b.batchId, b.part, b.attempt, b.startedAt) for b in state.batches if b.batchId not in known
+            Member(b.batchId, b.part, b.attempt, b.startedAt, b.settingsUri)
+            for b in state.batches
+            if b.batchId not in known
         )
         return Manifest(
             first_batch_id=config.first_batch_id,
             batches=tuple(members),
-            parts=len(config.parts),
+            parts=max(len(config.parts), len(current.part_files) if current else 0),
             done=result is not None,
             starting=starting or _pending_start(current, members),
             result=result,
             closed=current.closed if current is not None else None,
             state_machine_arn=config.state_machine_arn or (current.state_machine_arn if current else ""),
             config_digest=(current.config_digest if current else "") or config.digest,
+            # The deploy's records: the parts of every revision, and the samples the stack has now.
+            part_files=(current.part_files if current else ()) or part_files,
+            current=current.current if current else (),
         )
 
     return store.update(change)

@@ -13,112 +13,19 @@ import io
 import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
+from omics_common import s3files
 from omics_common.clients import Client
 from omics_common.errors import call
 from omics_common.outcome import split_s3_uri
+from omics_common.s3files import S3Writer
 
 logger = logging.getLogger(__name__)
 
-# Parts of a multipart upload (S3 asks at least 5 MiB of every part but the last).
-PART_BYTES = 16 << 20
-JSON = "application/json"
+JSON = s3files.JSON
 CSV = "text/csv; charset=utf-8"
 JSON_LINES = "application/x-ndjson"
-
-
-class S3Writer:
-    """A file written to ``uri`` in pieces: one PutObject if small, else a multipart upload."""
-
-    def __init__(
-        self,
-        s3: Client,
-        uri: str,
-        content_type: str,
-        batch_id: str,
-        part_bytes: int = PART_BYTES,
-        *,
-        if_none_match: bool = False,
-    ) -> None:
-        self._s3 = s3
-        self.uri = uri
-        self._bucket, self._key = split_s3_uri(uri)
-        self._content_type = content_type
-        self._batch_id = batch_id
-        self._part_bytes = part_bytes
-        self._buffer = io.BytesIO()
-        self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
-        self.size = 0
-        # Written only if the key is absent (S3 answers 412 PreconditionFailed when it is there).
-        self._condition = {"IfNoneMatch": "*"} if if_none_match else {}
-
-    def write(self, data: bytes) -> None:
-        self._buffer.write(data)
-        self.size += len(data)
-        if self._buffer.tell() >= self._part_bytes:
-            self._flush_part()
-
-    def _flush_part(self) -> None:
-        if self._upload_id is None:
-            started = self._call(
-                "CreateMultipartUpload", Bucket=self._bucket, Key=self._key, ContentType=self._content_type
-            )
-            self._upload_id = str(started["UploadId"])
-        number = len(self._parts) + 1
-        body = self._buffer.getvalue()
-        part = self._call(
-            "UploadPart", Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
-        )
-        self._parts.append({"ETag": part["ETag"], "PartNumber": number})
-        self._buffer = io.BytesIO()
-
-    def close(self) -> str:
-        """Finish the upload; the file's URI."""
-        if self._upload_id is None:
-            body = self._buffer.getvalue()
-            self._call(
-                "PutObject",
-                Bucket=self._bucket,
-                Key=self._key,
-                Body=body,
-                ContentType=self._content_type,
-                **self._condition,
-            )
-        else:
-            if self._buffer.tell():
-                self._flush_part()
-            self._call(
-                "CompleteMultipartUpload",
-                Bucket=self._bucket,
-                Key=self._key,
-                UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts},
-                **self._condition,
-            )
-        logger.info("Batch %s: wrote %s (%d bytes)", self._batch_id, self.uri, self.size)
-        return self.uri
-
-    def abort(self) -> None:
-        """Drop a multipart upload that will not be completed (its parts cost storage)."""
-        if self._upload_id is not None:
-            self._call("AbortMultipartUpload", Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
-
-    def __enter__(self) -> S3Writer:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        if error is None:
-            self.close()
-        else:
-            self.abort()
-
-    def _call(self, operation: str, **params: Any) -> Any:
-        return call(self._s3, operation, self._batch_id, **params)
 
 
 class JsonArrayWriter:

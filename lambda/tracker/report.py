@@ -28,11 +28,11 @@ from omics_common.clients import Client, Clients
 from omics_common.errors import shorten
 from omics_common.manifest import ManifestStore
 from omics_common.outcome import RunRow, SettingsError
+from omics_common.s3files import S3Writer
 
 from . import cohort, files, publish
 from .cohort import Config, State
 from .errors import BatchNotFound
-from .files import S3Writer
 from .status import get_batch
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class ReportResult(TypedDict):
 
 def report(clients: Clients, config: Config, state: State) -> ReportResult:
     """Write the cohort's files, publish the summary; return what the state machine reads."""
+    config = config.with_manifest(ManifestStore(clients.s3, config.layout).read())
     batches = {b.batchId: _read(clients.omics, b) for b in state.batches}
     first = batches[config.first_batch_id]
     tally: Counter[str] = Counter()
@@ -175,6 +176,7 @@ def write_files(
     s3, first = clients.s3, config.first_batch_id
     retries = _Retries(s3, config.layout.retry_settings, first)
     errors: list[str] = []
+    owner = owning_parts(clients, config, state)
     report_json = S3Writer(s3, config.layout.report_json, files.JSON, first)
     report_csv = S3Writer(s3, config.layout.report_csv, files.CSV, first)
     try:
@@ -198,6 +200,8 @@ def write_files(
                 answer = batches[given.batchId]
                 status, reason = str(answer.get("status") or ""), str(answer.get("failureReason") or "")
                 rows.extend((outcome.unsubmitted_row(i, given.batchId, status, reason), given) for i in found.unlisted)
+            if owner is not None:  # a growing cohort: each sample the stack has, once, with its latest part
+                rows = [(row, batch) for row, batch in rows if owner.get(row.runSettingId) == part]
             for row, batch in rows:
                 owners.add(batch.batchId)
                 outcome.tally(tally, row)
@@ -217,6 +221,33 @@ def write_files(
         retries.abort()
         raise
     return retries, errors
+
+
+def owning_parts(clients: Clients, config: Config, state: State) -> dict[str, int] | None:
+    """For a cohort that grew over revisions: which part holds each sample the stack has now, the
+    latest that has it (a sample whose settings changed was submitted again in a later revision's
+    part); samples no longer in the stack are in none. None for a cohort of one revision: every row
+    of every part counts, as it comes.
+
+    One pass over the parts, newest first: the rows their batches listed, and the settings the
+    batches never listed (reported as not submitted). Held: one id per sample, not its row."""
+    if not config.current:
+        return None
+    current: set[str] = set()
+    for uri in config.current:
+        current.update(entry["runSettingId"] for entry in outcome.s3_settings(clients.s3, uri, config.first_batch_id))
+    owner: dict[str, int] = {}
+    for part in reversed(range(len(config.parts))):
+        for row, _ in cohort.part_rows(clients.s3, config, state, part):
+            if row.runSettingId in current:
+                owner.setdefault(row.runSettingId, part)
+        try:
+            for entry in config.parts[part].entries(clients.s3, config.first_batch_id):
+                if entry["runSettingId"] in current:
+                    owner.setdefault(entry["runSettingId"], part)
+        except SettingsError:
+            pass  # said when the part is written
+    return owner
 
 
 def output_location(run_id: str, output_uri: str) -> str:

@@ -136,6 +136,8 @@ class Deployment:
         self._rule = rules[0]["Properties"] if rules else None
         self._publish_assets(assembly)
         self.first_batch_id: str | None = None
+        self.completed: dict[str, Any] = {}  # is_complete's last answer that said complete
+        self.backstop_seconds = 60
         self.delivered: list[dict[str, Any]] = []  # the events the rule matched, as delivered
         self.unmatched: list[dict[str, Any]] = []  # the events it did not
 
@@ -191,6 +193,27 @@ class Deployment:
         self.first_batch_id = batch_id
         return batch_id
 
+    def redeploy(self, template: dict[str, Any], assembly: Path, *, request_id: str = "update-request") -> str:
+        """A deploy of the same stack with another template: its assets published, the tracking state
+        machine's definition updated (a running execution keeps the one it started with, as in Step
+        Functions), and an Update of the batch resource, old properties against new; its batches
+        pass validation at once. The resource's id after it."""
+        old = self.properties()
+        self.template = template
+        self.resource_id, self._resource = _one(template, "Custom::OmicsRunBatch")
+        self._publish_assets(assembly)
+        definition = definition_of(template, backstop_seconds=self.backstop_seconds, names=role_arns(template))
+        self.machine.sfn.update_state_machine(stateMachineArn=self.machine.arn, definition=json.dumps(definition))
+        event = self._request("Update", PhysicalResourceId=self.first_batch_id, OldResourceProperties=old)
+        event["RequestId"] = request_id
+        result = provider.on_event(event, _Context(), self.handler_clients)
+        for batch in self.service.started():
+            if batch.status in ("CREATING", "PENDING"):
+                batch.status = "SUBMITTING"  # validation passed
+        self._until_complete({**event, **result})
+        self.first_batch_id = str(self.completed.get("PhysicalResourceId") or result["PhysicalResourceId"])
+        return self.first_batch_id
+
     def update(self, **changes: Any) -> None:
         """A deploy of the same stack with ``changes`` to the resource's properties (as delivered)."""
         old = self.properties()
@@ -219,7 +242,9 @@ class Deployment:
         start = float((event.get("Data") or {}).get(contract.DATA_STARTED_AT) or time.time())
         for poll in range(polls):
             clock = _at(start + poll * QUERY_SECONDS)
-            if provider.is_complete(event, _Context(), self.handler_clients, clock)["IsComplete"]:
+            answer = provider.is_complete(event, _Context(), self.handler_clients, clock)
+            if answer["IsComplete"]:
+                self.completed = dict(answer)
                 return poll + 1
             if between_polls:
                 between_polls()
@@ -355,7 +380,8 @@ def synthesized(runs: Sequence[RunSetting], *, encrypted: bool = False, **kwargs
     stack = cdk.Stack(app, "Tracked", env=cdk.Environment(account=ACCOUNT, region=REGION))
     if encrypted:
         kwargs["encryption_key"] = kms.Key(stack, "Key", enable_key_rotation=True)
-    OmicsRunBatch(stack, "Cohort", default_run_setting=DefaultRunSetting(workflow_id="1234567"), runs=runs, **kwargs)
+    kwargs.setdefault("default_run_setting", DefaultRunSetting(workflow_id="1234567"))
+    OmicsRunBatch(stack, "Cohort", runs=runs, **kwargs)
     return Template.from_stack(stack).to_json(), Path(app.synth().directory)
 
 
@@ -398,6 +424,7 @@ def deployed(
             clients, _ = role_clients()
             roles = {"handler": role_clients(), "tracker": role_clients()}
             deployment = Deployment(template, assembly, machine, service, clients, roles)
+            deployment.backstop_seconds = backstop_seconds
             holder["tracking"] = Tracking(deployment, script)
             try:
                 yield deployment, holder["tracking"]

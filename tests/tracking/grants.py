@@ -111,6 +111,11 @@ def requests(
                 add("kms:Decrypt", bucket_key)
         elif operation == "AbortMultipartUpload":
             add("s3:AbortMultipartUpload", _s3_object(params))
+        elif operation == "CopyObject":  # read the source, write the copy
+            add("s3:GetObject", _s3_object(params["CopySource"]))
+            add("s3:PutObject", _s3_object(params))
+            if bucket_key:
+                add("kms:GenerateDataKey", bucket_key)
         else:  # PutObject and the multipart upload's parts
             add("s3:PutObject", _s3_object(params))
             if bucket_key:

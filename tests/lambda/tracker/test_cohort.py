@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from tracker_testkit import REPORT_BUCKET, REPORT_URI, SETTINGS_BUCKET, SETTINGS_KEY, SETTINGS_URI
 
-from omics_common import contract, layout, lifecycle
+from omics_common import contract, layout, lifecycle, s3files
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
 from tests.standin.healthomics import HealthOmics, ServiceError
 from tests.tracking import checks
-from tracker import cohort, files, index
+from tracker import cohort, index
 from tracker.errors import BatchNotFound, Throttled
 from tracker.index import handle
 
@@ -47,13 +47,15 @@ def deploy(service: HealthOmics, s3: Any, ids: tuple[str, ...] = ("s1", "s2", "s
     return str(started["id"])
 
 
-def config(parts: list[dict[str, Any]] | None = None, resubmission: Any = "default") -> dict[str, Any]:
+def config(
+    parts: list[dict[str, Any]] | None = None, resubmission: Any = "default", start: dict[str, Any] = START
+) -> dict[str, Any]:
     if resubmission == "default":
         resubmission = {"maxAttempts": 3, "submissionFailures": [QUOTA], "failedRuns": False}
     return {
         "parts": parts or [{"settingsUri": SETTINGS_URI}],
         "resubmission": resubmission,
-        "start": json.dumps(START),
+        "start": json.dumps(start),
         "reportUri": REPORT_URI,
         "topicArn": None,
     }
@@ -108,12 +110,15 @@ def test_a_batch_still_submitting_is_followed_and_nothing_starts(
         }
     ]
     assert len(service.started()) == 1
-    # The manifest is there from the first check, so the command can follow the cohort at once.
-    assert keys(s3) == [f"runs/batch-reports/batch-{first}/{layout.MANIFEST}"]
+    # The manifest is there from the first check, so the command can follow the cohort at once, and
+    # the part's settings are kept beside it (a later revision's deploy reads every part there).
+    (kept,) = [key for key in keys(s3) if "/parts/" in key]
+    assert keys(s3) == sorted([f"runs/batch-reports/batch-{first}/{layout.MANIFEST}", kept])
+    assert json.loads(s3.get_object(Bucket=REPORT_BUCKET, Key=kept)["Body"].read()) == entries("s1", "s2", "s3")
     manifest = read_json(s3, f"s3://{REPORT_BUCKET}/runs/batch-reports/batch-{first}/{layout.MANIFEST}")
     assert manifest["done"] is False and [b["batchId"] for b in manifest["batches"]] == [first]
     check(cohort_clients, first, result["cohort"])
-    assert len(keys(s3)) == 1  # and written once: a later check with nothing new writes nothing
+    assert len(keys(s3)) == 2  # and written once: a later check with nothing new writes nothing
 
 
 def test_a_clean_batch_is_settled_and_the_cohort_is_done(
@@ -164,7 +169,7 @@ def test_quota_refusals_are_resubmitted_with_their_original_settings(
     recorded = manifest_of(s3, first)["batches"]
     assert recorded == [
         {"batchId": first, "part": 0, "attempt": 1},
-        {"batchId": retry.id, "part": 0, "attempt": 2, "startedAt": recorded[1]["startedAt"]},
+        {"batchId": retry.id, "part": 0, "attempt": 2, "startedAt": recorded[1]["startedAt"], "settingsUri": uri},
     ]
     assert abs(recorded[1]["startedAt"] - time.time()) < 60  # a batch this new may not be readable yet
     assert "starting" not in manifest_of(s3, first)  # started, and named by its id
@@ -310,7 +315,9 @@ def test_the_next_part_starts_once_the_previous_one_has_submitted_all_its_runs(
     started = check(cohort_clients, first, waiting["cohort"], parts=parts)
 
     part = service.started()[1]
-    assert part.request["batchRunSettings"] == {"s3UriSettings": part_1}  # the part's own file
+    kept = part.request["batchRunSettings"]["s3UriSettings"]  # the part's own file, kept in the cohort's folder
+    assert kept.startswith(f"{REPORT_URI}batch-{first}/parts/run-settings-")
+    assert read_json(s3, kept) == entries("t1", "t2")
     assert part.request["batchName"] == f"c{first}-p1a1"
     assert started["cohort"]["nextPart"] == 2 and started["again"] is True
 
@@ -421,14 +428,14 @@ def test_a_conflicting_conditional_write_is_tried_again(
     first = deploy(service, s3)
     service.finish(first, refused={"s2": QUOTA})
 
-    real_call = files.call
+    real_call = s3files.call
 
     def call(client: Any, operation: str, batch_id: str, **params: Any) -> Any:
         if operation == "PutObject" and params.get("IfNoneMatch") == "*":
             raise ApiError(operation, "ConditionalRequestConflict", "a conflicting operation is in progress")
         return real_call(client, operation, batch_id, **params)
 
-    monkeypatch.setattr(files, "call", call)
+    monkeypatch.setattr(s3files, "call", call)
 
     with pytest.raises(Throttled):
         check(cohort_clients, first)
@@ -550,13 +557,13 @@ def test_an_execution_of_another_definitions_configuration_acts_on_nothing(
     service: HealthOmics, s3: Any, cohort_clients: Clients
 ) -> None:
     """A cohort resumed on a state machine a replacement has changed since: its configuration holds
-    another definition's runs. Its first check is refused, and it starts nothing."""
+    another definition's default run setting. Its first check is refused, and it starts nothing."""
     first = deploy(service, s3)
     service.finish(first, refused={"s2": QUOTA})
     check(cohort_clients, first)  # the manifest names the configuration the cohort is tracked with
-    other = [{"settingsUri": put(s3, "other.json", entries("z1", "z2"))}]
+    other = {**START, "defaultRunSetting": {**DEFAULT, "workflowId": "1111111"}}
 
-    result = check(cohort_clients, first, parts=other)
+    result = check(cohort_clients, first, start=other)
 
     assert result["released"] is True
     assert len(service.started()) == 1

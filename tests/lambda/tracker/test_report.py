@@ -104,6 +104,11 @@ class Cohort:
     def key(self, name: str) -> str:
         return f"runs/batch-reports/batch-{self.first}/{name}"
 
+    def break_part(self, body: bytes) -> None:
+        """Put ``body`` where the report reads part 0's settings: the copy in the cohort's folder."""
+        (kept,) = [key for key in cohort_keys(self.s3, self.first) if key.startswith("parts/")]
+        self.s3.put_object(Bucket=REPORT_BUCKET, Key=self.key(kept), Body=body)
+
 
 def csv_rows(data: bytes) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
@@ -271,9 +276,9 @@ def test_inline_settings_serve_the_retry_file(
 @pytest.mark.parametrize(
     ("settings", "error"),
     [
-        (b'[{"runSettingId": "sample-1"}, {"runSettingId": ', f"{SETTINGS_URI}: not valid JSON"),
-        (b'{"runSettingId": "sample-1"}', f"{SETTINGS_URI}: expected a JSON array of run settings"),
-        (b'[{"runSettingId": 7}]', f"{SETTINGS_URI}: entry 0 has no runSettingId"),
+        (b'[{"runSettingId": "sample-1"}, {"runSettingId": ', "not valid JSON"),
+        (b'{"runSettingId": "sample-1"}', "expected a JSON array of run settings"),
+        (b'[{"runSettingId": 7}]', "entry 0 has no runSettingId"),
     ],
 )
 def test_unreadable_settings_leave_a_report_without_retry_file(
@@ -287,7 +292,7 @@ def test_unreadable_settings_leave_a_report_without_retry_file(
     cohort = Cohort(service, s3, cohort_clients, resubmission=None, parts=[{"settings": json.dumps(entries())}])
     service.finish(cohort.first, failed={"sample-4"})
     cohort.until_done()
-    s3.put_object(Bucket=SETTINGS_BUCKET, Key=SETTINGS_KEY, Body=settings)  # the file the report reads is broken
+    cohort.break_part(settings)  # the file the report reads is broken
     cohort.config = config(resubmission=None)
     published.expect_event()
 
@@ -295,7 +300,9 @@ def test_unreadable_settings_leave_a_report_without_retry_file(
 
     assert result["succeeded"] is False  # rows may be missing: never clean
     detail = published.details()[0]
-    assert detail["settingsError"] is not None and detail["settingsError"].startswith(error)
+    kept = f"{REPORT_URI}batch-{cohort.first}/parts/"  # the part's copy in the cohort's folder
+    assert detail["settingsError"] is not None and detail["settingsError"].startswith(kept)
+    assert f".json: {error}" in detail["settingsError"]
     assert detail["retrySettingsUri"] is None
     assert {"report.csv", "report.json"} <= set(cohort_keys(s3, cohort.first))
     assert "retry-settings.json" not in cohort_keys(s3, cohort.first)
@@ -307,11 +314,7 @@ def test_failed_runs_missing_from_the_settings_are_counted(
     cohort = Cohort(service, s3, cohort_clients, resubmission=None)
     service.finish(cohort.first, failed={"sample-3", "sample-4"})
     cohort.until_done()
-    s3.put_object(
-        Bucket=SETTINGS_BUCKET,
-        Key=SETTINGS_KEY,
-        Body=json.dumps([e for e in entries() if e["runSettingId"] != "sample-3"]).encode(),
-    )
+    cohort.break_part(json.dumps([e for e in entries() if e["runSettingId"] != "sample-3"]).encode())
     published.expect_event()
 
     cohort.report()

@@ -1,0 +1,157 @@
+"""Files the functions write to S3 as they are made: one PutObject when small, else a multipart
+upload, so no function holds a whole file; and settings files named by their own content.
+
+Shared by the tracker (reports, rows, resubmissions) and the deploy's handler (a revision's
+increment): a settings file HealthOmics reads must never change under it (a changed ETag fails the
+batch), so it is written at a key of its own content, only if absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any
+
+from omics_common.errors import ApiError, call
+from omics_common.outcome import split_s3_uri
+
+logger = logging.getLogger(__name__)
+
+# Parts of a multipart upload (S3 asks at least 5 MiB of every part but the last).
+PART_BYTES = 16 << 20
+JSON = "application/json"
+
+
+class S3Writer:
+    """A file written to ``uri`` in pieces: one PutObject if small, else a multipart upload."""
+
+    def __init__(
+        self,
+        s3: Any,
+        uri: str,
+        content_type: str,
+        batch_id: str,
+        part_bytes: int = PART_BYTES,
+        *,
+        if_none_match: bool = False,
+    ) -> None:
+        self._s3 = s3
+        self.uri = uri
+        self._bucket, self._key = split_s3_uri(uri)
+        self._content_type = content_type
+        self._batch_id = batch_id
+        self._part_bytes = part_bytes
+        self._buffer = io.BytesIO()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self.size = 0
+        # Written only if the key is absent (S3 answers 412 PreconditionFailed when it is there).
+        self._condition = {"IfNoneMatch": "*"} if if_none_match else {}
+
+    def write(self, data: bytes) -> None:
+        self._buffer.write(data)
+        self.size += len(data)
+        if self._buffer.tell() >= self._part_bytes:
+            self._flush_part()
+
+    def _flush_part(self) -> None:
+        if self._upload_id is None:
+            started = self._call(
+                "CreateMultipartUpload", Bucket=self._bucket, Key=self._key, ContentType=self._content_type
+            )
+            self._upload_id = str(started["UploadId"])
+        number = len(self._parts) + 1
+        body = self._buffer.getvalue()
+        part = self._call(
+            "UploadPart", Bucket=self._bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=body
+        )
+        self._parts.append({"ETag": part["ETag"], "PartNumber": number})
+        self._buffer = io.BytesIO()
+
+    def close(self) -> str:
+        """Finish the upload; the file's URI."""
+        if self._upload_id is None:
+            body = self._buffer.getvalue()
+            self._call(
+                "PutObject",
+                Bucket=self._bucket,
+                Key=self._key,
+                Body=body,
+                ContentType=self._content_type,
+                **self._condition,
+            )
+        else:
+            if self._buffer.tell():
+                self._flush_part()
+            self._call(
+                "CompleteMultipartUpload",
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+                **self._condition,
+            )
+        logger.info("Batch %s: wrote %s (%d bytes)", self._batch_id, self.uri, self.size)
+        return self.uri
+
+    def abort(self) -> None:
+        """Drop a multipart upload that will not be completed (its parts cost storage)."""
+        if self._upload_id is not None:
+            self._call("AbortMultipartUpload", Bucket=self._bucket, Key=self._key, UploadId=self._upload_id)
+
+    def __enter__(self) -> S3Writer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if error is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _call(self, operation: str, **params: Any) -> Any:
+        return call(self._s3, operation, self._batch_id, **params)
+
+
+def json_array(entries: Iterable[Any]) -> Iterator[bytes]:
+    """A JSON array's bytes, entry by entry: exactly ``json.dumps(list, ensure_ascii=False,
+    separators=(",", ":"))``."""
+    separator = b"["
+    for entry in entries:
+        yield separator + json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode()
+        separator = b","
+    yield b"]" if separator == b"," else b"[]"
+
+
+def write_settings(
+    s3: Any, uri_of: Callable[[str], str], entries: Callable[[], Iterable[dict[str, Any]]], batch_id: str
+) -> tuple[str, int]:
+    """A settings file of ``entries`` at ``uri_of(<its content's hash>)``, written only if absent, and
+    its number of entries ("" and 0 when there are none).
+
+    ``entries`` streams them, and is called twice: once to name the file, once to write it, so that
+    100,000 entries are never held whole."""
+    digest, count = hashlib.sha256(), 0
+    for chunk in json_array(entries()):
+        digest.update(chunk)
+        if chunk not in (b"]", b"[]"):
+            count += 1
+    if not count:
+        return "", 0
+    uri = uri_of(digest.hexdigest()[:16])
+    writer = S3Writer(s3, uri, JSON, batch_id, if_none_match=True)
+    try:
+        for chunk in json_array(entries()):
+            writer.write(chunk)
+        writer.close()
+    except ApiError as err:
+        writer.abort()
+        if err.code != "PreconditionFailed":  # (a concurrent write's 409 is transient: tried again)
+            raise
+        logger.info("Batch %s: %s is already there (written before)", batch_id, uri)
+    return uri, count

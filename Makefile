@@ -86,6 +86,7 @@ bench: install
 	$(PY) benchmarks/tracker_report.py
 	$(PY) benchmarks/destroys.py
 	$(PY) benchmarks/settle.py
+	$(PY) benchmarks/increment.py
 
 # Integration test, for an account; not part of `make test`, and CI cannot run it (no account).
 # It DEPLOYS REAL RESOURCES, billed to the account: a tiny HealthOmics workflow, a batch of three

@@ -60,8 +60,9 @@ WHY_COHORT_MANIFESTS = (
     "assigned at deploy."
 )
 WHY_COHORT_PARTS = (
-    "A growing cohort's revision reads the parts the cohort was given and writes its increment under the "
-    "cohort's folder, named after its first batch (assigned at deploy) and each file's content."
+    "A growing cohort's revision reads the parts the cohort was given and the samples it removed, and "
+    "writes its increment (and its removals) under the cohort's folder, named after its first batch "
+    "(assigned at deploy) and each file's content."
 )
 WHY_LISTS = (
     "A deploy finds its definition's batch by its name, and a destroy the batch a tracker check was starting, "
@@ -113,7 +114,10 @@ class BatchProvider(Construct):
                 role=self.role,
                 # Longer than one API call's worst case with botocore's retries (see omics.py).
                 timeout=Duration.minutes(3),
-                memory_size=256,
+                # One vCPU: a growing cohort's revision digests every entry the cohort was given
+                # (of 1,000,000: 25 s to add 1,000 samples, 56 s to remove 1,000, on one core;
+                # benchmarks/increment.py). Memory is not what it needs: below 200 MiB.
+                memory_size=1769,
                 description=f"OmicsRunBatch custom resource: {handler}",
                 placement=placement,
             )
@@ -128,6 +132,7 @@ class BatchProvider(Construct):
                 sid="ManageRunBatches",
                 actions=[
                     "omics:GetBatch",
+                    "omics:ListRunsInBatch",
                     "omics:CancelRunBatch",
                     "omics:DeleteRunBatch",
                     "omics:DeleteBatch",
@@ -141,10 +146,13 @@ class BatchProvider(Construct):
             WHY_BATCH_ARNS,
         )
         # CancelRunBatch and DeleteRunBatch act on each run as the caller, as StartRunBatch does; a
-        # delete also cancels and deletes one by one the runs those did not reach.
+        # delete also cancels and deletes one by one the runs those did not reach, and a growing
+        # cohort's revision the runs of the samples it removed (GetRun: still the run it listed?).
         add_statement(
             self.role,
-            iam.PolicyStatement(actions=["omics:CancelRun", "omics:DeleteRun"], resources=[self.omics_arn("run/*")]),
+            iam.PolicyStatement(
+                actions=["omics:GetRun", "omics:CancelRun", "omics:DeleteRun"], resources=[self.omics_arn("run/*")]
+            ),
             WHY_RUN_ARNS,
         )
         # A deploy finds its definition's batch by name (ListBatch); a delete lists a batch's runs
@@ -313,12 +321,15 @@ class BatchProvider(Construct):
                 ),
             )
 
-    def allow_cohort_parts(self, policy: iam.Policy, bucket: s3.IBucket, keys: str, settings: list[str]) -> None:
+    def allow_cohort_parts(self, policy: iam.Policy, bucket: s3.IBucket, keys: list[str], settings: list[str]) -> None:
         """Let the handlers grow a tracked cohort (provider/increment.py): read every part it was given
-        (``keys`` in ``bucket``) and the revision's own settings files, and write the increment."""
+        and every withdrawal (``keys`` in ``bucket``) and the revision's own settings files, and write
+        the increment (and the samples it removed)."""
         add_statement(
             policy,
-            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects(keys)]),
+            iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:PutObject"], resources=[bucket.arn_for_objects(key) for key in keys]
+            ),
             WHY_COHORT_PARTS,
         )
         if settings:

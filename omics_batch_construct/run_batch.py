@@ -239,10 +239,15 @@ class OmicsRunBatch(Construct):
         if self.output_bucket is not None and manifests is not None:
             provider.allow_manifests(handler_policy, self.output_bucket, manifests, write=self.tracker is not None)
         if self.tracker is not None and self.output_bucket is not None:
-            # A growing cohort's revision reads every part the cohort was given and writes its increment.
-            parts = self._report_key(layout.PART_KEYS)
-            assert parts is not None
-            provider.allow_cohort_parts(handler_policy, self.output_bucket, parts, self.runs.file_object_arns)
+            # A growing cohort's revision reads every part the cohort was given and writes its increment,
+            # and (under CANCEL_RUNS or DELETE_RUNS_AND_BATCH, once ever) the samples it removed.
+            keys = [layout.PART_KEYS, layout.WITHDRAWN_KEYS]
+            provider.allow_cohort_parts(
+                handler_policy,
+                self.output_bucket,
+                [key for key in map(self._report_key, keys) if key is not None],
+                self.runs.file_object_arns,
+            )
 
         # 4. The custom resource that starts the batch.
         self.resource = self._custom_resource(

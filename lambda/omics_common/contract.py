@@ -88,6 +88,8 @@ DATA_STARTED_AT = "StartedAt"
 # A growing cohort's revision: the batch of its new and changed runs, whose validation the update
 # waits for (the resource keeps its id, the cohort's first batch).
 DATA_INCREMENT = "IncrementBatchId"
+# ... whose removed samples' runs are being stopped (provider/withdraw.py): since when (epoch seconds).
+DATA_WITHDRAWN = "WithdrawingSince"
 
 # --- limits the API model does not carry --------------------------------------------
 MAX_INLINE_RUNS = 100  # inlineSettings; the model's own bound, repeated for the construct

@@ -65,10 +65,15 @@ def part_name(digest: str) -> str:
     return f"parts/run-settings-{digest}.json"
 
 
+def withdrawn_name(digest: str) -> str:
+    return f"withdrawn/samples-{digest}.json"
+
+
 # Keys under the report prefix, of every cohort: what the construct's grants name.
 MANIFEST_KEYS = cohort_folder(ANY) + MANIFEST
 RESUBMIT_KEYS = cohort_folder(ANY) + resubmit_name(ANY)
 PART_KEYS = cohort_folder(ANY) + part_name(ANY)
+WITHDRAWN_KEYS = cohort_folder(ANY) + withdrawn_name(ANY)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,9 @@ class CohortLayout:
 
     def part(self, digest: str) -> str:
         return self.prefix + part_name(digest)
+
+    def withdrawn(self, digest: str) -> str:
+        return self.prefix + withdrawn_name(digest)
 
     @property
     def report_json(self) -> str:

@@ -113,6 +113,27 @@ class Member:
 
 
 @dataclass(frozen=True)
+class Withdrawal:
+    """Samples a revision removed from a cohort under ``policy`` (CANCEL_RUNS or
+    DELETE_RUNS_AND_BATCH; provider/withdraw.py): their file (each entry's runSettingId, digest and
+    the batches that hold it), written once the cohort had ``after`` parts; ``done`` once their runs
+    were stopped (or deleted). Once recorded, it is carried out, whatever later revisions say: a
+    withdrawn entry is no longer given, and added again, it runs again."""
+
+    after: int
+    uri: str
+    policy: str
+    done: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"after": self.after, "uri": self.uri, "policy": self.policy, "done": self.done}
+
+    @classmethod
+    def of(cls, value: Mapping[str, Any]) -> Withdrawal:
+        return cls(int(value["after"]), str(value["uri"]), str(value["policy"]), bool(value.get("done")))
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What the manifest holds (see the module's doc)."""
 
@@ -130,6 +151,8 @@ class Manifest:
     # The samples the stack has now: the settings files of its latest revision (the report covers
     # these; empty: every part's).
     current: tuple[str, ...] = ()
+    # Samples removed with their runs stopped, in the order they were (see Withdrawal).
+    withdrawals: tuple[Withdrawal, ...] = ()
     # The tracking configuration the cohort was tracked with: an execution of another (the state
     # machine a replacement has changed since) must not act on it.
     config_digest: str = ""
@@ -172,6 +195,8 @@ class Manifest:
             body["partFiles"] = list(self.part_files)
         if self.current:
             body["current"] = list(self.current)
+        if self.withdrawals:
+            body["withdrawals"] = [withdrawal.to_json() for withdrawal in self.withdrawals]
         return body
 
     @classmethod
@@ -198,6 +223,7 @@ class Manifest:
             config_digest=str(value.get("configDigest") or ""),
             part_files=tuple(str(uri) for uri in value.get("partFiles") or ()),
             current=tuple(str(uri) for uri in value.get("current") or ()),
+            withdrawals=tuple(Withdrawal.of(w) for w in value.get("withdrawals") or ()),
         )
 
 

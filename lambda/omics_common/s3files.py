@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -128,6 +130,18 @@ def json_array(entries: Iterable[Any]) -> Iterator[bytes]:
     yield b"]" if separator == b"," else b"[]"
 
 
+def entry_digest(entry: Mapping[str, Any]) -> int:
+    """What a settings entry is, as a 128-bit number: its canonical JSON's hash. The same entry inline
+    in a template or in a settings file has the same digest; a changed field, another one."""
+    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest(), "big")
+
+
+def id_digest(run_setting_id: str) -> int:
+    """A runSettingId as a 64-bit number: sets of a million of them stay small."""
+    return int.from_bytes(hashlib.blake2b(run_setting_id.encode(), digest_size=8).digest(), "big")
+
+
 def write_settings(
     s3: Any, uri_of: Callable[[str], str], entries: Callable[[], Iterable[dict[str, Any]]], batch_id: str
 ) -> tuple[str, int]:
@@ -144,14 +158,48 @@ def write_settings(
     if not count:
         return "", 0
     uri = uri_of(digest.hexdigest()[:16])
+    _write_once(s3, uri, json_array(entries()), batch_id)
+    return uri, count
+
+
+# What a settings file being made may hold in memory before it spills to the function's /tmp.
+SPOOL_BYTES = 64 << 20
+
+
+def write_settings_files(
+    s3: Any, uri_of: Callable[[str], str], entries: Iterable[dict[str, Any]], batch_id: str, per_file: int
+) -> list[tuple[str, int]]:
+    """``entries`` as settings files of at most ``per_file`` entries each, in one pass: each file
+    spooled (to disk past SPOOL_BYTES) while its content is hashed, then written at ``uri_of(<hash>)``
+    only if absent. Each file's URI and number of entries, in order (none: no entries)."""
+    written: list[tuple[str, int]] = []
+    entries = iter(entries)
+    while True:
+        chunk = list(itertools.islice(entries, 1))
+        if not chunk:
+            return written
+        rest = itertools.islice(entries, per_file - 1)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            digest, count = hashlib.sha256(), 0
+            for piece in json_array(itertools.chain(chunk, rest)):
+                digest.update(piece)
+                spool.write(piece)
+                count += piece not in (b"]", b"[]")
+            spool.seek(0)
+            uri = uri_of(digest.hexdigest()[:16])
+            _write_once(s3, uri, iter(lambda: spool.read(PART_BYTES), b""), batch_id)
+        written.append((uri, count))
+
+
+def _write_once(s3: Any, uri: str, pieces: Iterable[bytes], batch_id: str) -> None:
+    """A file named by its content, written unless it is there already (then it is the same)."""
     writer = S3Writer(s3, uri, JSON, batch_id, if_none_match=True)
     try:
-        for chunk in json_array(entries()):
-            writer.write(chunk)
+        for piece in pieces:
+            writer.write(piece)
         writer.close()
     except ApiError as err:
         writer.abort()
         if err.code != "PreconditionFailed":  # (a concurrent write's 409 is transient: tried again)
             raise
         logger.info("Batch %s: %s is already there (written before)", batch_id, uri)
-    return uri, count

@@ -11,20 +11,19 @@ runs that did not change are never submitted again; a rollback, a re-delivered r
 revert find nothing new to start (their entries were given before); and the resource keeps its
 id, so CloudFormation deletes nothing.
 
-Samples the stack no longer has are left to the cohort's own runs: they are not in the report.
+Samples the stack no longer has leave the report. Under RETAIN their runs go on; under
+CANCEL_RUNS and DELETE_RUNS_AND_BATCH they are stopped (or deleted), one by one, and withdrawn:
+added again, they run again (provider/withdraw.py).
 
-Memory: one digest per sample the cohort was given (the entries themselves are streamed), so the
-diff of two revisions of 1,000,000 runs holds the ids and 8-byte digests, not the runs
-(benchmarks/increment.py).
+Memory: one 128-bit digest per entry the cohort was given (the entries themselves are streamed),
+so the diff of two revisions of 1,000,000 runs holds digests, not runs (benchmarks/increment.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from omics_common import contract, lifecycle, outcome, s3files
@@ -33,53 +32,51 @@ from omics_common.errors import BatchError, call
 from omics_common.layout import CohortLayout
 from omics_common.manifest import Manifest, ManifestStore, Member
 
+from . import withdraw
 from .batch import OnEventResult, attributes
-from .properties import BatchProperties
+from .properties import BatchProperties, on_delete_policy
 
 logger = logging.getLogger(__name__)
 
-# The properties a revision of a growing cohort may change: its runs, and where they are.
-RUN_PROPERTIES = frozenset({contract.PROP_BATCH_RUN_SETTINGS, contract.PROP_SETTINGS_FILES})
+# The properties a revision of a growing cohort may change: its runs, where they are, and the name
+# of its first batch, which reaches no run (the batch keeps the name it was started with; the
+# cohort's later batches are named after it).
+RUN_PROPERTIES = frozenset({contract.PROP_BATCH_RUN_SETTINGS, contract.PROP_SETTINGS_FILES, contract.PROP_BATCH_NAME})
 
 
 def runs_only(changed: Iterable[str]) -> bool:
-    """Whether the batch-defining properties that changed are the runs alone."""
+    """Whether the batch-defining properties that changed are the runs alone (or the name too)."""
     changed = set(changed)
     return bool(changed) and changed <= RUN_PROPERTIES
 
 
-def digest(entry: Mapping[str, Any]) -> bytes:
-    """What a settings entry is, in 8 bytes: its canonical JSON's hash (the same entry inline in the
-    template or in a settings file has the same digest)."""
-    text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=8).digest()
-
-
 class Given:
-    """Every settings entry a cohort was given, by runSettingId: its digests (one, or a few)."""
+    """Every settings entry a cohort was given and still has (not withdrawn), as 128-bit digests
+    (``s3files.entry_digest``): a few dozen bytes per sample, never the entries."""
 
     def __init__(self) -> None:
-        self._seen: dict[str, bytes | tuple[bytes, ...]] = {}
+        self._digests: set[int] = set()
+
+    @classmethod
+    def of(cls, clients: Clients, manifest: Manifest) -> Given:
+        """Its parts in order, each withdrawal applied after the parts it followed."""
+        given, first = cls(), manifest.first_batch_id
+        for count in range(len(manifest.part_files) + 1):
+            if count:
+                given.add(outcome.s3_settings(clients.s3, manifest.part_files[count - 1], first))
+            for withdrawal in manifest.withdrawals:
+                if withdrawal.after == count:
+                    given._digests -= withdraw.withdrawn_digests(clients, withdrawal.uri, first)
+        return given
 
     def add(self, entries: Iterable[Mapping[str, Any]]) -> None:
-        for entry in entries:
-            run_setting_id, value = str(entry["runSettingId"]), digest(entry)
-            known = self._seen.get(run_setting_id)
-            if known is None:
-                self._seen[run_setting_id] = value
-            elif isinstance(known, bytes):
-                if known != value:
-                    self._seen[run_setting_id] = (known, value)
-            elif value not in known:
-                self._seen[run_setting_id] = (*known, value)
+        self._digests.update(s3files.entry_digest(entry) for entry in entries)
 
     def has(self, entry: Mapping[str, Any]) -> bool:
-        known = self._seen.get(str(entry["runSettingId"]))
-        value = digest(entry)
-        return known == value if isinstance(known, bytes) else known is not None and value in known
+        return s3files.entry_digest(entry) in self._digests
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._digests)
 
 
 def current_sources(
@@ -95,11 +92,6 @@ def current_sources(
         uri, _ = s3files.write_settings(clients.s3, layout.part, lambda: iter(inline), layout.first_batch_id)
         return (uri,)
     return (str(props.batch_run_settings["s3UriSettings"]),)
-
-
-def entries_of(clients: Clients, sources: Iterable[str], batch_id: str) -> Iterator[dict[str, Any]]:
-    for uri in sources:
-        yield from outcome.s3_settings(clients.s3, uri, batch_id)
 
 
 def grow(
@@ -121,56 +113,83 @@ def grow(
             f"Cohort {first} has no record of its parts yet (its tracking writes it at its first check, "
             "moments after the deploy): deploy again in a minute"
         )
-    given = Given()
-    for uri in manifest.part_files:
-        given.add(outcome.s3_settings(clients.s3, uri, first))
+    given = Given.of(clients, manifest)
     sources = current_sources(clients, props, raw, layout)
-    uri, count = s3files.write_settings(
-        clients.s3,
-        layout.part,
-        lambda: (entry for entry in entries_of(clients, sources, first) if not given.has(entry)),
-        first,
-    )
-    logger.info("Cohort %s: %d samples given so far; %d new or changed in this revision", first, len(given), count)
+    policy = on_delete_policy(raw)
+    kept: set[int] = set()  # the samples of this revision, for what it removed (not under RETAIN)
+
+    def new_entries() -> Iterator[dict[str, Any]]:
+        for entry in withdraw.entries_of(clients, sources, first):
+            if policy != contract.ON_DELETE_RETAIN:
+                kept.add(s3files.id_digest(str(entry["runSettingId"])))
+            if not given.has(entry):
+                yield entry
+
+    # The increment: the cohort's next parts, of at most MAX_RUNS runs each (a file may have been a
+    # part before: samples withdrawn, then added again).
+    files = s3files.write_settings_files(clients.s3, layout.part, new_entries(), first, contract.MAX_RUNS)
+    new = sum(count for _, count in files)
+    logger.info("Cohort %s: %d entries given so far; %d new or changed in this revision", first, len(given), new)
+    part = len(manifest.part_files)
     increment: Mapping[str, Any] | None = None
-    member: Member | None = None
-    if count:
-        part = manifest.part_files.index(uri) if uri in manifest.part_files else len(manifest.part_files)
-        increment = _start(clients, props, first, part, uri, count, preflight)
-        member = Member(str(increment["id"]), part, 1, now)
+    if files:
+        # The first part is started here, and waited for; the tracker starts the others in turn.
+        check = (lambda: preflight(props, new)) if preflight is not None else None
+        increment = _start(clients, props, first, part, files[0], check)
+    withdrawn = ""
+    if policy != contract.ON_DELETE_RETAIN:
+        gone = withdraw.removed(clients, manifest.current or manifest.part_files, kept, first)
+        withdrawn = withdraw.record(clients, layout, manifest, gone) if gone else ""
 
     def record(current: Manifest | None) -> Manifest:
         base = current or manifest
-        part_files = base.part_files if not uri or uri in base.part_files else (*base.part_files, uri)
-        batches = base.batches
-        if member is not None and member.batch_id not in {m.batch_id for m in batches}:
-            batches = (*batches, member)
+        part_files, batches = base.part_files, base.batches
+        if increment is not None:
+            if len(part_files) == part:
+                part_files = (*part_files, *(uri for uri, _ in files))
+            if str(increment["id"]) not in {m.batch_id for m in batches}:
+                batches = (*batches, Member(str(increment["id"]), part, 1, now))
+        withdrawals = withdraw.record_in(base, len(part_files), withdrawn, policy) if withdrawn else base.withdrawals
         # New runs, or samples the stack no longer has: the cohort is reported again once it is done.
-        again = member is not None or sources != base.current
+        again = increment is not None or sources != base.current
         return dataclasses.replace(
-            base, part_files=part_files, batches=batches, current=sources, done=base.done and not again
+            base,
+            part_files=part_files,
+            batches=batches,
+            current=sources,
+            withdrawals=withdrawals,
+            done=base.done and not again,
         )
 
-    store.update(record)
+    recorded = store.update(record)
     first_batch = lifecycle.read_batch(clients.omics, first).batch or {"id": first}
     data = attributes(first_batch)
     if increment is not None:
         data.update({contract.DATA_STARTED_AT: repr(now), contract.DATA_INCREMENT: str(increment["id"])})
+    if withdraw.pending(recorded):
+        data[contract.DATA_WITHDRAWN] = repr(now)
     return {"PhysicalResourceId": first, "Data": data}
 
 
 def _start(
-    clients: Clients, props: BatchProperties, first: str, part: int, uri: str, count: int, preflight: Any
+    clients: Clients,
+    props: BatchProperties,
+    first: str,
+    part: int,
+    file: tuple[str, int],
+    preflight: Callable[[], None] | None,
 ) -> Mapping[str, Any]:
     """The increment's batch: the cohort's next part, named and tagged as the tracker names its own
-    (``c<first>-p<part>a1``), found by that before it is started."""
+    (``c<first>-p<part>a1``), found by that before it is started (and before the run quota's
+    ``preflight``, for every new run of the revision)."""
     name = contract.cohort_batch_name(first, part, 1)
     existing = lifecycle.tagged_batches(clients.omics, name, contract.COHORT_TAG, first)
     if existing:
         logger.info("Cohort %s: the increment's batch %s is there already", first, existing[-1]["id"])
         return existing[-1]
     if preflight is not None:
-        preflight(props, count)
+        preflight()
+    uri, count = file
     started: Mapping[str, Any] = call(
         clients.omics,
         "StartRunBatch",

@@ -26,9 +26,15 @@ from omics_common.errors import ApiError, BatchError, RunBatchResourceError, fai
 from omics_common.layout import CohortLayout
 from omics_common.manifest import ManifestStore
 
-from . import batch, delete, increment, quota
+from . import batch, delete, increment, quota, withdraw
 from .batch import IsCompleteResult, OnEventResult
-from .properties import BatchProperties, changed_definition, parse_properties, run_count, start_run_batch_input
+from .properties import (
+    BatchProperties,
+    changed_definition,
+    parse_properties,
+    run_count,
+    start_run_batch_input,
+)
 
 logger = logging.getLogger(__name__)
 # Lambda's JSON log format sets the level from the function's configuration; under the
@@ -143,7 +149,9 @@ def _check_event(event: Event, context: LambdaContext, clients: Clients, now: fl
     if contract.DATA_STARTED_AT not in data:
         # An Update in place: on_event did the rest, but the cohort's tracking must be running.
         missing = data.get(contract.ATTR_STATUS) == lifecycle.NOT_FOUND_STATUS
-        return {"IsComplete": missing or ensure_tracking(clients, properties, batch_id)}
+        if not (missing or ensure_tracking(clients, properties, batch_id)):
+            return {"IsComplete": False}
+        return {"IsComplete": _withdrawn(event, context, clients, now)}
     props = parse_properties(properties, start_run_batch_input(clients.omics))
     started_at = float(data[contract.DATA_STARTED_AT])
     increment_id = data.get(contract.DATA_INCREMENT)
@@ -152,10 +160,34 @@ def _check_event(event: Event, context: LambdaContext, clients: Clients, now: fl
     if result["IsComplete"] and not ensure_tracking(clients, properties, batch_id):
         return {"IsComplete": False}  # the next poll starts it
     if result["IsComplete"] and increment_id:
+        if not _withdrawn(event, context, clients, now):
+            return {"IsComplete": False}
         # The resource is still the cohort's first batch; its attributes stay that batch's.
-        first = {key: value for key, value in data.items() if key != contract.DATA_INCREMENT}
+        grown = (contract.DATA_INCREMENT, contract.DATA_WITHDRAWN)
+        first = {key: value for key, value in data.items() if key not in grown}
         return {"IsComplete": True, "PhysicalResourceId": batch_id, "Data": first}
     return result
+
+
+def _withdrawn(event: Event, context: LambdaContext, clients: Clients, now: float) -> bool:
+    """Whether the samples a growing cohort's revision removed have their runs stopped (on_delete
+    CANCEL_RUNS) or deleted (DELETE_RUNS_AND_BATCH); raises once the batch's timeout has run out."""
+    since = (event.get("Data") or {}).get(contract.DATA_WITHDRAWN)
+    if not since:
+        return True
+    properties = event["ResourceProperties"]
+    layout = CohortLayout(str(properties[contract.PROP_REPORT_URI]), str(event["PhysicalResourceId"]))
+    left = withdraw.carry_out(clients, ManifestStore(clients.s3, layout), _handler_deadline(context))
+    if not left:
+        return True
+    props = parse_properties(properties, start_run_batch_input(clients.omics))
+    if now > float(since) + props.timeout_seconds:
+        shown = ", ".join(left[:10]) + (f" and {len(left) - 10} more" if len(left) > 10 else "")
+        raise BatchError(
+            f"The runs of {len(left)} removed samples were not stopped (or deleted, as on_delete asks) within "
+            f"the batch's timeout: {shown}. The next deploy that changes the cohort's runs goes on with them"
+        )
+    return False
 
 
 def ensure_tracking(clients: Clients, properties: Mapping[str, Any], batch_id: str) -> bool:

@@ -419,8 +419,9 @@ def settle(clients: Clients, config: Config, state: State, batch: Batch, deadlin
             )
             ids.update(unlisted)
         if ids:
+            wanted = _current(clients, config, ids)
             uri, count = write_settings(
-                clients.s3, config, lambda: _chosen(given(clients, config, batch), ids), batch.batchId
+                clients.s3, config, lambda: _chosen(given(clients, config, batch), ids, wanted), batch.batchId
             )
             if count:
                 state.queue.append(Start(part=batch.part, attempt=batch.attempt + 1, settingsUri=uri, runs=count))
@@ -433,8 +434,26 @@ def settle(clients: Clients, config: Config, state: State, batch: Batch, deadlin
     return batch.batchId
 
 
-def _chosen(entries: Iterable[dict[str, Any]], ids: set[str]) -> Iterator[dict[str, Any]]:
-    return (entry for entry in entries if entry["runSettingId"] in ids)
+def _chosen(entries: Iterable[dict[str, Any]], ids: set[str], wanted: set[int] | None) -> Iterator[dict[str, Any]]:
+    return (
+        entry
+        for entry in entries
+        if entry["runSettingId"] in ids and (wanted is None or s3files.entry_digest(entry) in wanted)
+    )
+
+
+def _current(clients: Clients, config: Config, ids: set[str]) -> set[int] | None:
+    """Of the entries with these ids, the ones the stack has now, as digests (None: a cohort that never
+    grew has all it was given). A sample removed since, or changed (its new settings run in a part of
+    their own), is not resubmitted."""
+    if not config.current:
+        return None
+    return {
+        s3files.entry_digest(entry)
+        for uri in config.current
+        for entry in outcome.s3_settings(clients.s3, uri, config.first_batch_id)
+        if entry["runSettingId"] in ids
+    }
 
 
 def given(clients: Clients, config: Config, batch: Batch) -> Iterator[dict[str, Any]]:
@@ -541,6 +560,7 @@ def write_manifest(
             # The deploy's records: the parts of every revision, and the samples the stack has now.
             part_files=(current.part_files if current else ()) or part_files,
             current=current.current if current else (),
+            withdrawals=current.withdrawals if current else (),
         )
 
     return store.update(change)

@@ -85,6 +85,7 @@ class Batch:
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     settings: list[dict[str, Any]] = field(default_factory=list)
     runs: list[Run] = field(default_factory=list)
+    submitted: bool = False  # its runs were submitted before it ended (``HealthOmics.submit``)
     _started: tuple[list[Run], list[Run]] | None = field(default=None, repr=False)
 
     @property
@@ -194,6 +195,8 @@ class HealthOmics:
         self.hide_new_batches_for = 0
         # Errors the next calls of an operation answer with, in order (``fail``).
         self.faults: dict[str, list[ServiceError]] = {}
+        # A cancelled run is STOPPING until the test ends it (``finish``), not CANCELLED at once.
+        self.stopping_runs = False
 
     # --- what the test does ---------------------------------------------------------------
 
@@ -214,6 +217,14 @@ class HealthOmics:
         """End the batch: each setting submitted (or ``refused`` with its reason), each run
         COMPLETED (or ``failed``), and the batch in ``status``."""
         batch = self.batches[batch_id]
+        if batch.submitted:  # its runs started already: those still going end now
+            for run in batch.runs:
+                if run.run_id and run.status in ("PENDING", "STARTING", "RUNNING"):
+                    run.status = "FAILED" if run.setting_id in failed else "COMPLETED"
+                elif run.status == "STOPPING":
+                    run.status = "CANCELLED"
+            batch.status = status
+            return batch
         batch.runs = []
         for entry in batch.settings:
             setting_id = entry["runSettingId"]
@@ -224,6 +235,16 @@ class HealthOmics:
                 run_status = "FAILED" if setting_id in failed else "COMPLETED"
                 batch.runs.append(Run(setting_id, "SUCCESS", "", str(next(self._run_ids)), run_status))
         batch.status = status
+        return batch
+
+    def submit(self, batch_id: str) -> Batch:
+        """Every setting of the batch submitted, its run RUNNING, the batch INPROGRESS (``finish``
+        ends the runs still going)."""
+        batch = self.batches[batch_id]
+        batch.runs = [
+            Run(entry["runSettingId"], "SUCCESS", "", str(next(self._run_ids)), "RUNNING") for entry in batch.settings
+        ]
+        batch.status, batch.submitted = "INPROGRESS", True
         return batch
 
     def fail(self, operation: str, code: str, status: int = 400, *, times: int = 1, message: str = "") -> None:
@@ -286,9 +307,18 @@ class HealthOmics:
 
     def ListRunsInBatch(self, params: dict[str, Any]) -> dict[str, Any]:
         batch = self._batch(params["batchId"])
+        runs = batch.runs
+        # One filter at most (the API's): a run setting, a run, or a submission status.
+        for name, field_name in (
+            ("runSettingId", "setting_id"),
+            ("runId", "run_id"),
+            ("submissionStatus", "submission"),
+        ):
+            if name in params:
+                runs = [run for run in runs if getattr(run, field_name) == params[name]]
         start, size = _window(params, "maxItems")
         items = []
-        for run in batch.runs[start : start + size]:
+        for run in runs[start : start + size]:
             item: dict[str, Any] = {"runSettingId": run.setting_id, "submissionStatus": run.submission}
             if run.run_id:
                 item.update(
@@ -299,7 +329,7 @@ class HealthOmics:
             else:
                 item.update(submissionFailureReason=run.reason, submissionFailureMessage=f"{run.reason} says no")
             items.append(item)
-        return _page(items, "runs", start, size, len(batch.runs))
+        return _page(items, "runs", start, size, len(runs))
 
     def ListRuns(self, params: dict[str, Any]) -> dict[str, Any]:
         batch = self._batch(params["batchId"])
@@ -334,7 +364,7 @@ class HealthOmics:
         run, _ = self._run(params["id"])
         if run.status not in ("PENDING", "STARTING", "RUNNING"):
             raise ServiceError("ConflictException", f"Run {run.run_id} is {run.status}")
-        run.status = "CANCELLED"
+        run.status = "STOPPING" if self.stopping_runs else "CANCELLED"
         return {}
 
     def DeleteRun(self, params: dict[str, Any]) -> dict[str, Any]:

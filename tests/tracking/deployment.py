@@ -432,6 +432,14 @@ def deployed(
                 _stop_all(machine)
 
 
+def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait for ``condition`` (the executions and the stand-in move on in threads of their own)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def _stop_all(machine: Machine) -> None:
     """Stop every running execution (moto refuses to stop one whose first state has not begun yet:
     such a stop is tried again shortly)."""

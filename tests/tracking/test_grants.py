@@ -13,8 +13,6 @@ machines).
 from __future__ import annotations
 
 import copy
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import pytest
 
 from omics_batch_construct import OnDelete, RunSetting
 from tests.standin.healthomics import Batch
-from tests.tracking.deployment import Deployment, Ending, Tracking, deployed, role_arns, synthesized
+from tests.tracking.deployment import Deployment, Ending, Tracking, deployed, role_arns, synthesized, until
 from tests.tracking.grants import Physical, Policies, Request, dumps, encryption, requests
 
 SAMPLES = ("NA12878", "NA12891", "NA12892")
@@ -45,13 +43,6 @@ def stacks() -> dict[str, tuple[dict[str, Any], Path]]:
 def refuse_one(batch: Batch, part: int, attempt: int) -> Ending:
     """The first batch's second sample is refused for quota (a resubmission starts); others end clean."""
     return Ending(refused={"NA12891": "ServiceQuotaExceededException"}) if attempt == 1 else Ending()
-
-
-def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def audit(deployment: Deployment) -> dict[str, list[Request]]:

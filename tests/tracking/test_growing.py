@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from omics_batch_construct import DefaultRunSetting, RunSetting
+from omics_batch_construct import DefaultRunSetting, OnDelete, RunSetting
 from omics_common import contract
-from tests.tracking.deployment import Deployment, Ending, deployed, role_arns, synthesized
+from tests.tracking.deployment import Deployment, Ending, Script, deployed, role_arns, synthesized, until
 from tests.tracking.grants import Physical, Policies, encryption, requests
 
 
@@ -75,9 +75,15 @@ def stacks() -> dict[str, tuple[dict[str, Any], Path]]:
         "5": synthesized(samples(5)),
         "3, one changed": synthesized(samples(3, changed="S0002")),
         "2": synthesized(samples(2)),
+        "2, one changed": synthesized(samples(2, changed="S0002")),
+        "5, renamed": synthesized(samples(5), batch_name="cohort-renamed"),
         "3, another workflow": synthesized(samples(3), default_run_setting=DefaultRunSetting(workflow_id="7654321")),
         "150": synthesized(samples(150)),
         "160": synthesized(samples(160)),
+        "3, cancel": synthesized(samples(3), on_delete=OnDelete.CANCEL_RUNS),
+        "2, cancel": synthesized(samples(2), on_delete=OnDelete.CANCEL_RUNS),
+        "3, delete": synthesized(samples(3), on_delete=OnDelete.DELETE_RUNS_AND_BATCH),
+        "2, delete": synthesized(samples(2), on_delete=OnDelete.DELETE_RUNS_AND_BATCH),
     }
 
 
@@ -133,6 +139,14 @@ def test_a_sample_removed_under_retain_starts_nothing_and_leaves_the_report(grow
     assert [r["runSettingId"] for r in report(deployment)] == ["S0001", "S0002"]
 
 
+def test_a_new_batch_name_reaches_no_run_and_starts_nothing_again(grown: Callable[..., Deployment]) -> None:
+    deployment = grown("3", "5, renamed")
+    first, added = deployment.service.started()
+
+    assert deployment.first_batch_id == first.id and ids(added) == ["S0004", "S0005"]
+    assert len(report(deployment)) == 5
+
+
 def test_a_change_of_the_shared_default_is_a_full_rerun(grown: Callable[..., Deployment]) -> None:
     deployment = grown("3", "3, another workflow")
     first, rerun = deployment.service.started()
@@ -150,6 +164,22 @@ def test_a_settings_file_cohort_of_150_runs_plus_10_starts_a_batch_of_the_10(gro
     assert len(report(deployment)) == 160
 
 
+def test_more_new_samples_than_a_batch_takes_are_parts_the_tracking_starts_in_turn(
+    grown: Callable[..., Deployment], stacks: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = grown("3")
+    monkeypatch.setattr(contract, "MAX_RUNS", 100)  # a batch's limit, small enough to cross here
+    deployment.redeploy(*stacks["160"])
+    until_reported(deployment)
+    first, *parts = deployment.service.started()
+
+    assert [(b.request["batchName"], len(b.settings)) for b in parts] == [
+        (f"c{first.id}-p1a1", 100),
+        (f"c{first.id}-p2a1", 57),
+    ]
+    assert len(report(deployment)) == 160 and completions(deployment)[-1]["counts"]["runs"] == 160
+
+
 def test_a_redelivered_update_a_rollback_and_the_same_additions_again_start_nothing_more(
     grown: Callable[..., Deployment], stacks: dict[str, Any]
 ) -> None:
@@ -162,6 +192,148 @@ def test_a_redelivered_update_a_rollback_and_the_same_additions_again_start_noth
 
     assert len(deployment.service.started()) == 2
     assert [r["runSettingId"] for r in report(deployment)] == ["S0001", "S0002", "S0003", "S0004", "S0005"]
+
+
+@pytest.fixture
+def running(stacks: dict[str, Any]) -> Iterator[Callable[..., tuple[Deployment, Callable[[], None]]]]:
+    """A deployment of a stack whose batch has submitted its runs and holds them RUNNING (unless not
+    ``submitted``), and what lets it end as ``script`` says (its runs COMPLETED, those still going)
+    and waits for its report."""
+    contexts: list[Any] = []
+
+    def deploy(name: str, script: Script = clean, *, submitted: bool = True) -> tuple[Deployment, Callable[[], None]]:
+        hold = {"on": True}
+        context = deployed(*stacks[name], script)
+        deployment, tracking = context.__enter__()
+        contexts.append(context)
+        tracking.hold = lambda part, attempt: hold["on"]
+        deployment.create()
+        until(tracking.settled, "the tracker did not wait")
+        if submitted:
+            deployment.service.submit(str(deployment.first_batch_id))
+
+        def release() -> None:
+            hold["on"] = False
+            deployment.announce(deployment.service.started()[0])  # wakes the tracker: its next wait ends them
+            until_reported(deployment)
+
+        return deployment, release
+
+    yield deploy
+    for context in reversed(contexts):
+        context.__exit__(None, None, None)
+
+
+def runs(deployment: Deployment) -> dict[str, str]:
+    """Each run setting's run status in every batch ("DELETED": its run was deleted)."""
+    return {
+        f"{run.setting_id}@{batch.id}": "DELETED" if run.deleted else run.status
+        for batch in deployment.service.started()
+        for run in batch.runs
+    }
+
+
+def called(deployment: Deployment, *operations: str) -> list[tuple[str, str]]:
+    return [
+        (operation, params.get("id", ""))
+        for service, operation, params in deployment.handler_calls.calls
+        if service == "omics" and operation in operations
+    ]
+
+
+def test_a_sample_removed_under_cancel_runs_has_its_run_cancelled_and_no_other(
+    running: Callable[..., tuple[Deployment, Callable[[], None]]], stacks: dict[str, Any]
+) -> None:
+    deployment, release = running("3, cancel")
+    first = deployment.first_batch_id
+    deployment.redeploy(*stacks["2, cancel"])
+    after_update = runs(deployment)
+    release()
+
+    assert after_update == {f"S0001@{first}": "RUNNING", f"S0002@{first}": "RUNNING", f"S0003@{first}": "CANCELLED"}
+    assert audit(deployment) == []
+    assert len(deployment.service.started()) == 1  # nothing new to start
+    assert [r["runSettingId"] for r in report(deployment)] == ["S0001", "S0002"]
+    events = completions(deployment)
+    assert events[-1]["counts"]["runs"] == 2 and events[-1]["succeeded"] is True
+
+
+def test_under_delete_runs_and_batch_a_removed_samples_run_is_cancelled_then_deleted(
+    running: Callable[..., tuple[Deployment, Callable[[], None]]], stacks: dict[str, Any]
+) -> None:
+    deployment, release = running("3, delete")
+    first = deployment.first_batch_id
+    (run_id,) = [r.run_id for r in deployment.service.batches[str(first)].runs if r.setting_id == "S0003"]
+    deployment.redeploy(*stacks["2, delete"])
+    after_update = runs(deployment)
+    release()
+
+    assert after_update == {f"S0001@{first}": "RUNNING", f"S0002@{first}": "RUNNING", f"S0003@{first}": "DELETED"}
+    assert called(deployment, "CancelRun", "DeleteRun") == [("CancelRun", run_id), ("DeleteRun", run_id)]
+    assert audit(deployment) == []
+    assert [r["runSettingId"] for r in report(deployment)] == ["S0001", "S0002"]
+
+
+def test_a_sample_removed_under_cancel_runs_and_added_again_runs_again(
+    running: Callable[..., tuple[Deployment, Callable[[], None]]], stacks: dict[str, Any]
+) -> None:
+    deployment, release = running("3, cancel")
+    deployment.redeploy(*stacks["2, cancel"])
+    deployment.redeploy(*stacks["3, cancel"])  # a rollback, or the sample put back
+    release()
+    first, again = deployment.service.started()
+
+    assert ids(again) == ["S0003"] and again.request["batchName"] == f"c{first.id}-p1a1"
+    rows = {r["runSettingId"]: r["batchId"] for r in report(deployment)}
+    assert rows == {"S0001": first.id, "S0002": first.id, "S0003": again.id}
+
+
+def test_a_removal_survives_throttling_a_conflict_and_a_redelivered_update(
+    running: Callable[..., tuple[Deployment, Callable[[], None]]], stacks: dict[str, Any]
+) -> None:
+    deployment, release = running("3, cancel")
+    service = deployment.service
+    service.fail("ListRunsInBatch", "ThrottlingException", 400)
+    service.fail("GetRun", "InternalServerException", 500)
+    service.fail("CancelRun", "ConflictException", 409)  # as a run that changed state under the call
+    deployment.redeploy(*stacks["2, cancel"])
+    deployment.redeploy(*stacks["2, cancel"], request_id="update-request")  # the same request, delivered again
+    release()
+
+    assert sorted(runs(deployment).values()) == ["CANCELLED", "COMPLETED", "COMPLETED"]
+    assert len(called(deployment, "CancelRun")) == 2  # the conflict, then the cancel; never again
+    assert len(service.started()) == 1
+
+
+def test_a_removal_the_service_refuses_fails_the_deploy_with_its_reason(
+    running: Callable[..., tuple[Deployment, Callable[[], None]]], stacks: dict[str, Any]
+) -> None:
+    deployment, release = running("3, cancel")
+    deployment.service.fail("CancelRun", "AccessDeniedException", 403, times=10, message="no omics:CancelRun here")
+
+    with pytest.raises(Exception, match=r"AccessDeniedException.*no omics:CancelRun here"):
+        deployment.redeploy(*stacks["2, cancel"])
+    assert sorted(runs(deployment).values()) == ["RUNNING"] * 3  # nothing stopped, nothing dropped
+    deployment.service.faults.clear()
+    release()
+
+
+def test_a_failed_submission_is_resubmitted_only_for_samples_the_stack_has_as_they_are_now(
+    running: Callable[..., tuple[Deployment, Callable[[], None]]], stacks: dict[str, Any]
+) -> None:
+    def script(batch: Any, part: int, attempt: int) -> Ending:
+        refused = {"S0002": "ServiceQuotaExceededException", "S0003": "ServiceQuotaExceededException"}
+        return Ending(refused=refused) if (part, attempt) == (0, 1) else Ending()
+
+    deployment, release = running("3", script, submitted=False)
+    deployment.redeploy(*stacks["2, one changed"])  # S0002 changed (it runs in part 1), S0003 removed
+    release()
+    first, changed, *resubmitted = deployment.service.started()
+
+    assert ids(changed) == ["S0002"] and changed.settings[0]["parameters"]["threads"] == 8
+    assert resubmitted == []  # neither the old S0002 nor the removed S0003 goes again
+    rows = {r["runSettingId"]: r["batchId"] for r in report(deployment)}
+    assert rows == {"S0001": first.id, "S0002": changed.id}
 
 
 def test_a_growing_cohort_calls_only_what_is_granted(stacks: dict[str, Any]) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from omics_batch_cli import main as cli
 from omics_batch_construct import RunSetting
 from omics_common import contract
 from tests.standin.healthomics import Batch
-from tests.tracking.deployment import Deployment, Ending, deployed, synthesized
+from tests.tracking.deployment import Deployment, Ending, deployed, synthesized, until
 
 SAMPLES = ("NA12878", "NA12891", "NA12892")
 TRANSIENT = "There was a transient error in the service. Retry the batch."
@@ -32,13 +30,6 @@ TRANSIENT = "There was a transient error in the service. Retry the batch."
 @pytest.fixture(scope="module")
 def stack() -> tuple[dict[str, Any], Path]:
     return synthesized([RunSetting(run_setting_id=s, parameters={"sample": f"s3://in/{s}.bam"}) for s in SAMPLES])
-
-
-def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def ended(deployment: Deployment) -> bool:

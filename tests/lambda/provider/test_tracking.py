@@ -101,7 +101,8 @@ def test_a_revert_to_a_definition_whose_cohort_was_let_go_tracks_it_again(
     service: HealthOmics, clients: Clients, aws: Aws, context: FakeContext
 ) -> None:
     """A, then B (a replacing update; the cleanup deletes A under RETAIN), then A again."""
-    a, b = tracked(aws), tracked(aws, BatchName="cohort-b")
+    a = tracked(aws)
+    b = tracked(aws, DefaultRunSetting={**a["DefaultRunSetting"], "storageCapacity": "2400"})  # a new definition
     first_a = deploy(request("Create", a), service, clients, context)
     service.set_status(first_a, "INPROGRESS")
     first_b = deploy(request("Update", b, old=a, physical_id=first_a), service, clients, context)

@@ -56,7 +56,7 @@ destroy: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy -p omics_batch_construct -p omics_batch_cli -p omics_common -p provider -p tracker -p integ
+	$(PY) -m mypy -p omics_batch_construct -p omics_batch_cli -p omics_common -p provider -p tracker -p insight -p integ
 	$(PY) -m bandit --quiet --recursive lambda --configfile pyproject.toml
 
 # Installs everything, then runs the gates and the whole test suite.
@@ -87,6 +87,7 @@ bench: install
 	$(PY) benchmarks/destroys.py
 	$(PY) benchmarks/settle.py
 	$(PY) benchmarks/increment.py
+	$(PY) benchmarks/run_insight.py
 
 # Integration test, for an account; not part of `make test`, and CI cannot run it (no account).
 # It DEPLOYS REAL RESOURCES, billed to the account: a tiny HealthOmics workflow, a batch of three

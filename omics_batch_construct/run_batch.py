@@ -25,6 +25,7 @@ from omics_common.outcome import NO_RESUBMISSION, Resubmission
 
 from ._compliance import acknowledge_own_policy, add_statement
 from ._factories import Placement, access_logs_bucket, secure_bucket
+from ._insight import RunInsight, allow_pricing, allow_record_listing
 from ._provider import OMICS_PRINCIPAL, BatchProvider
 from ._runs import BatchRuns, ReportLocation, encode_documents
 from ._tracker import BatchTracker
@@ -238,6 +239,22 @@ class OmicsRunBatch(Construct):
         manifests = self._report_key(layout.MANIFEST_KEYS)
         if self.output_bucket is not None and manifests is not None:
             provider.allow_manifests(handler_policy, self.output_bucket, manifests, write=self.tracker is not None)
+        self.insight: RunInsight | None = None
+        if self.tracker is not None:
+            report_key = self._report_key("")
+            self.insight = RunInsight(
+                self,
+                "Insight",
+                report=self.report,
+                bucket=self.output_bucket,
+                report_key=report_key,
+                placement=placement,
+            )
+            tracker_role = self.tracker.function.role
+            assert tracker_role is not None
+            allow_pricing(tracker_role)  # the report prices the runs the insight function did not record
+            if self.output_bucket is not None and report_key is not None:
+                allow_record_listing(tracker_role, self.output_bucket, [report_key + layout.INSIGHT_KEYS])
         if self.tracker is not None and self.output_bucket is not None:
             # A growing cohort's revision reads every part the cohort was given and writes its increment,
             # and (under CANCEL_RUNS or DELETE_RUNS_AND_BATCH, once ever) the samples it removed.

@@ -45,7 +45,13 @@ def test_the_packages_are_typed(wheel: list[str]) -> None:
 
 def test_the_handler_asset_and_the_model_are_in_the_wheel(wheel: list[str]) -> None:
     asset = "omics_batch_construct/_lambda/"
-    for handler in ("provider/index.py", "tracker/index.py", "omics_common/contract.py", "omics_common/outcome.py"):
+    for handler in (
+        "provider/index.py",
+        "tracker/index.py",
+        "insight/index.py",
+        "omics_common/contract.py",
+        "omics_common/outcome.py",
+    ):
         assert asset + handler in wheel
     model = "botocore_data/omics/2022-11-28/service-2.json.gz"
     assert f"{asset}omics_common/{model}" in wheel  # what the functions read in Lambda

@@ -1,6 +1,6 @@
 """The AWS clients the functions use, made on first use and kept for the container's life.
 
-Both functions hold them the same way: each invocation needs one or two of the six clients,
+The functions hold them the same way: each invocation needs one or two of the eight clients,
 and making all of them on every cold start would cost about 0.1 s each. Tests pass their own
 (stubbed, stand-in or moto) clients instead.
 """
@@ -16,6 +16,8 @@ from omics_common.omics import RETRY_CONFIG, omics_client
 
 # boto3 ships no type information; its clients are Any here as in the deploy handler.
 Client = Any
+# The Price List API's endpoint the tools use, whatever the Region priced (omics_common.runcost).
+PRICING_REGION = "us-east-1"
 
 
 def _boto3_client(service: str) -> Callable[[], Client]:
@@ -30,6 +32,9 @@ _FACTORIES: dict[str, Callable[[], Client]] = {
     "sns": _boto3_client("sns"),
     "stepfunctions": _boto3_client("stepfunctions"),
     "servicequotas": _boto3_client("service-quotas"),
+    "logs": _boto3_client("logs"),
+    # The Price List API answers in few Regions; its prices name the Region they are for.
+    "pricing": lambda: boto3.client("pricing", region_name=PRICING_REGION, config=RETRY_CONFIG),
 }
 
 
@@ -70,3 +75,11 @@ class Clients:
     @property
     def servicequotas(self) -> Client:
         return self._get("servicequotas")
+
+    @property
+    def logs(self) -> Client:
+        return self._get("logs")
+
+    @property
+    def pricing(self) -> Client:
+        return self._get("pricing")

@@ -24,6 +24,7 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({"1"})
 HANDLER_ON_EVENT = "provider.index.on_event"
 HANDLER_IS_COMPLETE = "provider.index.is_complete"
 HANDLER_TRACKER = "tracker.index.handler"
+HANDLER_INSIGHT = "insight.index.handler"
 
 # --- resource properties -----------------------------------------------------------
 PROP_SCHEMA_VERSION = "SchemaVersion"
@@ -117,6 +118,16 @@ EVENT_TRACKING_DELAYED = "Omics Run Batch Tracking Delayed"
 # HealthOmics' own event for a batch status change.
 OMICS_EVENT_SOURCE = "aws.omics"
 OMICS_BATCH_EVENT_DETAIL_TYPE = "RunBatch Status Change"
+OMICS_RUN_EVENT_DETAIL_TYPE = "Run Status Change"
+
+# --- the run insight function (lambda/insight): ended runs' events from a queue -----------
+ENV_REPORT_URI = "REPORT_URI"  # the report prefix whose cohorts the function records
+INSIGHT_TIMEOUT_SECONDS = 120  # a batch of 100 runs: GetRun and a manifest log read each
+# The queue gives a message back this long after a delivery that did not end (six times the
+# function's timeout, as Lambda asks of an SQS event source), and moves it to its dead-letter
+# queue after INSIGHT_MAX_RECEIVES deliveries.
+INSIGHT_VISIBILITY_SECONDS = 6 * INSIGHT_TIMEOUT_SECONDS
+INSIGHT_MAX_RECEIVES = 8
 
 
 # --- cohorts: the first batch (started by the deploy) and those the tracker starts ------

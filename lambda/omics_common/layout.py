@@ -9,6 +9,8 @@ the IAM key patterns the construct grants, made by the same functions.
         resubmit/run-settings-<content hash>.json   each resubmission's settings file
         parts/run-settings-<content hash>.json      each part's settings, as its first batch was given them
                                                     (the deploy's parts copied here; each revision's increment)
+        runs/<batch id>/<content hash>.jsonl        what each run cost and why it failed, written as runs end
+        prices.json                                 the list prices the cohort's costs use, read once
         report.json, report.csv, retry-settings.json
 
 A grant names the same keys with ``ANY`` for the ids, so a renamed file cannot leave its grant
@@ -26,6 +28,7 @@ MANIFEST = "cohort.json"
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
 RETRY_SETTINGS = "retry-settings.json"
+PRICES = "prices.json"
 
 
 def join(prefix: str, name: str) -> str:
@@ -69,11 +72,17 @@ def withdrawn_name(digest: str) -> str:
     return f"withdrawn/samples-{digest}.json"
 
 
+def insight_folder(batch_id: str) -> str:
+    return f"runs/{batch_id}/"
+
+
 # Keys under the report prefix, of every cohort: what the construct's grants name.
 MANIFEST_KEYS = cohort_folder(ANY) + MANIFEST
 RESUBMIT_KEYS = cohort_folder(ANY) + resubmit_name(ANY)
 PART_KEYS = cohort_folder(ANY) + part_name(ANY)
 WITHDRAWN_KEYS = cohort_folder(ANY) + withdrawn_name(ANY)
+INSIGHT_KEYS = cohort_folder(ANY) + insight_folder(ANY) + ANY
+PRICES_KEYS = cohort_folder(ANY) + PRICES
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,14 @@ class CohortLayout:
 
     def withdrawn(self, digest: str) -> str:
         return self.prefix + withdrawn_name(digest)
+
+    def insight(self, batch_id: str) -> str:
+        """The folder of a batch's run records (``omics_common.runrecords``)."""
+        return self.prefix + insight_folder(batch_id)
+
+    @property
+    def prices(self) -> str:
+        return self.prefix + PRICES
 
     @property
     def report_json(self) -> str:

@@ -29,12 +29,12 @@ MODEL_FILE = MODEL_DIR / "omics" / "2022-11-28" / "service-2.json.gz"
 # Bounded so that a call's worst case (5 attempts of at most 10 + 20 s, plus backoff of
 # at most 20 s each) stays inside the handlers' 3-minute timeout: a poll that runs out of
 # retries returns "not yet" rather than being killed mid-call.
-MAX_ATTEMPTS = 5
+MAX_ATTEMPTS = 5  # the first attempt included (botocore's ``max_attempts`` would count retries only)
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 20
 MAX_BACKOFF_SECONDS = 20  # botocore's standard mode waits at most this long between attempts
 RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
     connect_timeout=CONNECT_TIMEOUT_SECONDS,
     read_timeout=READ_TIMEOUT_SECONDS,
     user_agent_extra="omics-batch-construct",

@@ -84,6 +84,7 @@ class Config:
     state_machine_arn: str = ""  # the execution's own ($$.StateMachine.Id), recorded in the manifest
     digest: str = ""  # of the runs the state machine's configuration holds (see manifest.config_digest)
     current: tuple[str, ...] = ()  # the samples the stack has now (manifest.current; empty: every part's)
+    insight: bool = False  # an insight function records the runs (lambda/insight): the report prices them
 
     def with_manifest(self, manifest: Manifest | None) -> Config:
         """The cohort as its manifest holds it, every revision's part included (the configuration in
@@ -126,6 +127,7 @@ class Config:
             topic_arn=config.get("topicArn") or None,
             state_machine_arn=str(event.get("stateMachineArn") or ""),
             digest=_definition_digest(config),
+            insight=bool(config.get("insight")),
         )
 
 

@@ -3,8 +3,8 @@
 Written under the cohort's folder, ``<reportUri>batch-<first batch id>/``:
 
 - ``report.json``: a JSON array, one object a line, one per run setting of the cohort with
-  its last attempt, keys ``COLUMNS`` (the run's own, then ``outputLocation``, ``attempt`` and
-  ``batchId``);
+  its last attempt, keys ``COLUMNS`` (the run's own, then ``outputLocation``, ``attempt``,
+  ``batchId``, and what the run cost and why it failed: ``tracker.insight``);
 - ``report.csv``: the same objects as rows under a header of ``COLUMNS``;
 - ``retry-settings.json``: the original settings entries of the runs still FAILED after the
   last attempt, part by part in their original order, ready to be a new batch's
@@ -30,14 +30,14 @@ from omics_common.manifest import ManifestStore
 from omics_common.outcome import RunRow, SettingsError
 from omics_common.s3files import S3Writer
 
-from . import cohort, files, publish
+from . import cohort, files, insight, publish
 from .cohort import Config, State
 from .errors import BatchNotFound
 from .status import get_batch
 
 logger = logging.getLogger(__name__)
 
-COLUMNS = (*RunRow._fields, "outputLocation", "attempt", "batchId")
+COLUMNS = (*RunRow._fields, "outputLocation", "attempt", "batchId", *insight.COLUMNS)
 FAILURE_REASON_LIMIT = 1000
 
 
@@ -56,7 +56,8 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
     first = batches[config.first_batch_id]
     tally: Counter[str] = Counter()
     owners: set[str] = set()
-    retries, settings_errors = write_files(clients, config, state, batches, tally, owners)
+    runs = insight.Insight(clients, config.layout, enabled=config.insight)
+    retries, settings_errors = write_files(clients, config, state, batches, tally, owners, runs)
     deciding = deciding_batches(state, owners)
     status = cohort_status(state, batches, deciding)
     counts = {key: tally[key] for key in outcome.COUNT_KEYS}
@@ -77,6 +78,8 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
         "retrySettingsUri": retries.uri,
         "failureReason": shorten(_failure_reason(state, batches, deciding), FAILURE_REASON_LIMIT),
         "settingsError": "; ".join(settings_errors) or None,
+        "cost": runs.digest.cost(),
+        "failures": runs.digest.failure_groups(),
     }
     logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
     result = {key: detail[key] for key in ("status", "succeeded", "counts", "reportJsonUri", "retrySettingsUri")}
@@ -166,10 +169,11 @@ def write_files(
     batches: Mapping[str, Mapping[str, Any]],
     tally: Counter[str],
     owners: set[str],
+    runs: insight.Insight,
 ) -> tuple[_Retries, list[str]]:
     """report.json, report.csv and the retry file, part by part; the retry file and why some of
     it is missing (a part's settings unreadable, or lacking failed runs); ``owners`` gets the
-    batches that hold a run's last attempt.
+    batches that hold a run's last attempt, ``runs`` each row's cost and failure (``insight``).
 
     A run setting of the part that no batch listed (its batch ended before submitting it) gets a
     row of its own, as a failed submission, and goes in the retry file."""
@@ -202,14 +206,20 @@ def write_files(
                 rows.extend((outcome.unsubmitted_row(i, given.batchId, status, reason), given) for i in found.unlisted)
             if owner is not None:  # a growing cohort: each sample the stack has, once, with its latest part
                 rows = [(row, batch) for row, batch in rows if owner.get(row.runSettingId) == part]
+            records = runs.part(b.batchId for b in state.batches if b.part == part)
+            looked_up: list[dict[str, str]] = []
             for row, batch in rows:
                 owners.add(batch.batchId)
+                ran = runs.record(row, batch.batchId, records, looked_up)
+                row = insight.completed(row, ran)
                 outcome.tally(tally, row)
                 own = output_uris.get(row.runSettingId) or config.default_output
                 record = {**row._asdict(), "outputLocation": output_location(row.runId, own)}
-                record.update(attempt=str(batch.attempt), batchId=batch.batchId)
+                record.update(attempt=str(batch.attempt), batchId=batch.batchId, **insight.columns(ran))
+                runs.digest.add(record)
                 json_rows.add(record)
                 csv_rows.add(record)
+            runs.keep(looked_up)
         json_rows.close()
         csv_rows.close()
         report_json.close()

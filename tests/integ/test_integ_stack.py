@@ -152,7 +152,7 @@ def test_what_the_test_creates_goes_with_its_stack(synthesized: dict[str, Any]) 
     assert bucket["DeletionPolicy"] == "Delete"
     assert template.find_resources("Custom::S3AutoDeleteObjects")  # emptied first, versions too
     groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 6
+    assert len(groups) == 7  # the six of test_compliance's count, and the run insight function's
     assert {group["DeletionPolicy"] for group in groups.values()} == {"Delete"}
     roles = template.find_resources("AWS::IAM::Role")
     assert [logical_id for logical_id, role in roles.items() if role.get("DeletionPolicy") == "Retain"] == []

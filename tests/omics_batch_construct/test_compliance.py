@@ -157,7 +157,7 @@ def test_encryption_key_is_used_by_bucket_logs_and_run_role(assembly: dict[str, 
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]}
     groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 6  # two handlers, provider, waiter, tracker function, tracking state machine
+    assert len(groups) == 7  # two handlers, provider, waiter, tracker and insight functions, tracking state machine
     assert all(g["Properties"]["KmsKeyId"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]} for g in groups.values())
     key_statements = [
         s
@@ -168,12 +168,15 @@ def test_encryption_key_is_used_by_bucket_logs_and_run_role(assembly: dict[str, 
     assert actions == {"kms:Decrypt", "kms:GenerateDataKey"}
     key_policy = json.dumps(template.find_resources("AWS::KMS::Key"))
     assert "logs.us-east-1.amazonaws.com" in key_policy
+    queues = template.find_resources("AWS::SQS::Queue")
+    assert len(queues) == 2  # run insight's queue and its dead-letter queue
+    assert all(q["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]} for q in queues.values())
 
 
 def test_vpc_places_every_function_in_it(assembly: dict[str, Any]) -> None:
     template = Template.from_json(assembly["templates"]["EveryOption"])
     functions = template.find_resources("AWS::Lambda::Function")
-    assert len(functions) == 6  # two handlers, the framework's three, the tracker
+    assert len(functions) == 7  # two handlers, the framework's three, the tracker, run insight
     for function in functions.values():
         assert function["Properties"]["VpcConfig"]["SubnetIds"] == [
             "subnet-0123456789abcdef0",

@@ -64,6 +64,30 @@ class Run:
     status: str = "PENDING"
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     deleted: bool = False
+    failure_reason: str = ""  # a FAILED run's own (GetRun's failureReason)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:omics:{REGION}:{ACCOUNT}:run/{self.run_id}"
+
+    def status_event(self) -> dict[str, Any]:
+        """HealthOmics' "Run Status Change" event for the run's status now, with the detail fields
+        the documented example and EventBridge's schema agree on (arn, omicsVersion, status)."""
+        return {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Run Status Change",
+            "source": "aws.omics",
+            "account": ACCOUNT,
+            "time": RUN_START.isoformat(),
+            "region": REGION,
+            "resources": [self.arn],
+            "detail": {"omicsVersion": "1.0.0", "arn": self.arn, "status": self.status},
+        }
+
+
+# A failed run's reason when the test names none (one of the user guide's run failure reasons).
+DEFAULT_RUN_FAILURE = "RUN_TASK_FAILED"
 
 
 @dataclass
@@ -213,14 +237,18 @@ class HealthOmics:
         refused: dict[str, str] | None = None,
         failed: set[str] | frozenset[str] = frozenset(),
         status: str = "PROCESSED",
+        failure_reasons: dict[str, str] | None = None,
     ) -> Batch:
         """End the batch: each setting submitted (or ``refused`` with its reason), each run
-        COMPLETED (or ``failed``), and the batch in ``status``."""
+        COMPLETED (or ``failed``, for ``failure_reasons`` or DEFAULT_RUN_FAILURE), and the batch
+        in ``status``."""
         batch = self.batches[batch_id]
         if batch.submitted:  # its runs started already: those still going end now
             for run in batch.runs:
                 if run.run_id and run.status in ("PENDING", "STARTING", "RUNNING"):
                     run.status = "FAILED" if run.setting_id in failed else "COMPLETED"
+                    if run.status == "FAILED":
+                        run.failure_reason = (failure_reasons or {}).get(run.setting_id, DEFAULT_RUN_FAILURE)
                 elif run.status == "STOPPING":
                     run.status = "CANCELLED"
             batch.status = status
@@ -233,7 +261,11 @@ class HealthOmics:
                 batch.runs.append(Run(setting_id, "FAILED", reason))
             else:
                 run_status = "FAILED" if setting_id in failed else "COMPLETED"
-                batch.runs.append(Run(setting_id, "SUCCESS", "", str(next(self._run_ids)), run_status))
+                run = Run(setting_id, "SUCCESS", "", str(next(self._run_ids)), run_status)
+                run.failure_reason = (
+                    (failure_reasons or {}).get(setting_id, DEFAULT_RUN_FAILURE) if setting_id in failed else ""
+                )
+                batch.runs.append(run)
         batch.status = status
         return batch
 
@@ -352,13 +384,19 @@ class HealthOmics:
 
     def GetRun(self, params: dict[str, Any]) -> dict[str, Any]:
         run, batch = self._run(params["id"])
-        return {
+        answer = {
             "id": run.run_id,
+            "arn": run.arn,
             "status": run.status,
             "name": f"run-{run.setting_id}",
             "uuid": run.uuid,
             "batchId": batch.id,
         }
+        if run.status in ("COMPLETED", "FAILED", "CANCELLED"):
+            answer.update(startTime=RUN_START, stopTime=RUN_START + datetime.timedelta(hours=2))
+        if run.failure_reason:
+            answer["failureReason"] = run.failure_reason
+        return answer
 
     def CancelRun(self, params: dict[str, Any]) -> dict[str, Any]:
         run, _ = self._run(params["id"])

@@ -37,6 +37,7 @@ from aws_cdk.assertions import Template
 from botocore.config import Config
 from moto.events.models import EventPattern
 
+from insight.index import capture
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
 from omics_batch_construct._provider import QUERY_INTERVAL
 from omics_common import contract
@@ -45,6 +46,8 @@ from omics_common.omics import omics_client
 from provider import index as provider
 from tests.standin.healthomics import TERMINAL, HealthOmics
 from tests.standin.healthomics import Batch as StandinBatch
+from tests.standin.healthomics import Run as StandinRun
+from tests.standin.pricing import PriceList, pricing_client
 from tests.standin.quotas import RUN_QUOTA, ServiceQuotas, quotas_client
 from tests.tracking.grants import Recorder
 from tests.tracking.harness import ACCOUNT, REGION, Machine, Run, definition_of, moto_machine, resolve
@@ -101,6 +104,16 @@ class _Context:
         return 60_000
 
 
+def _rule(template: dict[str, Any], detail_type: str) -> dict[str, Any] | None:
+    """The properties of the template's rule for HealthOmics events of ``detail_type``, if any."""
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Events::Rule":
+            pattern = resource["Properties"]["EventPattern"]
+            if detail_type in pattern.get("detail-type", []):
+                return dict(resource["Properties"])
+    return None
+
+
 def role_arns(template: dict[str, Any]) -> dict[str, str]:
     """What the template's roles' ARNs resolve to."""
     roles = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
@@ -132,12 +145,14 @@ class Deployment:
         tracker = self._state_machine_id()  # None: the stack does not track (track_completion=False)
         self.names = {**({tracker: machine.arn} if tracker else {}), **role_arns(template)}
         self._resource = resource
-        rules = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
-        self._rule = rules[0]["Properties"] if rules else None
+        self.insight_clients, self.insight_calls = roles["insight"]
+        self._rule = _rule(template, contract.OMICS_BATCH_EVENT_DETAIL_TYPE)
+        self._run_rule = _rule(template, contract.OMICS_RUN_EVENT_DETAIL_TYPE)
         self._publish_assets(assembly)
         self.first_batch_id: str | None = None
         self.completed: dict[str, Any] = {}  # is_complete's last answer that said complete
         self.backstop_seconds = 60
+        self.prices = PriceList()  # the Price List API's stand-in, shared by the functions' clients
         self.delivered: list[dict[str, Any]] = []  # the events the rule matched, as delivered
         self.unmatched: list[dict[str, Any]] = []  # the events it did not
 
@@ -165,6 +180,29 @@ class Deployment:
                     s3.put_object(Bucket=bucket, Key=destination["objectKey"], Body=source.read_bytes())
 
     # --- the custom resource --------------------------------------------------------------
+
+    def announce_run(self, run: StandinRun, *, receives: int = 1) -> list[str]:
+        """HealthOmics' event for a run's new status, through the template's run rule (if it matches)
+        to the insight function, as its queue delivers it; the messages it sends back."""
+        assert self._run_rule is not None, "the stack has no insight function"
+        event = run.status_event()
+        if not EventPattern.load(json.dumps(self._run_rule["EventPattern"])).matches_event(event):
+            self.unmatched.append(event)
+            return []
+        (function_id,) = [
+            k
+            for k, r in self.template["Resources"].items()
+            if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == contract.HANDLER_INSIGHT
+        ]
+        environment = self.template["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+        report_uri = str(resolve(environment[contract.ENV_REPORT_URI], self.names))
+        message = {
+            "messageId": f"{run.run_id}-{receives}",
+            "body": json.dumps(event),  # an SQS target gets the whole event
+            "attributes": {"ApproximateReceiveCount": str(receives)},
+        }
+        answer = capture([message], self.insight_clients, report_uri, REGION)
+        return [item["itemIdentifier"] for item in answer["batchItemFailures"]]
 
     def properties(self) -> dict[str, Any]:
         resolved = resolve(self._resource["Properties"], self.names)
@@ -309,6 +347,7 @@ class Tracking:
     script: Script
     deliver: bool = True  # False: every event is lost, and only the backstop wakes the tracker
     hold: Callable[[int, int], bool] = lambda part, attempt: False  # batches that never end
+    ended: Callable[[StandinBatch], None] = lambda batch: None  # told of each batch the script ended
     parks: int = 0
     last_changed: int = -1  # how many batches the last wait moved on
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -351,6 +390,7 @@ class Tracking:
                     batch.runs = []
                 if ending.failure_reason:
                     batch.failure_reason = ending.failure_reason
+                self.ended(batch)
             changed.append(batch)
         return changed
 
@@ -401,7 +441,7 @@ def deployed(
         for bucket_id, resource in template["Resources"].items():
             if resource["Type"] == "AWS::S3::Bucket":
                 s3.create_bucket(Bucket=resolve({"Ref": bucket_id}, {}))
-        service = HealthOmics(s3=s3)
+        service, prices = HealthOmics(s3=s3), PriceList()
         with ExitStack() as serving:
 
             def role_clients() -> tuple[Clients, Recorder]:
@@ -412,18 +452,23 @@ def deployed(
                 serving.enter_context(service.serving(omics))
                 # The run quota's default is not published: one that fits every cohort these tests deploy.
                 serving.enter_context(ServiceQuotas(defaults={RUN_QUOTA: 1_000_000}).serving(quotas))
+                pricing = pricing_client(attempts=1)
+                serving.enter_context(prices.serving(pricing))
                 made = {
                     "omics": omics,
                     "s3": boto3.client("s3", region_name=REGION),
                     "events": boto3.client("events", region_name=REGION),
                     "stepfunctions": boto3.client("stepfunctions", region_name=REGION),
                     "servicequotas": quotas,
+                    "logs": boto3.client("logs", region_name=REGION),
+                    "pricing": pricing,
                 }
                 return Clients(**{name: recorder.attach(client) for name, client in made.items()}), recorder
 
             clients, _ = role_clients()
-            roles = {"handler": role_clients(), "tracker": role_clients()}
+            roles = {"handler": role_clients(), "tracker": role_clients(), "insight": role_clients()}
             deployment = Deployment(template, assembly, machine, service, clients, roles)
+            deployment.prices = prices
             deployment.backstop_seconds = backstop_seconds
             holder["tracking"] = Tracking(deployment, script)
             try:
@@ -438,6 +483,33 @@ def until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> No
     while not condition():
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
+
+
+def until_reported(deployment: Deployment, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        listed = deployment.machine.sfn.list_executions(stateMachineArn=deployment.machine.arn)["executions"]
+        if listed and all(e["status"] != "RUNNING" for e in listed):
+            return
+        assert time.monotonic() < deadline, "the cohort's tracking did not end"
+        time.sleep(0.05)
+
+
+def report(deployment: Deployment) -> list[dict[str, str]]:
+    uri = deployment.properties()[contract.PROP_REPORT_URI]
+    bucket, _, folder = uri.removeprefix("s3://").partition("/")
+    key = f"{folder}batch-{deployment.first_batch_id}/report.json"
+    return list(json.loads(deployment.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
+
+
+def completions(deployment: Deployment) -> list[dict[str, Any]]:
+    return [
+        json.loads(entry["Detail"])
+        for service, operation, params in deployment.tracker_calls.calls
+        if (service, operation) == ("events", "PutEvents")
+        for entry in params["Entries"]
+        if entry["DetailType"] == contract.EVENT_DETAIL_TYPE
+    ]
 
 
 def _stop_all(machine: Machine) -> None:

@@ -139,6 +139,11 @@ def requests(
         add("sns:Publish", str(params["TopicArn"]))
     elif service == "service-quotas":
         add(f"servicequotas:{operation}", "*")
+    elif service == "logs":  # GetLogEvents: the log stream
+        group, stream = params["logGroupName"], params["logStreamName"]
+        add(f"logs:{operation}", f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:log-stream:{stream}")
+    elif service == "pricing":
+        add(f"pricing:{operation}", "*")
     else:
         raise AssertionError(f"no IAM mapping for {call}: add one")
     return found

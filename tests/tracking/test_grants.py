@@ -56,6 +56,7 @@ def audit(deployment: Deployment) -> dict[str, list[Request]]:
     for role, fragment, recorder in (
         ("handler", "OmicsRunBatchProviderHandlerRole", deployment.handler_calls),
         ("tracker", "CohortTrackerRole", deployment.tracker_calls),
+        ("insight", "CohortInsightRole", deployment.insight_calls),
     ):
         if not recorder.calls:
             continue

@@ -9,8 +9,6 @@ completion events are what the user gets.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,18 @@ import pytest
 
 from omics_batch_construct import DefaultRunSetting, OnDelete, RunSetting
 from omics_common import contract
-from tests.tracking.deployment import Deployment, Ending, Script, deployed, role_arns, synthesized, until
+from tests.tracking.deployment import (
+    Deployment,
+    Ending,
+    Script,
+    completions,
+    deployed,
+    report,
+    role_arns,
+    synthesized,
+    until,
+    until_reported,
+)
 from tests.tracking.grants import Physical, Policies, encryption, requests
 
 
@@ -35,33 +44,6 @@ def samples(count: int, *, changed: str = "", start: int = 1) -> list[RunSetting
 
 def clean(*_: Any) -> Ending:
     return Ending()
-
-
-def until_reported(deployment: Deployment, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        listed = deployment.machine.sfn.list_executions(stateMachineArn=deployment.machine.arn)["executions"]
-        if listed and all(e["status"] != "RUNNING" for e in listed):
-            return
-        assert time.monotonic() < deadline, "the cohort's tracking did not end"
-        time.sleep(0.05)
-
-
-def report(deployment: Deployment) -> list[dict[str, str]]:
-    uri = deployment.properties()[contract.PROP_REPORT_URI]
-    bucket, _, folder = uri.removeprefix("s3://").partition("/")
-    key = f"{folder}batch-{deployment.first_batch_id}/report.json"
-    return list(json.loads(deployment.clients.s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
-
-
-def completions(deployment: Deployment) -> list[dict[str, Any]]:
-    return [
-        json.loads(entry["Detail"])
-        for service, operation, params in deployment.tracker_calls.calls
-        if (service, operation) == ("events", "PutEvents")
-        for entry in params["Entries"]
-        if entry["DetailType"] == contract.EVENT_DETAIL_TYPE
-    ]
 
 
 def ids(batch: Any) -> list[str]:

@@ -37,6 +37,8 @@ DEFAULT = {"workflowId": "9876543", "roleArn": "arn:aws:iam::123456789012:role/r
 QUOTA = "ServiceQuotaExceededException"
 POLICY = {"maxAttempts": 3, "submissionFailures": [QUOTA], "failedRuns": False}
 IDS = ("sample-6", "sample-1", "sample-3", "sample-5", "sample-2", "sample-4")
+# The insight columns of a cohort without an insight function (its config says none).
+NO_INSIGHT = dict.fromkeys(("costUsd", "computeCostUsd", "storageCostUsd", "failureReason", "failedTask"), "")
 
 
 def entries(ids: tuple[str, ...] = IDS) -> list[dict[str, Any]]:
@@ -157,6 +159,7 @@ def test_a_clean_batch_is_reported_run_by_run_with_its_attempt(
         "outputLocation": f"s3://out/runs/{run_ids['sample-6']}/",
         "attempt": "1",
         "batchId": cohort.first,
+        **NO_INSIGHT,
     }
     assert [row["runSettingId"] for row in report] == list(IDS)
     assert report[3]["outputLocation"] == f"s3://elsewhere/sample-5/{run_ids['sample-5']}/"  # its own outputUri
@@ -208,6 +211,9 @@ def test_the_completion_event_carries_the_summary_over_the_cohort(
         "retrySettingsUri": None,
         "failureReason": "",
         "settingsError": None,
+        # A cohort deployed without an insight function: its runs have no cost (tracking/test_insight.py).
+        "cost": {"totalUsd": 0.0, "computeUsd": 0.0, "storageUsd": 0.0, "runsPriced": 0, "runsWithoutCost": 6},
+        "failures": [],
     }
     assert published.messages() == []  # no topic, no message
     manifest = json.loads(cohort.read("cohort.json"))
@@ -361,6 +367,7 @@ def test_a_batch_that_failed_before_submitting_reports_every_run_as_not_submitte
         "outputLocation": "",
         "attempt": "1",
         "batchId": cohort.first,
+        **NO_INSIGHT,
     }
     assert csv_rows(cohort.read("report.csv")) == report
     assert (detail["counts"]["runs"], detail["counts"]["submissionFailed"], detail["counts"]["retry"]) == (6, 6, 6)

@@ -1,0 +1,188 @@
+"""Entry point of the run insight function: a queue's batch of "Run Status Change" events.
+
+HealthOmics says when a run ends (COMPLETED, FAILED, CANCELLED) on the default event bus, with no
+batch id: an EventBridge rule sends every ended run of the account to this construct's queue, and
+this function keeps the runs of its own cohorts. For each run:
+
+1. GetRun: its uuid, batch, failure reason and times, read while the run still exists (retention
+   mode REMOVE may drop it later);
+2. its batch's cohort: the batch's tag (``contract.COHORT_TAG``, or ``DEFINITION_TAG`` on a cohort's
+   first batch), and only if that cohort's manifest is under this construct's report prefix;
+3. its manifest log (``/aws/omics/WorkflowLog``, ``manifest/run/<id>/<uuid>``), written just after
+   the run ends: a message whose manifest is not there yet goes back to the queue, and after
+   ``MANIFEST_WAIT_RECEIVES`` deliveries the run is recorded without a cost, saying why;
+4. its cost from the cohort's prices (``prices.json``, the Price List API for what it lacks).
+
+The records of one invocation are written one object per batch. A message whose call was
+throttled or failed goes back to the queue alone (``batchItemFailures``); after the queue's
+``maxReceiveCount`` it moves to the dead-letter queue, and the report looks that run up itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from omics_common import contract, lifecycle, runcost, runrecords
+from omics_common.clients import Clients
+from omics_common.errors import NOT_FOUND, ApiError, call
+from omics_common.layout import CohortLayout
+from omics_common.manifest import ManifestStore
+from omics_common.runcost import PriceBook
+
+logger = logging.getLogger(__name__)
+logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
+
+# Deliveries of a message before its run is recorded without a manifest: the queue gives a
+# message back after its visibility timeout (contract.INSIGHT_VISIBILITY_SECONDS), so about an hour.
+MANIFEST_WAIT_RECEIVES = 5
+
+_clients: Clients | None = None
+
+
+def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda's entry point (an SQS event source with ReportBatchItemFailures)."""
+    global _clients
+    if _clients is None:
+        _clients = Clients()
+    return capture(event.get("Records", []), _clients, os.environ[contract.ENV_REPORT_URI], os.environ["AWS_REGION"])
+
+
+@dataclass
+class _Cohorts:
+    """Which cohort of this construct a batch belongs to (None: not one of them), kept while the
+    function's container lives; and each cohort's prices."""
+
+    clients: Clients
+    report_uri: str
+    region: str
+    of_batch: dict[str, str | None] = field(default_factory=dict)  # the cohort a batch's tags name
+    ours: set[str] = field(default_factory=set)  # cohorts whose manifest is under report_uri
+    books: dict[str, tuple[PriceBook, dict[str, str]]] = field(default_factory=dict)
+
+    def first_batch(self, batch_id: str) -> str | None:
+        if batch_id not in self.of_batch:
+            try:
+                tags = call(self.clients.omics, "GetBatch", batch_id, batchId=batch_id).get("tags") or {}
+            except ApiError as err:
+                if err.code != NOT_FOUND:
+                    raise
+                tags = {}  # deleted (DeleteBatch): if it was a cohort's, the report looks its runs up
+            self.of_batch[batch_id] = tags.get(contract.COHORT_TAG) or (
+                batch_id if contract.DEFINITION_TAG in tags else None
+            )
+        first = self.of_batch[batch_id]
+        if first is None or first in self.ours:
+            return first
+        if ManifestStore(self.clients.s3, self.layout(first)).find() is None:
+            return None  # another construct's cohort, or one whose tracking has not begun: asked again next time
+        self.ours.add(first)
+        return first
+
+    def layout(self, first: str) -> CohortLayout:
+        return CohortLayout(self.report_uri, first)
+
+    def book(self, first: str) -> PriceBook:
+        if first not in self.books:
+            book = runrecords.price_book(self.clients.pricing, self.clients.s3, self.layout(first), self.region)
+            self.books[first] = (book, book.to_json())
+        return self.books[first][0]
+
+    def keep_prices(self) -> None:
+        for first, (book, before) in self.books.items():
+            runrecords.keep_prices(self.clients.s3, self.layout(first), book, self.region, before)
+            self.books[first] = (book, book.to_json())
+
+
+_cohorts: _Cohorts | None = None
+
+
+class _Later(Exception):
+    """This message goes back to the queue: its run is not ready to record."""
+
+
+def capture(messages: Iterable[Mapping[str, Any]], clients: Clients, report_uri: str, region: str) -> dict[str, Any]:
+    """Record the ended runs of this construct's cohorts; the messages to deliver again."""
+    global _cohorts
+    if _cohorts is None or _cohorts.clients is not clients or _cohorts.report_uri != report_uri:
+        _cohorts = _Cohorts(clients, report_uri, region)
+    cohorts = _cohorts
+    again: list[str] = []
+    groups: dict[tuple[str, str], tuple[list[dict[str, str]], list[str]]] = {}
+    for message in messages:
+        message_id = str(message.get("messageId", ""))
+        try:
+            found = _record(message, cohorts)
+        except _Later as why:
+            logger.info("Run of message %s: %s; trying again later", message_id, why)
+            again.append(message_id)
+            continue
+        except ApiError as err:
+            (logger.warning if err.transient else logger.error)("Message %s: %s", message_id, err)
+            again.append(message_id)
+            continue
+        if found is not None:
+            first, record = found
+            records, ids = groups.setdefault((first, record["batchId"]), ([], []))
+            records.append(record)
+            ids.append(message_id)
+    for (first, batch_id), (records, ids) in groups.items():
+        try:
+            uri = runrecords.write(clients.s3, cohorts.layout(first), batch_id, records)
+        except ApiError as err:
+            logger.warning("Cohort %s: %d run records not written: %s", first, len(records), err)
+            again.extend(ids)
+        else:
+            logger.info("Cohort %s batch %s: %d runs recorded in %s", first, batch_id, len(records), uri)
+    try:
+        cohorts.keep_prices()
+    except ApiError as err:  # read again next time
+        logger.warning("Prices not kept: %s", err)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in again]}
+
+
+def _record(message: Mapping[str, Any], cohorts: _Cohorts) -> tuple[str, dict[str, str]] | None:
+    """The run's cohort and record; None when it is not a run of this construct's cohorts."""
+    event = json.loads(str(message.get("body") or "{}"))
+    detail = event.get("detail") or {}
+    run_id = run_id_of(event)
+    if not run_id or str(detail.get("status") or "") not in lifecycle.ENDED_RUN:
+        return None
+    try:
+        run = call(cohorts.clients.omics, "GetRun", None, id=run_id)
+    except ApiError as err:
+        if err.code != NOT_FOUND:
+            raise
+        logger.info("Run %s is gone already (deleted, or dropped by retention mode REMOVE)", run_id)
+        return None
+    if detail.get("uuid") and detail["uuid"] != run.get("uuid"):
+        logger.info("Run id %s is another run's now (the event's run was deleted)", run_id)
+        return None
+    batch_id = str(run.get("batchId") or "")
+    first = cohorts.first_batch(batch_id) if batch_id else None
+    if first is None:
+        return None
+    manifest = runcost.read_manifest(cohorts.clients.logs, run_id, str(run.get("uuid") or ""))
+    if manifest is None:
+        receives = int((message.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+        if receives < MANIFEST_WAIT_RECEIVES:
+            raise _Later(f"run {run_id} has no manifest yet (delivery {receives})")
+        return first, runrecords.record_of(run, None, None)
+    cost = runcost.run_cost(manifest, cohorts.book(first))
+    return first, runrecords.record_of(run, manifest, cost)
+
+
+def run_id_of(event: Mapping[str, Any]) -> str:
+    """The run's id: the event's ``runId`` where it has one, else its run ARN's last part."""
+    detail = event.get("detail") or {}
+    if detail.get("runId"):
+        return str(detail["runId"])
+    arns = [str(detail.get("arn") or ""), *(str(r) for r in event.get("resources") or [])]
+    for arn in arns:
+        if ":run/" in arn:
+            return arn.rsplit("/", 1)[-1]
+    return ""

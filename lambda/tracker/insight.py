@@ -1,0 +1,117 @@
+"""The report's insight columns: each run's cost, failure reason and failed task.
+
+The insight function recorded most runs as they ended (``omics_common.runrecords``). A run it
+did not record (its event was lost, or went to the dead-letter queue) is looked up here: GetRun
+while the run exists (retention mode REMOVE may have dropped it: then the row's own uuid and
+times stand in), and its manifest log, which outlives the run. At most ``MAX_LOOKUPS`` runs a
+report, so that a report never spends its invocation on lookups; the records it makes are
+written like the function's, so a report tried again does not look them up twice. The rest keep
+empty columns, and the completion event counts them (``cost.runsWithoutCost``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from omics_common import lifecycle, runcost, runrecords
+from omics_common.clients import Clients
+from omics_common.errors import NOT_FOUND, ApiError, call
+from omics_common.layout import CohortLayout
+from omics_common.outcome import RunRow
+from omics_common.runcost import PriceBook
+
+logger = logging.getLogger(__name__)
+
+MAX_LOOKUPS = 1000  # runs without a record looked up by one report (GetRun and a manifest log each)
+
+COLUMNS = runrecords.REPORT_COLUMNS
+
+
+def columns(record: dict[str, str] | None) -> dict[str, str]:
+    """The report's insight columns of a row: its record's, or empty."""
+    return {column: (record or {}).get(column, "") for column in COLUMNS}
+
+
+def completed(row: RunRow, record: dict[str, str] | None) -> RunRow:
+    """The row, with its run's ending from its record where the settle could not read it (the run
+    was dropped from GetRun and ListRuns before the batch ended: retention mode REMOVE)."""
+    if row.runStatus or record is None or record.get("status") not in lifecycle.ENDED_RUN:
+        return row
+    return row._replace(runStatus=record["status"], startTime=record["startTime"], stopTime=record["stopTime"])
+
+
+class Insight:
+    """The records of a cohort's runs, part by part, and the lookups of those missing; none for a
+    cohort deployed without an insight function (``enabled``: its tracker may not read them)."""
+
+    def __init__(self, clients: Clients, layout: CohortLayout, *, enabled: bool) -> None:
+        self.clients, self.layout, self.enabled = clients, layout, enabled
+        self.lookups = 0
+        self.digest = runrecords.Digest()
+        self._book: tuple[PriceBook, dict[str, str]] | None = None
+
+    def part(self, batch_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """The records of these batches' runs (one part's attempts), by ``runrecords.run_key``."""
+        if not self.enabled:
+            return {}
+        return runrecords.by_run(self.clients.s3, self.layout, batch_ids)
+
+    def record(
+        self, row: RunRow, batch_id: str, records: dict[str, dict[str, str]], new: list[dict[str, str]]
+    ) -> dict[str, str] | None:
+        """The record of a row of ``batch_id``: the one written when its run ended, else a lookup
+        (kept in ``new``), else None."""
+        key = runrecords.run_key(row.runUuid, row.runId)
+        record = records.get(key)
+        wanted = self.enabled and row.runId and row.runStatus in lifecycle.ENDED_RUN
+        if record is None and wanted and self.lookups < MAX_LOOKUPS:
+            self.lookups += 1
+            record = self._look_up(row, batch_id)
+            if record is not None:
+                records[key] = record
+                new.append(record)
+        return record
+
+    def _look_up(self, row: RunRow, batch_id: str) -> dict[str, str] | None:
+        run: Mapping[str, Any]
+        try:
+            run = call(self.clients.omics, "GetRun", batch_id, id=row.runId)
+            if row.runUuid and run.get("uuid") != row.runUuid:
+                raise ApiError("GetRun", NOT_FOUND, "the run id is another run's now")
+        except ApiError as err:
+            if err.code != NOT_FOUND:
+                logger.warning("Run %s not looked up: %s", row.runId, err)
+                return None
+            # Dropped (retention mode REMOVE) or deleted: its manifest is still there, by its uuid.
+            run = {"id": row.runId, "uuid": row.runUuid, "status": row.runStatus}
+            run = {**run, "startTime": row.startTime, "stopTime": row.stopTime, "batchId": batch_id}
+        if not run.get("uuid"):
+            return None
+        try:
+            manifest = runcost.read_manifest(self.clients.logs, row.runId, str(run["uuid"]))
+            cost = runcost.run_cost(manifest, self.book()) if manifest is not None else None
+        except ApiError as err:
+            logger.warning("Run %s: manifest not read: %s", row.runId, err)
+            return None
+        return runrecords.record_of({**run, "batchId": batch_id}, manifest, cost)
+
+    def book(self) -> PriceBook:
+        if self._book is None:
+            region = str(self.clients.omics.meta.region_name)
+            book = runrecords.price_book(self.clients.pricing, self.clients.s3, self.layout, region)
+            self._book = (book, book.to_json())
+        return self._book[0]
+
+    def keep(self, new: list[dict[str, str]]) -> None:
+        """Write the records this report made, by batch, and the prices it learned."""
+        by_batch: dict[str, list[dict[str, str]]] = {}
+        for record in new:
+            by_batch.setdefault(record["batchId"], []).append(record)
+        for batch_id, records in by_batch.items():
+            runrecords.write(self.clients.s3, self.layout, batch_id, records)
+        if self._book is not None:
+            book, before = self._book
+            runrecords.keep_prices(self.clients.s3, self.layout, book, book.region, before)
+            self._book = (book, book.to_json())

@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from omics_common import contract, layout
+from omics_common import contract, layout, outcome
 from omics_common.outcome import NO_RESUBMISSION, Resubmission
 
 from ._compliance import acknowledge_own_policy, add_statement
@@ -30,7 +30,7 @@ from ._runs import BatchRuns, ReportLocation, encode_documents
 from ._tracker import BatchTracker
 from .retry import RetryPolicy
 from .run_settings import DefaultRunSetting, RunSetting
-from .validation import BatchValidationError, ValidatedBatch, is_token, validate_batch
+from .validation import BatchValidationError, ValidatedBatch, is_token, s3_uri_problem, validate_batch
 
 RESOURCE_TYPE = "Custom::OmicsRunBatch"
 DEFAULT_RETRY = RetryPolicy()
@@ -727,19 +727,20 @@ def _cache_problems(default: DefaultRunSetting, run_cache: Any, cache_location: 
             problems.append("cache_location: the run cache's own cache_s3_location is used; give one of them")
         elif default.cache_id is None:
             problems.append("cache_location: needs default_run_setting.cache_id (the cache it is the location of)")
-        if not is_token(cache_location) and (
-            not cache_location.startswith("s3://") or not cache_location[5:].split("/", 1)[0]
-        ):
-            problems.append(f"cache_location: {cache_location!r} is not an s3://bucket/prefix URI")
+        if (problem := s3_uri_problem(cache_location)) is not None:
+            problems.append(f"cache_location: {cache_location!r} {problem}")
+    if isinstance(run_cache, omics.CfnRunCache):
+        location = run_cache.cache_s3_location
+        if (problem := s3_uri_problem(location)) is not None:
+            problems.append(f"run_cache: its cache_s3_location {location!r} {problem}")
     return problems
 
 
 def _bucket_of(uri: str) -> str | None:
-    """The bucket of an s3:// URI known at synth, or None."""
-    if is_token(uri) or not uri.startswith("s3://"):
+    """The bucket of a valid s3:// URI known at synth, or None."""
+    if is_token(uri) or s3_uri_problem(uri) is not None:
         return None
-    name = uri[len("s3://") :].split("/", 1)[0]
-    return name or None
+    return uri[len(outcome.S3_SCHEME) :].partition("/")[0]
 
 
 def _has_run_tags(default: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> bool:

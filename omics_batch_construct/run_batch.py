@@ -377,8 +377,7 @@ class OmicsRunBatch(Construct):
         """The keys under the report prefix that match ``pattern`` (None: bucket unknown)."""
         if self.output_bucket is None:
             return None
-        key = self.output_uri.split("/", 3)[3] if self.output_uri.count("/") >= 3 else ""
-        return layout.report_key(key) + pattern
+        return layout.report_key(_key_of(self.output_uri)) + pattern
 
     def _custom_resource(
         self,
@@ -635,7 +634,7 @@ class OmicsRunBatch(Construct):
                 if name is None:
                     continue  # a deploy-time value: nothing to scope to at synth
                 bucket_arn, key = f"arn:{Stack.of(self).partition}:s3:::{name}", None
-            prefixes.setdefault(bucket_arn, set()).add(uri.split("/", 3)[3] if uri.count("/") >= 3 else "")
+            prefixes.setdefault(bucket_arn, set()).add(_folder(_key_of(uri)))
             keys[bucket_arn] = key
         for index, (bucket_arn, bucket_prefixes) in enumerate(prefixes.items()):
             if len(bucket_prefixes) > MAX_OUTPUT_PREFIXES:
@@ -664,7 +663,7 @@ class OmicsRunBatch(Construct):
         output = self.output_bucket
         key = output.encryption_key if output is not None and output.bucket_name == bucket else None
         arn = f"arn:{Stack.of(self).partition}:s3:::{bucket}"
-        self._allow_s3("RunCache", arn, [prefix], key, write=True, why=WHY_CACHE_OBJECTS)
+        self._allow_s3("RunCache", arn, [_folder(prefix)], key, write=True, why=WHY_CACHE_OBJECTS)
 
     def _allow_s3(
         self,
@@ -741,6 +740,18 @@ def _bucket_of(uri: str) -> str | None:
     if is_token(uri) or s3_uri_problem(uri) is not None:
         return None
     return uri[len(outcome.S3_SCHEME) :].partition("/")[0]
+
+
+def _key_of(uri: str) -> str:
+    """The key prefix of an s3:// URI ("" for the bucket's root)."""
+    return uri[len(outcome.S3_SCHEME) :].partition("/")[2]
+
+
+def _folder(key: str) -> str:
+    """A key prefix as the folder HealthOmics writes in, with one slash at its end ("" for the
+    bucket's root): ``results`` and ``results/`` alike are ``results/``. A deploy-time key is
+    kept as it is (whether it ends with a slash is not known)."""
+    return key if not key or is_token(key) else layout.join(key, "")
 
 
 def _has_run_tags(default: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> bool:

@@ -173,3 +173,19 @@ def test_a_run_caches_location_is_checked_with_the_others() -> None:
     assert raised.value.problems == [
         "run_cache: its cache_s3_location 's3:/my-cache/runs/' is not an s3://bucket/prefix URI"
     ]
+
+
+@pytest.mark.parametrize("location", ["s3://shared-cache/omics", "s3://shared-cache/omics/"])
+def test_a_cache_location_is_granted_as_a_folder_with_or_without_its_slash(location: str) -> None:
+    """Not ``omics*``, which would open ``omics-other/`` too."""
+    stack = new_stack()
+    OmicsRunBatch(
+        stack,
+        "Cohort",
+        default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW, cache_id="7770001"),
+        runs=runs(1),
+        cache_location=location,
+    )
+    objects = {s["Sid"]: s for s in cache_statements(Template.from_stack(stack))}["RunCacheObjects"]
+
+    assert objects["Resource"]["Fn::Join"][1][-1] == ":s3:::shared-cache/omics/*"

@@ -19,8 +19,11 @@ import functools
 import os
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import IO, Any
 
 from botocore.config import Config
@@ -40,6 +43,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+# The distribution the command comes in (pyproject.toml's project name).
+DISTRIBUTION = "omics-batch-construct"
 
 DEFAULT_INTERVAL_SECONDS = 30.0
 DEFAULT_MAX_GET_RUN = outcome.MAX_GET_RUN
@@ -317,6 +323,21 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
 # --- arguments -------------------------------------------------------------------------
 
 
+def package_version() -> str:
+    """The installed distribution's version; from a checkout that is not installed (on the path,
+    as ``make`` puts it), its pyproject.toml's; else "unknown"."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
+            project = tomllib.load(f).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return "unknown"
+    return str(project["version"]) if project.get("name") == DISTRIBUTION and "version" in project else "unknown"
+
+
 def batch_id(value: str) -> str:
     """argparse type: a batch id as the model defines it, checked before any call."""
     if not outcome.is_batch_id(value):
@@ -363,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Follow an AWS HealthOmics run batch, list its runs, and rerun the ones that failed.",
         epilog="Exit status: 0 ok; 1 batch not clean, AWS or file error; 2 usage error; 130 interrupted.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     _add_connection_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

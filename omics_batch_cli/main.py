@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 
 from omics_common import contract, layout, lifecycle, outcome, tracking
 from omics_common.errors import ApiError
@@ -469,8 +476,33 @@ def build_parser() -> argparse.ArgumentParser:
 # --- entry point -----------------------------------------------------------------------
 
 
+def _configuration_message(error: BotoCoreError) -> str | None:
+    """What to do when boto3 finds no profile, credentials or Region (in one line), or None."""
+    if isinstance(error, ProfileNotFound):
+        return (
+            f"no AWS profile {error.kwargs.get('profile', '')!r} in the AWS config files: give --profile NAME of "
+            "one there, or set AWS_PROFILE ('aws configure list-profiles' lists them)"
+        )
+    if isinstance(error, PartialCredentialsError):
+        return (
+            f"incomplete AWS credentials ({error}): give --profile NAME or set AWS_PROFILE, or set both "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found: give --profile NAME or set AWS_PROFILE (after 'aws sso login' for an SSO "
+            "profile), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(error, NoRegionError):
+        return "no AWS Region configured: give --region REGION (the batch's) or set AWS_REGION"
+    return None
+
+
 def _error_message(error: Exception) -> str:
-    """The service's own words for a ClientError; botocore's message otherwise."""
+    """The service's own words for a ClientError; what to do for missing AWS configuration;
+    botocore's message otherwise."""
+    if isinstance(error, BotoCoreError) and (advice := _configuration_message(error)) is not None:
+        return advice
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         code = details.get("Code", "Error")

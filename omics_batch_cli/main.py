@@ -43,7 +43,7 @@ from omics_common.manifest import ManifestStore
 
 from . import cohort
 from .batches import batch_succeeded, get_batch, is_terminal
-from .files import SettingsError, load_settings, select_settings, write_settings
+from .files import SettingsError, latest_settings, load_settings, select_settings, write_settings
 from .view import RUN_WRITERS, cohort_lines, open_view, printable, summary_lines, timestamp
 
 EXIT_OK = 0
@@ -205,7 +205,9 @@ def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
     when some submitted runs' status could not be read, since they may have failed too and
     are not in the file.
     """
-    settings = [entry for source in args.settings for entry in load_settings(source, lambda: ctx.clients("s3"))]
+    settings = latest_settings(
+        [entry for source in args.settings for entry in load_settings(source, lambda: ctx.clients("s3"))]
+    )
     batch = get_batch(ctx.omics(), args.batch_id)
     found = cohort.find(batch, lambda: ctx.clients("s3"), ctx.say)
     if found is not None and not found.done:

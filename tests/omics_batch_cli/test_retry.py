@@ -200,3 +200,20 @@ def test_an_s3_uri_without_a_key_is_refused(run_cli: Run, tmp_path: Path) -> Non
 
     assert result.code == cli.EXIT_FAILED
     assert result.err == "error: s3://bucket-only: not an s3://bucket/key URI\n"
+
+
+def test_a_run_setting_in_two_files_is_retried_with_the_later_files_settings(
+    omics: Stubber, run_cli: Run, tmp_path: Path
+) -> None:
+    """A growing cohort's later part holds the settings a revision changed: a retry file never has an id twice."""
+    changed = {**SETTINGS[1], "parameters": {"fastq_1": "s3://in/S002_R1.v2.fq.gz"}}
+    first, later = tmp_path / "part-0.json", tmp_path / "part-1.json"
+    first.write_text(json.dumps(SETTINGS))
+    later.write_text(json.dumps([changed]))
+    expect_batch_and_runs(omics)
+    expect_get_run(omics)
+
+    result = run_cli("retry", BATCH_ID, "--settings", str(first), "--settings", str(later), "-o", "-")
+
+    assert result.code == cli.EXIT_OK, result.err
+    assert json.loads(result.out) == [changed, SETTINGS[2], SETTINGS[4]]

@@ -201,15 +201,21 @@ def cmd_runs(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
     """Write the original settings of the failed runs as a new s3UriSettings file.
 
-    For a cohort, a run's last attempt decides. Exit status 1 (the file is still written)
-    when some submitted runs' status could not be read, since they may have failed too and
-    are not in the file.
+    For a cohort, a run's last attempt decides. Without ``--settings``, the settings files the
+    cohort's manifest records are read (each part's). Exit status 1 when some submitted runs'
+    status could not be read (the file is still written: they may have failed too and are not
+    in it), and when no settings are given and none are recorded (nothing is written).
     """
-    settings = latest_settings(
-        [entry for source in args.settings for entry in load_settings(source, lambda: ctx.clients("s3"))]
-    )
+    s3 = functools.partial(ctx.clients, "s3")
+    given = [entry for source in args.settings or () for entry in load_settings(source, s3)]  # before any call
     batch = get_batch(ctx.omics(), args.batch_id)
-    found = cohort.find(batch, lambda: ctx.clients("s3"), ctx.say)
+    found = cohort.find(batch, s3, ctx.say)
+    if not args.settings:
+        sources = _recorded_settings(ctx, args.batch_id, found)
+        if not sources:
+            return EXIT_FAILED
+        given = [entry for source in sources for entry in load_settings(source, s3)]
+    settings = latest_settings(given)
     if found is not None and not found.done:
         ctx.say(f"warning: cohort {args.batch_id} is still being tracked: runs may still fail or be resubmitted")
     elif found is None and not is_terminal(batch.get("status")):
@@ -238,6 +244,27 @@ def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _recorded_settings(ctx: Context, batch_id: str, found: cohort.Cohort | None) -> tuple[str, ...]:
+    """The settings files the cohort's manifest records, said so; () with an error saying to give them."""
+    if found is None:
+        ctx.say(
+            f"error: no record of batch {batch_id}'s run settings (the manifest of a tracked OmicsRunBatch's "
+            "cohort records them, under its outputUri): give --settings FILE_OR_S3_URI, once per settings file"
+        )
+        return ()
+    if not found.settings_files:
+        ctx.say(
+            f"error: the manifest of cohort {batch_id} records no settings files (its tracking has not checked it "
+            "yet, or is of an earlier release): give --settings FILE_OR_S3_URI, once per settings file"
+        )
+        return ()
+    shown = found.settings_files[0] + (
+        f" and {len(found.settings_files) - 1} more" if len(found.settings_files) > 1 else ""
+    )
+    ctx.say(f"note: reading the run settings the manifest of cohort {batch_id} records: {shown}")
+    return found.settings_files
 
 
 def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
@@ -433,10 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retry.add_argument(
         "--settings",
-        required=True,
         action="append",
         metavar="FILE_OR_S3_URI",
-        help="the batch's settings: a JSON file or s3://bucket/key; repeat it for a cohort's parts",
+        help="the batch's settings: a JSON file or s3://bucket/key; repeat it for a cohort's parts "
+        "(default: the settings files the cohort's manifest records, for a tracked OmicsRunBatch)",
     )
     retry.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="where to write the JSON array ('-': stdout)"

@@ -45,8 +45,9 @@ synth: install
 
 # Deploys / destroys the example app with the same Node.js and CLI as synth. Needs AWS
 # credentials and a bootstrapped account: make deploy ARGS="-c workflow_id=1234567 -c input_bucket=my-bucket"
+# (-c deploy=true makes the app refuse its placeholders: a deploy takes your own values).
 deploy: install
-	$(CDK) deploy --no-notices $(ARGS)
+	$(CDK) deploy --no-notices -c deploy=true $(ARGS)
 
 destroy: install
 	$(CDK) destroy --no-notices $(ARGS)

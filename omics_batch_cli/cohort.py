@@ -6,7 +6,9 @@ beside the outputs (``<outputUri>batch-reports/batch-<first id>/cohort.json``, s
 ``omics_common.layout``). Given the first batch's GetBatch answer, the command finds the
 manifest there (through ``omics_common.manifest``, its one reader); a batch with no manifest is
 a cohort of one. Once the tracker has reported,
-the manifest also holds the cohort's result (status, whether it succeeded, counts).
+the manifest also holds the cohort's result (status, whether it succeeded, counts), and from
+the tracker's first check on, the settings file of each part (``settings_files``), which
+``retry`` reads when it is given no ``--settings``.
 """
 
 from __future__ import annotations
@@ -24,16 +26,19 @@ from .batches import get_batch
 
 @dataclass(frozen=True)
 class Cohort:
-    """What the manifest says: the batches in start order, whether the tracker is done, and its result."""
+    """What the manifest says: the batches in start order, whether the tracker is done, its result,
+    and each part's settings file (copies in the cohort's folder; empty if not recorded yet, or by
+    an earlier release)."""
 
     first_batch_id: str
     members: tuple[Member, ...]
     done: bool
     result: Mapping[str, Any] | None
+    settings_files: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, manifest: Manifest) -> Cohort:
-        return cls(manifest.first_batch_id, manifest.members, manifest.done, manifest.result)
+        return cls(manifest.first_batch_id, manifest.members, manifest.done, manifest.result, manifest.part_files)
 
     @property
     def succeeded(self) -> bool:

@@ -16,7 +16,7 @@ from typing import IO, Any
 from omics_common import outcome
 from omics_common.outcome import SettingsError
 
-__all__ = ["SettingsError", "load_settings", "select_settings", "write_settings"]
+__all__ = ["SettingsError", "latest_settings", "load_settings", "select_settings", "write_settings"]
 
 SettingsEntry = dict[str, Any]  # one inline setting of the API, as the file holds it
 S3ClientFactory = Callable[[], Any]
@@ -33,6 +33,19 @@ def load_settings(source: str, s3_client: S3ClientFactory) -> list[SettingsEntry
         return list(outcome.s3_settings(s3_client(), f"s3://{bucket}/{key}", None))
     with Path(source).open("rb") as f:
         return list(outcome.read_settings(f.read, source))
+
+
+def latest_settings(settings: list[SettingsEntry]) -> list[SettingsEntry]:
+    """One entry per runSettingId: the last one given, in the place of the first.
+
+    Several files may hold a run setting: the parts of a growing cohort do when a revision changed
+    a sample, and the later part holds its settings now, whose run is its last attempt (the
+    tracker's rule too). A retry file with a runSettingId twice would fail its batch.
+    """
+    latest: dict[str, SettingsEntry] = {}
+    for entry in settings:
+        latest[entry["runSettingId"]] = entry
+    return list(latest.values())
 
 
 def select_settings(settings: list[SettingsEntry], run_setting_ids: Collection[str]) -> list[SettingsEntry]:

@@ -19,12 +19,22 @@ import functools
 import os
 import sys
 import time
+import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import IO, Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
 
 from omics_common import contract, layout, lifecycle, outcome, tracking
 from omics_common.errors import ApiError
@@ -33,13 +43,16 @@ from omics_common.manifest import ManifestStore
 
 from . import cohort
 from .batches import batch_succeeded, get_batch, is_terminal
-from .files import SettingsError, load_settings, select_settings, write_settings
+from .files import SettingsError, latest_settings, load_settings, select_settings, write_settings
 from .view import RUN_WRITERS, cohort_lines, open_view, printable, summary_lines, timestamp
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+# The distribution the command comes in (pyproject.toml's project name).
+DISTRIBUTION = "omics-batch-construct"
 
 DEFAULT_INTERVAL_SECONDS = 30.0
 DEFAULT_MAX_GET_RUN = outcome.MAX_GET_RUN
@@ -188,13 +201,21 @@ def cmd_runs(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
     """Write the original settings of the failed runs as a new s3UriSettings file.
 
-    For a cohort, a run's last attempt decides. Exit status 1 (the file is still written)
-    when some submitted runs' status could not be read, since they may have failed too and
-    are not in the file.
+    For a cohort, a run's last attempt decides. Without ``--settings``, the settings files the
+    cohort's manifest records are read (each part's). Exit status 1 when some submitted runs'
+    status could not be read (the file is still written: they may have failed too and are not
+    in it), and when no settings are given and none are recorded (nothing is written).
     """
-    settings = [entry for source in args.settings for entry in load_settings(source, lambda: ctx.clients("s3"))]
+    s3 = functools.partial(ctx.clients, "s3")
+    given = [entry for source in args.settings or () for entry in load_settings(source, s3)]  # before any call
     batch = get_batch(ctx.omics(), args.batch_id)
-    found = cohort.find(batch, lambda: ctx.clients("s3"), ctx.say)
+    found = cohort.find(batch, s3, ctx.say)
+    if not args.settings:
+        sources = _recorded_settings(ctx, args.batch_id, found)
+        if not sources:
+            return EXIT_FAILED
+        given = [entry for source in sources for entry in load_settings(source, s3)]
+    settings = latest_settings(given)
     if found is not None and not found.done:
         ctx.say(f"warning: cohort {args.batch_id} is still being tracked: runs may still fail or be resubmitted")
     elif found is None and not is_terminal(batch.get("status")):
@@ -223,6 +244,27 @@ def cmd_retry(args: argparse.Namespace, ctx: Context) -> int:
         )
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _recorded_settings(ctx: Context, batch_id: str, found: cohort.Cohort | None) -> tuple[str, ...]:
+    """The settings files the cohort's manifest records, said so; () with an error saying to give them."""
+    if found is None:
+        ctx.say(
+            f"error: no record of batch {batch_id}'s run settings (the manifest of a tracked OmicsRunBatch's "
+            "cohort records them, under its outputUri): give --settings FILE_OR_S3_URI, once per settings file"
+        )
+        return ()
+    if not found.settings_files:
+        ctx.say(
+            f"error: the manifest of cohort {batch_id} records no settings files (its tracking has not checked it "
+            "yet, or is of an earlier release): give --settings FILE_OR_S3_URI, once per settings file"
+        )
+        return ()
+    shown = found.settings_files[0] + (
+        f" and {len(found.settings_files) - 1} more" if len(found.settings_files) > 1 else ""
+    )
+    ctx.say(f"note: reading the run settings the manifest of cohort {batch_id} records: {shown}")
+    return found.settings_files
 
 
 def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
@@ -317,6 +359,21 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
 # --- arguments -------------------------------------------------------------------------
 
 
+def package_version() -> str:
+    """The installed distribution's version; from a checkout that is not installed (on the path,
+    as ``make`` puts it), its pyproject.toml's; else "unknown"."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        pass
+    try:
+        with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
+            project = tomllib.load(f).get("project", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return "unknown"
+    return str(project["version"]) if project.get("name") == DISTRIBUTION and "version" in project else "unknown"
+
+
 def batch_id(value: str) -> str:
     """argparse type: a batch id as the model defines it, checked before any call."""
     if not outcome.is_batch_id(value):
@@ -363,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Follow an AWS HealthOmics run batch, list its runs, and rerun the ones that failed.",
         epilog="Exit status: 0 ok; 1 batch not clean, AWS or file error; 2 usage error; 130 interrupted.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     _add_connection_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -402,10 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     retry.add_argument(
         "--settings",
-        required=True,
         action="append",
         metavar="FILE_OR_S3_URI",
-        help="the batch's settings: a JSON file or s3://bucket/key; repeat it for a cohort's parts",
+        help="the batch's settings: a JSON file or s3://bucket/key; repeat it for a cohort's parts "
+        "(default: the settings files the cohort's manifest records, for a tracked OmicsRunBatch)",
     )
     retry.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="where to write the JSON array ('-': stdout)"
@@ -447,8 +505,33 @@ def build_parser() -> argparse.ArgumentParser:
 # --- entry point -----------------------------------------------------------------------
 
 
+def _configuration_message(error: BotoCoreError) -> str | None:
+    """What to do when boto3 finds no profile, credentials or Region (in one line), or None."""
+    if isinstance(error, ProfileNotFound):
+        return (
+            f"no AWS profile {error.kwargs.get('profile', '')!r} in the AWS config files: give --profile NAME of "
+            "one there, or set AWS_PROFILE ('aws configure list-profiles' lists them)"
+        )
+    if isinstance(error, PartialCredentialsError):
+        return (
+            f"incomplete AWS credentials ({error}): give --profile NAME or set AWS_PROFILE, or set both "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found: give --profile NAME or set AWS_PROFILE (after 'aws sso login' for an SSO "
+            "profile), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if isinstance(error, NoRegionError):
+        return "no AWS Region configured: give --region REGION (the batch's) or set AWS_REGION"
+    return None
+
+
 def _error_message(error: Exception) -> str:
-    """The service's own words for a ClientError; botocore's message otherwise."""
+    """The service's own words for a ClientError; what to do for missing AWS configuration;
+    botocore's message otherwise."""
+    if isinstance(error, BotoCoreError) and (advice := _configuration_message(error)) is not None:
+        return advice
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         code = details.get("Code", "Error")

@@ -20,7 +20,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from omics_common import contract, layout
+from omics_common import contract, layout, outcome
 from omics_common.outcome import NO_RESUBMISSION, Resubmission
 
 from ._compliance import acknowledge_own_policy, add_statement
@@ -31,7 +31,7 @@ from ._runs import BatchRuns, ReportLocation, encode_documents
 from ._tracker import BatchTracker
 from .retry import RetryPolicy
 from .run_settings import DefaultRunSetting, RunSetting
-from .validation import BatchValidationError, ValidatedBatch, is_token, validate_batch
+from .validation import BatchValidationError, ValidatedBatch, is_token, s3_uri_problem, validate_batch
 
 RESOURCE_TYPE = "Custom::OmicsRunBatch"
 DEFAULT_RETRY = RetryPolicy()
@@ -399,8 +399,7 @@ class OmicsRunBatch(Construct):
         """The keys under the report prefix that match ``pattern`` (None: bucket unknown)."""
         if self.output_bucket is None:
             return None
-        key = self.output_uri.split("/", 3)[3] if self.output_uri.count("/") >= 3 else ""
-        return layout.report_key(key) + pattern
+        return layout.report_key(_key_of(self.output_uri)) + pattern
 
     def _custom_resource(
         self,
@@ -657,7 +656,7 @@ class OmicsRunBatch(Construct):
                 if name is None:
                     continue  # a deploy-time value: nothing to scope to at synth
                 bucket_arn, key = f"arn:{Stack.of(self).partition}:s3:::{name}", None
-            prefixes.setdefault(bucket_arn, set()).add(uri.split("/", 3)[3] if uri.count("/") >= 3 else "")
+            prefixes.setdefault(bucket_arn, set()).add(_folder(_key_of(uri)))
             keys[bucket_arn] = key
         for index, (bucket_arn, bucket_prefixes) in enumerate(prefixes.items()):
             if len(bucket_prefixes) > MAX_OUTPUT_PREFIXES:
@@ -686,7 +685,7 @@ class OmicsRunBatch(Construct):
         output = self.output_bucket
         key = output.encryption_key if output is not None and output.bucket_name == bucket else None
         arn = f"arn:{Stack.of(self).partition}:s3:::{bucket}"
-        self._allow_s3("RunCache", arn, [prefix], key, write=True, why=WHY_CACHE_OBJECTS)
+        self._allow_s3("RunCache", arn, [_folder(prefix)], key, write=True, why=WHY_CACHE_OBJECTS)
 
     def _allow_s3(
         self,
@@ -749,19 +748,32 @@ def _cache_problems(default: DefaultRunSetting, run_cache: Any, cache_location: 
             problems.append("cache_location: the run cache's own cache_s3_location is used; give one of them")
         elif default.cache_id is None:
             problems.append("cache_location: needs default_run_setting.cache_id (the cache it is the location of)")
-        if not is_token(cache_location) and (
-            not cache_location.startswith("s3://") or not cache_location[5:].split("/", 1)[0]
-        ):
-            problems.append(f"cache_location: {cache_location!r} is not an s3://bucket/prefix URI")
+        if (problem := s3_uri_problem(cache_location)) is not None:
+            problems.append(f"cache_location: {cache_location!r} {problem}")
+    if isinstance(run_cache, omics.CfnRunCache):
+        location = run_cache.cache_s3_location
+        if (problem := s3_uri_problem(location)) is not None:
+            problems.append(f"run_cache: its cache_s3_location {location!r} {problem}")
     return problems
 
 
 def _bucket_of(uri: str) -> str | None:
-    """The bucket of an s3:// URI known at synth, or None."""
-    if is_token(uri) or not uri.startswith("s3://"):
+    """The bucket of a valid s3:// URI known at synth, or None."""
+    if is_token(uri) or s3_uri_problem(uri) is not None:
         return None
-    name = uri[len("s3://") :].split("/", 1)[0]
-    return name or None
+    return uri[len(outcome.S3_SCHEME) :].partition("/")[0]
+
+
+def _key_of(uri: str) -> str:
+    """The key prefix of an s3:// URI ("" for the bucket's root)."""
+    return uri[len(outcome.S3_SCHEME) :].partition("/")[2]
+
+
+def _folder(key: str) -> str:
+    """A key prefix as the folder HealthOmics writes in, with one slash at its end ("" for the
+    bucket's root): ``results`` and ``results/`` alike are ``results/``. A deploy-time key is
+    kept as it is (whether it ends with a slash is not known)."""
+    return key if not key or is_token(key) else layout.join(key, "")
 
 
 def _has_run_tags(default: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> bool:

@@ -5,6 +5,10 @@ patterns, map and list sizes) is checked here, so that a typo fails ``cdk synth`
 message naming the argument and the run instead of failing a deploy minutes later.
 Checkers are compiled once per model shape, because a batch can hold 100,000 runs.
 
+The S3 URIs (``output_uri``, the default's and each run's) must also be ``s3://bucket/prefix``
+with a valid bucket name: the model accepts any text there, and the construct grants the
+run role what they name.
+
 Values that are unresolved CDK tokens (known only at deploy time) are skipped.
 
 Runs take a fast path first: predicates compiled from the same model metadata answer
@@ -29,7 +33,7 @@ import regex
 from aws_cdk import Token
 from botocore.model import Shape, StructureShape
 
-from omics_common import contract
+from omics_common import contract, outcome
 from omics_common.omics import service_model
 
 from ._errors import ProblemsError
@@ -62,6 +66,27 @@ def is_token(value: Any) -> bool:
         return bool(Token.is_unresolved(value))
     except Exception:  # not something jsii can even look at, so not a token
         return False
+
+
+_TOKEN_START = re.compile(r"[$#]\{Token\[")
+
+
+def s3_uri_problem(value: Any) -> str | None:
+    """Why an S3 URI argument is not ``s3://bucket/prefix`` with a valid bucket name, or None.
+
+    A value holding a deploy-time token is judged by its known start only: ``s3://`` (or the
+    beginning of it), and the bucket when the start holds it whole. Not a string: None (the
+    type is the model checker's problem).
+    """
+    if not isinstance(value, str):
+        return None
+    if not is_token(value):
+        return outcome.s3_uri_problem(value)
+    head = _TOKEN_START.split(value, maxsplit=1)[0]
+    if not head.startswith(outcome.S3_SCHEME):
+        return None if outcome.S3_SCHEME.startswith(head) else "is not an s3://bucket/prefix URI"
+    bucket, slash, _ = head[len(outcome.S3_SCHEME) :].partition("/")
+    return outcome.s3_uri_problem(f"{outcome.S3_SCHEME}{bucket}") if slash else None
 
 
 def _short(value: Any) -> str:
@@ -456,6 +481,7 @@ def validate_batch(
     default = default_run_setting.to_api() if isinstance(default_run_setting, DefaultRunSetting) else {}
     if isinstance(default_run_setting, DefaultRunSetting):
         check_default(default, "default_run_setting", problems)
+        _check_uri(default.get("outputUri"), "default_run_setting.output_uri", problems)
     if default.get("workflowType") == WorkflowType.READY2RUN.value:
         problems.append(
             "default_run_setting.workflow_type: READY2RUN workflows cannot run in a batch (the HealthOmics "
@@ -476,8 +502,10 @@ def validate_batch(
     for index, run in enumerate(runs):
         api = fast_run(run) if type(run) is RunSetting else None
         if api is not None:
-            # Valid and token-free: only the batch-wide rule (unique ids) is left to check.
+            # Valid and token-free: only the URI and the batch-wide rule (unique ids) are left to check.
             run_id = api["runSettingId"]
+            if "outputUri" in api and outcome.s3_uri_problem(api["outputUri"]) is not None:
+                _check_uri(api["outputUri"], f"runs[{index}] (run_setting_id {run_id!r}).output_uri", problems)
             first = first_index.setdefault(run_id, index)
             if first != index:
                 where = f"runs[{index}] (run_setting_id {run_id!r})"
@@ -492,6 +520,7 @@ def validate_batch(
         run_id = run.run_setting_id
         where = f"runs[{index}] (run_setting_id {run_id!r})"
         check_run(api, where, problems)
+        _check_uri(api.get("outputUri"), f"{where}.output_uri", problems)
         if isinstance(run_id, str) and not is_token(run_id):
             if run_id in first_index:
                 problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first_index[run_id]}]")
@@ -511,6 +540,12 @@ def validate_batch(
     if problems:
         raise BatchValidationError(path, problems)
     return ValidatedBatch(default=default, runs=api_runs, inline=inline)
+
+
+def _check_uri(value: Any, where: str, problems: list[str]) -> None:
+    problem = s3_uri_problem(value)
+    if problem is not None:
+        problems.append(f"{where}: {_short(value)} {problem}")
 
 
 def _file_problems(runs: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -16,6 +16,8 @@ file that lacks a failed run; the tracker reports the gap in its summary), the f
   is PROCESSED; both through ``is_clean``.
 - **Retry selection.** The original settings entries of the failed runs, in the file's order,
   and the failed runs the file does not hold.
+- **S3 URIs.** How an ``s3://`` URI splits, and whether it names a valid bucket: the construct
+  refuses at synth what the functions could not use.
 - **Settings files.** A JSON array of inline settings (the s3UriSettings format), up to
   100,000 entries and 6 GB: read in chunks and decoded one entry at a time, each checked to be
   an object with a runSettingId of its own.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import datetime
+import functools
 import json
 import logging
 import re
@@ -513,6 +516,42 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if not bucket or not key:
         raise SettingsError(f"{uri}: not an s3://bucket/key URI")
     return bucket, key
+
+
+S3_SCHEME = "s3://"
+_BUCKET_CHARACTERS = re.compile(r"[a-z0-9.-]")
+_IP_ADDRESS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+
+
+@functools.lru_cache(maxsize=1024)  # a cohort's per-run output URIs name few buckets
+def bucket_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an S3 bucket's name, or None (S3's naming rules, as CDK's
+    ``Bucket.validateBucketName`` applies them: it refuses a dot beside a hyphen too)."""
+    if not 3 <= len(name) <= 63:
+        return f"{len(name)} character{'' if len(name) == 1 else 's'}, not 3 to 63"
+    others = sorted(set(_BUCKET_CHARACTERS.sub("", name)))
+    if others:
+        return f"it has {', '.join(map(repr, others))} (lowercase letters, digits, dots and hyphens only)"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "it must begin and end with a letter or digit"
+    for pair in ("..", ".-", "-."):
+        if pair in name:
+            return f"it has {pair!r} (no two dots in a row, nor a dot beside a hyphen)"
+    if _IP_ADDRESS.fullmatch(name):
+        return "it is formatted as an IP address"
+    return None
+
+
+def s3_uri_problem(uri: str) -> str | None:
+    """Why ``uri`` is not an ``s3://bucket/prefix`` URI (the prefix may be empty) with a valid bucket
+    name, or None; the words follow the URI in a message (``'x' is not ...``)."""
+    if not uri.startswith(S3_SCHEME):
+        return "is not an s3://bucket/prefix URI"
+    bucket = uri[len(S3_SCHEME) :].partition("/")[0]
+    if not bucket:
+        return "names no bucket (s3://bucket/prefix)"
+    problem = bucket_name_problem(bucket)
+    return f"names the bucket {bucket!r}, which is not a valid S3 bucket name: {problem}" if problem else None
 
 
 def settings_entries(entries: Iterable[Any], source: str) -> Iterator[dict[str, Any]]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import tomllib
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,3 +72,44 @@ def test_aws_options_reach_the_client_factory_before_or_after_the_command(
 
     assert cli.main(argv, stdout=io.StringIO(), stderr=io.StringIO()) == cli.EXIT_OK
     assert seen == [("eu-west-2", "lab", "http://localhost:4566")]
+
+
+def test_version_is_the_installed_distributions(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.setattr(metadata, "version", {cli.DISTRIBUTION: "9.8.7"}.__getitem__)
+    made: list[str] = []
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"], clients=made.append)
+
+    assert exit_info.value.code == cli.EXIT_OK
+    assert capsys.readouterr().out == "omics-batch 9.8.7\n"
+    assert made == []
+
+
+def test_version_of_a_checkout_that_is_not_installed_is_its_pyprojects(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    with (Path(cli.__file__).resolve().parents[1] / "pyproject.toml").open("rb") as f:
+        expected = tomllib.load(f)["project"]["version"]
+
+    with pytest.raises(SystemExit):
+        cli.main(["--version"], clients=lambda _: None)
+
+    assert capsys.readouterr().out == f"omics-batch {expected}\n"
+
+
+def test_version_is_unknown_without_metadata_or_the_projects_pyproject(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def not_installed(name: str) -> str:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", not_installed)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "something-else"\nversion = "1.0"\n')
+    monkeypatch.setattr(cli, "__file__", str(tmp_path / "omics_batch_cli" / "main.py"))
+
+    assert cli.package_version() == "unknown"

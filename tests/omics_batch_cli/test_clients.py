@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,16 +127,84 @@ def test_the_endpoint_url_is_for_omics_only() -> None:
     assert "localhost" not in s3.meta.endpoint_url
 
 
-def test_an_unknown_profile_is_an_error_message() -> None:
-    code, _, err = run_status(cli.session_clients(REGION, "no-such-profile", None))
+# --- AWS configuration the command cannot find: one line that says what to do ----------------------
 
-    assert code == cli.EXIT_FAILED
-    assert err == "error: The config profile (no-such-profile) could not be found\n"
+NO_PROFILE = (
+    "error: no AWS profile 'no-such-profile' in the AWS config files: give --profile NAME of one there, "
+    "or set AWS_PROFILE ('aws configure list-profiles' lists them)\n"
+)
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No credentials anywhere boto3 looks (the config files and IMDS are off already)."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_an_unknown_profile_says_to_give_one_of_the_config_files() -> None:
+    code, out, err = run_status(cli.session_clients(REGION, "no-such-profile", None))
+
+    assert (code, out, err) == (cli.EXIT_FAILED, "", NO_PROFILE)
+
+
+def test_an_unknown_profile_in_aws_profile_is_worded_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+
+    assert run_status(cli.session_clients(REGION, None, None)) == (cli.EXIT_FAILED, "", NO_PROFILE)
 
 
 @pytest.mark.usefixtures("credentials")
-def test_no_region_is_an_error_message() -> None:
+def test_no_region_says_to_give_region_or_set_aws_region() -> None:
     code, _, err = run_status(cli.session_clients(None, None, None))
 
     assert code == cli.EXIT_FAILED
-    assert err == "error: You must specify a region.\n"
+    assert err == "error: no AWS Region configured: give --region REGION (the batch's) or set AWS_REGION\n"
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_no_credentials_says_to_give_a_profile_or_keys() -> None:
+    code, _, err = run_status(cli.session_clients(REGION, None, None))
+
+    assert code == cli.EXIT_FAILED
+    assert err == (
+        "error: no AWS credentials found: give --profile NAME or set AWS_PROFILE (after 'aws sso login' for an "
+        "SSO profile), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n"
+    )
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_partial_credentials_name_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+
+    code, _, err = run_status(cli.session_clients(REGION, None, None))
+
+    assert code == cli.EXIT_FAILED
+    assert err == (
+        "error: incomplete AWS credentials (Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY): "
+        "give --profile NAME or set AWS_PROFILE, or set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n"
+    )
+
+
+@pytest.mark.usefixtures("no_credentials")
+def test_a_missing_credential_is_one_line_whichever_command_meets_it(tmp_path: Path) -> None:
+    """retry reads its local settings file first, then meets the missing credentials at its first call."""
+    settings = tmp_path / "settings.json"
+    settings.write_text('[{"runSettingId": "S1"}]')
+    stdout, stderr = io.StringIO(), io.StringIO()
+
+    code = cli.main(
+        ["retry", BATCH_ID, "--settings", str(settings), "-o", "-", "--region", REGION], stdout=stdout, stderr=stderr
+    )
+
+    assert code == cli.EXIT_FAILED
+    assert len(stderr.getvalue().splitlines()) == 1
+    assert stderr.getvalue().startswith("error: no AWS credentials found: give --profile NAME")

@@ -233,3 +233,36 @@ def test_delete_takes_further_batch_ids_when_the_first_is_gone(cohort: Cohort, r
     assert result.code == cli.EXIT_OK, result.err
     assert f"batch {cohort.first} is gone" in result.err
     assert cohort.service.batches[again].deleted
+
+
+# --- retry without --settings: the settings files the manifest records ---------------------------
+
+
+def test_retry_without_settings_reads_the_parts_the_manifest_records(
+    cohort: Cohort, run: Callable[..., Result], tmp_path: Any
+) -> None:
+    resubmitted(cohort, second_fails=True)
+    out = tmp_path / "retry.json"
+
+    result = run("retry", cohort.first, "-o", str(out))
+
+    assert result.code == cli.EXIT_OK, result.err
+    assert json.loads(out.read_text()) == [SETTINGS[1]]  # failed again in attempt 2
+    folder = layout.CohortLayout(layout.report_uri(OUTPUT_URI), cohort.first).prefix
+    note = f"note: reading the run settings the manifest of cohort {cohort.first} records: {folder}parts/run-settings-"
+    assert result.err.startswith(note), result.err
+
+
+def test_retry_without_settings_before_the_tracker_recorded_them_says_to_give_them(
+    cohort: Cohort, run: Callable[..., Result], tmp_path: Any
+) -> None:
+    out = tmp_path / "retry.json"
+
+    result = run("retry", cohort.first, "-o", str(out))  # no check yet: no manifest
+
+    assert result.code == cli.EXIT_FAILED
+    assert result.err == (
+        f"error: no record of batch {cohort.first}'s run settings (the manifest of a tracked OmicsRunBatch's cohort "
+        "records them, under its outputUri): give --settings FILE_OR_S3_URI, once per settings file\n"
+    )
+    assert not out.exists()

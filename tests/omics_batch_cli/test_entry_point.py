@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,17 @@ def test_the_command_loads_neither_aws_cdk_nor_jsii() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_python_dash_m_prints_the_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "omics_batch_cli", "--version"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"omics-batch [0-9]+\.[0-9]+\.[0-9]+\S*\n", result.stdout), result.stdout

@@ -200,3 +200,111 @@ def test_an_s3_uri_without_a_key_is_refused(run_cli: Run, tmp_path: Path) -> Non
 
     assert result.code == cli.EXIT_FAILED
     assert result.err == "error: s3://bucket-only: not an s3://bucket/key URI\n"
+
+
+# --- without --settings: the settings the cohort's manifest records, or an error saying to give them ---
+
+OUTPUT_URI = "s3://lab-results/cohort-7/"
+MANIFEST_KEY = f"cohort-7/batch-reports/batch-{BATCH_ID}/cohort.json"
+PART_KEY = f"cohort-7/batch-reports/batch-{BATCH_ID}/parts/run-settings-0f3e5a.json"
+
+
+def body(value: object) -> dict[str, object]:
+    data = json.dumps(value).encode()
+    return {"Body": StreamingBody(io.BytesIO(data), len(data)), "ContentLength": len(data)}
+
+
+def deployed_batch() -> dict[str, object]:
+    """GetBatch of a batch the construct deployed: its default run setting names the outputs."""
+    default = {"workflowId": "1234567", "roleArn": "arn:aws:iam::111122223333:role/run", "outputUri": OUTPUT_URI}
+    return {**batch("PROCESSED", total=6), "defaultRunSetting": default}
+
+
+def test_retry_without_settings_of_a_batch_with_no_outputs_says_to_give_them(
+    omics: Stubber, run_cli: Run, tmp_path: Path
+) -> None:
+    omics.add_response("get_batch", batch("PROCESSED", total=6), GET_BATCH)
+    output = tmp_path / "retry.json"
+
+    result = run_cli("retry", BATCH_ID, "-o", str(output))
+
+    assert result.code == cli.EXIT_FAILED
+    assert result.err == (
+        f"error: no record of batch {BATCH_ID}'s run settings (the manifest of a tracked OmicsRunBatch's cohort "
+        "records them, under its outputUri): give --settings FILE_OR_S3_URI, once per settings file\n"
+    )
+    assert not output.exists()
+    assert "s3" not in result.services
+
+
+def test_retry_without_settings_of_an_untracked_batch_says_to_give_them(
+    omics: Stubber, s3: Stubber, run_cli: Run, tmp_path: Path
+) -> None:
+    omics.add_response("get_batch", deployed_batch(), GET_BATCH)
+    s3.add_client_error(
+        "get_object", "NoSuchKey", "gone", 404, expected_params={"Bucket": "lab-results", "Key": MANIFEST_KEY}
+    )
+
+    result = run_cli("retry", BATCH_ID, "-o", str(tmp_path / "retry.json"))
+
+    assert result.code == cli.EXIT_FAILED
+    assert result.err.startswith(f"error: no record of batch {BATCH_ID}'s run settings")
+    assert result.err.endswith("give --settings FILE_OR_S3_URI, once per settings file\n")
+
+
+def test_retry_without_settings_when_the_manifest_records_none_says_to_give_them(
+    omics: Stubber, s3: Stubber, run_cli: Run, tmp_path: Path
+) -> None:
+    """A manifest written by an earlier release has no partFiles."""
+    omics.add_response("get_batch", deployed_batch(), GET_BATCH)
+    manifest = {"firstBatchId": BATCH_ID, "batches": [], "parts": 1, "done": True}
+    s3.add_response("get_object", body(manifest), {"Bucket": "lab-results", "Key": MANIFEST_KEY})
+
+    result = run_cli("retry", BATCH_ID, "-o", str(tmp_path / "retry.json"))
+
+    assert result.code == cli.EXIT_FAILED
+    assert result.err == (
+        f"error: the manifest of cohort {BATCH_ID} records no settings files (its tracking has not checked it yet, "
+        "or is of an earlier release): give --settings FILE_OR_S3_URI, once per settings file\n"
+    )
+
+
+def test_retry_without_settings_reads_the_files_the_manifest_records(
+    omics: Stubber, s3: Stubber, run_cli: Run, tmp_path: Path
+) -> None:
+    omics.add_response("get_batch", deployed_batch(), GET_BATCH)
+    part = f"s3://lab-results/{PART_KEY}"
+    manifest = {"firstBatchId": BATCH_ID, "batches": [], "parts": 1, "done": True, "partFiles": [part]}
+    s3.add_response("get_object", body(manifest), {"Bucket": "lab-results", "Key": MANIFEST_KEY})
+    s3.add_response("get_object", body(SETTINGS), {"Bucket": "lab-results", "Key": PART_KEY})
+    omics.add_response("list_runs", {"items": LISTED_RUNS}, {"batchId": BATCH_ID, "maxResults": 100})
+    page = {"batchId": BATCH_ID, "maxItems": 100}
+    omics.add_response("list_runs_in_batch", {"runs": RUNS_IN_BATCH}, page)
+    expect_get_run(omics)
+    output = tmp_path / "retry.json"
+
+    result = run_cli("retry", BATCH_ID, "-o", str(output))
+
+    assert result.code == cli.EXIT_OK, result.err
+    assert json.loads(output.read_text()) == FAILED_SETTINGS
+    assert (
+        result.err.splitlines()[0]
+        == f"note: reading the run settings the manifest of cohort {BATCH_ID} records: {part}"
+    )
+
+
+def test_a_run_setting_in_two_files_is_retried_with_the_later_files_settings(
+    omics: Stubber, run_cli: Run, tmp_path: Path
+) -> None:
+    """A growing cohort's later part holds the settings a revision changed: a retry file never has an id twice."""
+    changed = {**SETTINGS[1], "parameters": {"fastq_1": "s3://in/S002_R1.v2.fq.gz"}}
+    first, later = tmp_path / "part-0.json", tmp_path / "part-1.json"
+    first.write_text(json.dumps(SETTINGS))
+    later.write_text(json.dumps([changed]))
+    expect_batch_and_runs(omics)
+    expect_get_run(omics)
+
+    result = run_cli("retry", BATCH_ID, "--settings", str(first), "--settings", str(later), "-o", "-")
+
+    assert result.code == cli.EXIT_OK, result.err
+    assert json.loads(result.out) == [changed, SETTINGS[2], SETTINGS[4]]

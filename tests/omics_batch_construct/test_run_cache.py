@@ -113,7 +113,7 @@ def test_a_cache_id_without_a_location_warns_that_cached_runs_cannot_write() -> 
             "run_cache: expected an aws_omics.CfnRunCache, got str",
         ),
         (
-            {"cache_location": "s3://c/"},
+            {"cache_location": "s3://my-cache/"},
             {},
             "cache_location: needs default_run_setting.cache_id (the cache it is the location of)",
         ),
@@ -121,6 +121,12 @@ def test_a_cache_id_without_a_location_warns_that_cached_runs_cannot_write() -> 
             {"cache_location": "my-cache/runs"},
             {"cache_id": "7770001"},
             "cache_location: 'my-cache/runs' is not an s3://bucket/prefix URI",
+        ),
+        (
+            {"cache_location": "s3://My-Cache/runs"},
+            {"cache_id": "7770001"},
+            "cache_location: 's3://My-Cache/runs' names the bucket 'My-Cache', which is not a valid S3 bucket name: "
+            "it has 'C', 'M' (lowercase letters, digits, dots and hyphens only)",
         ),
     ],
 )
@@ -151,3 +157,35 @@ def test_run_cache_and_cache_id_together_are_refused() -> None:
             runs=runs(1),
             run_cache=cache,
         )
+
+
+def test_a_run_caches_location_is_checked_with_the_others() -> None:
+    stack = new_stack()
+    cache = omics.CfnRunCache(stack, "Cache", cache_s3_location="s3:/my-cache/runs/")
+    with pytest.raises(BatchValidationError) as raised:
+        OmicsRunBatch(
+            stack,
+            "Cohort",
+            default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW),
+            runs=runs(1),
+            run_cache=cache,
+        )
+    assert raised.value.problems == [
+        "run_cache: its cache_s3_location 's3:/my-cache/runs/' is not an s3://bucket/prefix URI"
+    ]
+
+
+@pytest.mark.parametrize("location", ["s3://shared-cache/omics", "s3://shared-cache/omics/"])
+def test_a_cache_location_is_granted_as_a_folder_with_or_without_its_slash(location: str) -> None:
+    """Not ``omics*``, which would open ``omics-other/`` too."""
+    stack = new_stack()
+    OmicsRunBatch(
+        stack,
+        "Cohort",
+        default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW, cache_id="7770001"),
+        runs=runs(1),
+        cache_location=location,
+    )
+    objects = {s["Sid"]: s for s in cache_statements(Template.from_stack(stack))}["RunCacheObjects"]
+
+    assert objects["Resource"]["Fn::Join"][1][-1] == ":s3:::shared-cache/omics/*"

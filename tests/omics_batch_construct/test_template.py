@@ -305,6 +305,54 @@ def test_output_uri_string_grants_that_prefix_only() -> None:
     assert ":s3:::lab-results/cohort7/*" in dumps(put)
 
 
+def s3_resources(template: Template) -> list[str]:
+    """The S3 object and bucket patterns of every policy of the stack, as text."""
+    found = []
+    for resource in template.find_resources("AWS::IAM::Policy").values():
+        for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+            text = dumps(statement["Resource"])
+            if ":s3:::lab-results" in text:
+                found.append(f"{statement.get('Sid')} {text}")
+    return sorted(found)
+
+
+def test_an_output_uri_is_joined_with_one_slash_whether_or_not_it_ends_with_one() -> None:
+    """The report folder, the tracker's and the handlers' keys and the run role's outputs sit under
+    ``cohort7/``, never ``cohort7batch-reports/``, and ``cohort7*`` (which opens ``cohort7-other/``) is
+    never granted."""
+    seen = {}
+    for uri in ("s3://lab-results/cohort7", "s3://lab-results/cohort7/"):
+        stack = new_stack()
+        OmicsRunBatch(
+            stack, "B", default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW, output_uri=uri), runs=runs(1)
+        )
+        template = Template.from_stack(stack)
+        report = only_batch_properties(template)[contract.PROP_REPORT_URI]
+        seen[uri] = (report, s3_resources(template))
+
+    (report, resources), other = seen.values()
+    assert other == (report, resources)
+    assert report == "s3://lab-results/cohort7/batch-reports/"
+    assert any(":s3:::lab-results/cohort7/*" in r for r in resources), resources
+    assert any(":s3:::lab-results/cohort7/batch-reports/*" in r for r in resources), resources
+    assert not any("cohort7*" in r or "cohort7batch" in r for r in resources), resources
+
+
+def test_an_output_uri_at_the_buckets_root_grants_the_bucket() -> None:
+    stack = new_stack()
+    OmicsRunBatch(
+        stack,
+        "B",
+        default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW, output_uri="s3://lab-results"),
+        runs=runs(1),
+    )
+    template = Template.from_stack(stack)
+
+    assert only_batch_properties(template)[contract.PROP_REPORT_URI] == "s3://lab-results/batch-reports/"
+    put = [s for s in policy_statements(template, "BRunRole") if "s3:PutObject" in s["Action"]]
+    assert ":s3:::lab-results/*" in dumps(put)
+
+
 # --- runs: inline / settings file ---------------------------------------------------
 
 

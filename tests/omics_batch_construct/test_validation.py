@@ -196,3 +196,109 @@ def test_ready2run_is_refused_with_the_other_problems(workflow_type: Any) -> Non
 
 def test_private_workflows_are_accepted() -> None:
     assert build(default=DefaultRunSetting(workflow_id="1234567", workflow_type=WorkflowType.PRIVATE)).run_count == 2
+
+
+# --- S3 URIs: s3://bucket/prefix with a valid bucket name, or refused at synth -------------------
+
+NOT_S3 = "is not an s3://bucket/prefix URI"
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("my-output-bucket/results", NOT_S3),
+        ("s3:/typo-bucket/out", NOT_S3),
+        ("S3://typo-bucket/out", NOT_S3),
+        ("https://typo-bucket.s3.amazonaws.com/out", NOT_S3),
+        ("s3:///results", "names no bucket (s3://bucket/prefix)"),
+        ("s3://ab/results", "names the bucket 'ab', which is not a valid S3 bucket name: 2 characters, not 3 to 63"),
+        ("s3://" + "b" * 64, "names the bucket 'bbbb"),
+        ("s3://My_Bucket/x", "which is not a valid S3 bucket name: it has 'B', 'M', '_' (lowercase letters, digits"),
+        ("s3://-bucket/x", "which is not a valid S3 bucket name: it must begin and end with a letter or digit"),
+        ("s3://bucket./x", "which is not a valid S3 bucket name: it must begin and end with a letter or digit"),
+        ("s3://my..bucket/x", "which is not a valid S3 bucket name: it has '..' (no two dots in a row"),
+        ("s3://my.-bucket/x", "which is not a valid S3 bucket name: it has '.-' (no two dots in a row"),
+        ("s3://192.168.5.4/x", "which is not a valid S3 bucket name: it is formatted as an IP address"),
+    ],
+)
+def test_a_bad_output_uri_is_refused_for_the_default_and_for_a_run(uri: str, problem: str) -> None:
+    found = problems_of(
+        default=DefaultRunSetting(workflow_id="1234567", output_uri=uri),
+        run_list=[RunSetting(run_setting_id="NA12878"), RunSetting(run_setting_id="NA12891", output_uri=uri)],
+    )
+
+    assert len(found) == 2, found
+    default, run = found
+    assert default.startswith("default_run_setting.output_uri: ") and problem in default
+    assert run.startswith("runs[1] (run_setting_id 'NA12891').output_uri: ") and problem in run
+    assert default.split(": ", 1)[1] == run.split(": ", 1)[1]
+
+
+def test_output_uris_without_s3_scheme_are_refused_in_one_error() -> None:
+    found = problems_of(
+        default=DefaultRunSetting(workflow_id="1234567", output_uri="my-output-bucket/results"),
+        run_list=[RunSetting(run_setting_id="NA12878", output_uri="s3:/typo-bucket/out")],
+    )
+
+    assert found == [
+        f"default_run_setting.output_uri: 'my-output-bucket/results' {NOT_S3}",
+        f"runs[0] (run_setting_id 'NA12878').output_uri: 's3:/typo-bucket/out' {NOT_S3}",
+    ]
+
+
+def test_bad_output_uris_are_refused_above_100_runs_too() -> None:
+    """Above 100 runs a run's URI is checked on the fast path, and named like any problem."""
+    many = [*runs(150), RunSetting(run_setting_id="late", output_uri="lab-results/late/")]
+
+    assert problems_of(run_list=many) == [f"runs[150] (run_setting_id 'late').output_uri: 'lab-results/late/' {NOT_S3}"]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "s3://lab-results",
+        "s3://lab-results/",
+        "s3://lab-results/cohort7",
+        "s3://lab.results-2026/cohort 7/é/",
+        "s3://123/x",
+        "s3://" + "b" * 63 + "/x",
+    ],
+)
+def test_good_output_uris_pass(uri: str) -> None:
+    batch = build(
+        default=DefaultRunSetting(workflow_id="1234567", output_uri=uri),
+        run_list=[RunSetting(run_setting_id="a", output_uri=uri)],
+    )
+    assert batch.output_uri == uri
+
+
+def test_deploy_time_uris_pass_and_their_known_start_is_checked() -> None:
+    stack = new_stack()
+    bucket = cdk.Fn.import_value("ResultsBucket")
+    OmicsRunBatch(
+        stack,
+        "Fine",
+        default_run_setting=DefaultRunSetting(workflow_id="1234567", output_uri=f"s3://{bucket}/cohort7/"),
+        runs=[
+            RunSetting(run_setting_id="a", output_uri=bucket),
+            RunSetting(run_setting_id="b", output_uri=f"s3:/{bucket}"),  # the token may start with '/'
+            RunSetting(run_setting_id="c", output_uri=f"s3://lab-results/{bucket}/"),
+        ],
+    )
+    with pytest.raises(BatchValidationError) as info:
+        OmicsRunBatch(
+            stack,
+            "Refused",
+            default_run_setting=DefaultRunSetting(workflow_id="1234567", output_uri=f"{bucket}/cohort7/"),
+            runs=[
+                RunSetting(run_setting_id="a", output_uri=f"results/{bucket}"),
+                RunSetting(run_setting_id="b", output_uri=f"s3://Lab_Results/{bucket}"),
+            ],
+        )
+
+    assert [p.split(": ", 1)[0] for p in info.value.problems] == [
+        "runs[0] (run_setting_id 'a').output_uri",
+        "runs[1] (run_setting_id 'b').output_uri",
+    ]
+    assert info.value.problems[0].endswith(NOT_S3)
+    assert "names the bucket 'Lab_Results'" in info.value.problems[1]

@@ -16,7 +16,16 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from omics_common.errors import ApiError
-from omics_common.outcome import SettingsError, json_array, read_settings, s3_settings, select, split_s3_uri
+from omics_common.outcome import (
+    SettingsError,
+    bucket_name_problem,
+    json_array,
+    read_settings,
+    s3_settings,
+    s3_uri_problem,
+    select,
+    split_s3_uri,
+)
 
 CREDENTIALS: dict[str, str] = {"region_name": "us-east-1", "aws_access_key_id": "x", "aws_secret_access_key": "y"}
 BATCH_ID = "4455667"
@@ -99,6 +108,53 @@ def test_split_s3_uri(uri: str) -> None:
     assert split_s3_uri("s3://bucket/a/b.json") == ("bucket", "a/b.json")
     with pytest.raises(SettingsError, match=f"^{uri}: not an s3://bucket/key URI$"):
         split_s3_uri(uri)
+
+
+@pytest.mark.parametrize(
+    "name", ["abc", "a" * 63, "my-bucket", "my.bucket.2026", "123", "1.2.3", "1.2.3.4.5", "xn-ok", "b-0.c"]
+)
+def test_bucket_names_s3_accepts(name: str) -> None:
+    assert bucket_name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("ab", "2 characters, not 3 to 63"),
+        ("", "0 characters, not 3 to 63"),
+        ("a" * 64, "64 characters, not 3 to 63"),
+        ("My_bucket", "it has 'M', '_' (lowercase letters, digits, dots and hyphens only)"),
+        ("my bucket", "it has ' ' (lowercase letters, digits, dots and hyphens only)"),
+        ("-bucket", "it must begin and end with a letter or digit"),
+        ("bucket-", "it must begin and end with a letter or digit"),
+        (".bucket", "it must begin and end with a letter or digit"),
+        ("my..bucket", "it has '..' (no two dots in a row, nor a dot beside a hyphen)"),
+        ("my-.bucket", "it has '-.' (no two dots in a row, nor a dot beside a hyphen)"),
+        ("192.168.5.4", "it is formatted as an IP address"),
+    ],
+)
+def test_bucket_names_s3_refuses(name: str, problem: str) -> None:
+    assert bucket_name_problem(name) == problem
+
+
+@pytest.mark.parametrize("uri", ["s3://out-bucket", "s3://out-bucket/", "s3://out-bucket/a/b", "s3://out-bucket//a"])
+def test_s3_uris_with_a_valid_bucket_and_any_prefix(uri: str) -> None:
+    assert s3_uri_problem(uri) is None
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("out-bucket/a", "is not an s3://bucket/prefix URI"),
+        ("s3:/out-bucket/a", "is not an s3://bucket/prefix URI"),
+        ("", "is not an s3://bucket/prefix URI"),
+        ("s3://", "names no bucket (s3://bucket/prefix)"),
+        ("s3:///a", "names no bucket (s3://bucket/prefix)"),
+        ("s3://Out/a", "names the bucket 'Out', which is not a valid S3 bucket name: it has 'O' (lowercase"),
+    ],
+)
+def test_s3_uris_refused(uri: str, problem: str) -> None:
+    assert (s3_uri_problem(uri) or "").startswith(problem)
 
 
 class _DroppingStream:

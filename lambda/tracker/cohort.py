@@ -255,8 +255,13 @@ def check(
             state.queue.pop(0)
         elif ended := state.ended():
             settled = settle(clients, config, state, ended[0], deadline)
-        if state.checks == 0 and started is None:  # the command finds the cohort by its manifest from the start
-            write_manifest(store, config, state, fresh=True, part_files=_materialized(clients, config, recorded))
+        # The first check writes the manifest (the command finds the cohort by it from the start) with the
+        # cohort's parts (a revision's deploy reads them); a first check that started a batch wrote it
+        # already, without them: the next check that starts none records them.
+        unrecorded = recorded is None or not recorded.part_files
+        if started is None and (state.checks == 0 or unrecorded):
+            part_files = _materialized(clients, config, recorded)
+            write_manifest(store, config, state, fresh=state.checks == 0, part_files=part_files)
     except CohortClosed as closed:
         logger.info("Cohort %s: %s; this execution ends", config.first_batch_id, closed)
         return {"cohort": state.to_json(), "done": False, "again": False, "continue": False, "released": True}

@@ -16,6 +16,8 @@ from tracker_testkit import REPORT_BUCKET, REPORT_URI, SETTINGS_BUCKET, SETTINGS
 from omics_common import contract, layout, lifecycle, s3files
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
+from omics_common.layout import CohortLayout
+from omics_common.manifest import ManifestStore
 from tests.standin.healthomics import HealthOmics, ServiceError
 from tests.tracking import checks
 from tracker import cohort, index
@@ -338,6 +340,25 @@ def test_one_batch_of_the_cohort_submits_at_a_time(service: HealthOmics, s3: Any
     check(cohort_clients, first, waiting["cohort"], parts=parts)
 
     assert [b.request.get("batchName") for b in service.started()[2:]] == [f"c{first}-p0a2"]
+
+
+def test_a_first_check_that_starts_a_part_still_records_the_parts(
+    service: HealthOmics, s3: Any, cohort_clients: Clients
+) -> None:
+    """The deploy's batch submitted all its runs before the tracking's first check: that check starts
+    part 1, and the next one records the cohort's parts, which a revision's deploy reads."""
+    first = deploy(service, s3)
+    parts = [{"settingsUri": SETTINGS_URI}, {"settingsUri": put(s3, PART_1_KEY, entries("t1", "t2"))}]
+    service.set_status(first, "INPROGRESS")
+    store = ManifestStore(s3, CohortLayout(REPORT_URI, first))
+    state = check(cohort_clients, first, parts=parts)["cohort"]
+    assert len(service.started()) == 2 and store.read().part_files == ()  # type: ignore[union-attr]
+
+    check(cohort_clients, first, state, parts=parts)
+
+    recorded = store.read()
+    assert recorded is not None and len(recorded.part_files) == 2
+    assert [read_json(s3, uri) for uri in recorded.part_files][1] == entries("t1", "t2")
 
 
 def test_a_long_cohort_asks_for_a_fresh_execution(service: HealthOmics, s3: Any, cohort_clients: Clients) -> None:

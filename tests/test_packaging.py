@@ -70,3 +70,12 @@ def test_no_tests_caches_or_dotfiles(wheel: list[str]) -> None:
     assert not [name for name in wheel if "__pycache__" in name or name.endswith((".pyc", ".pyo"))]
     assert not [name for name in wheel if any(part.startswith(".") for part in name.split("/"))]
     assert not [name for name in wheel if name.startswith(("integ/", "benchmarks/", "scripts/", "app.py"))]
+
+
+def test_rich_is_the_cli_extra_only(built: Path) -> None:
+    """An app that uses the library installs no terminal UI; the command's live view is the [cli] extra."""
+    with zipfile.ZipFile(built) as wheel:
+        (metadata,) = [name for name in wheel.namelist() if name.endswith(".dist-info/METADATA")]
+        requires = [line for line in wheel.read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
+    rich = [line for line in requires if line.split()[1].startswith("rich")]
+    assert rich and all("extra == 'cli'" in line or 'extra == "cli"' in line for line in rich)

@@ -6,6 +6,7 @@ import pytest
 from botocore.stub import Stubber
 
 from omics_batch_cli import main as cli
+from omics_batch_cli import view
 
 from .clikit import BATCH_ID, GET_BATCH, Run, batch
 
@@ -170,3 +171,17 @@ def test_unknown_batch_prints_the_service_message_without_traceback(omics: Stubb
     assert result.code == cli.EXIT_FAILED
     assert result.err == "error: ResourceNotFoundException: Batch 1234567 not found\n"
     assert result.out == ""
+
+
+def test_a_terminal_without_rich_gets_plain_lines(
+    omics: Stubber, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rich comes with the [cli] extra: without it, the command still watches, in plain lines."""
+    monkeypatch.setattr(view, "has_rich", lambda: False)
+    for response in (RUNNING, PROCESSED):
+        omics.add_response("get_batch", response, GET_BATCH)
+
+    result = run_cli("status", BATCH_ID, "--watch", "--interval", "0", tty=True)
+
+    assert result.code == 0
+    assert "\x1b" not in result.out and any(": submitted " in line for line in result.out.splitlines())

@@ -13,10 +13,11 @@ under retention mode REMOVE, where GetRun may have forgotten the run by the end 
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
@@ -89,8 +90,15 @@ class RunInsight(Construct):
                 detail_type=[contract.OMICS_RUN_EVENT_DETAIL_TYPE],
                 detail={"status": sorted(lifecycle.ENDED_RUN)},
             ),
-            targets=[targets.SqsQueue(self.queue)],
+            # An event EventBridge cannot deliver (after its retries) is kept in the dead-letter queue too.
+            targets=[targets.SqsQueue(self.queue, dead_letter_queue=self.dead_letter_queue)],
         )
+        if key is not None and not isinstance(key, kms.Key):
+            Annotations.of(self).add_warning_v2(
+                "omics-batch-construct:ImportedKeyQueue",
+                "encryption_key is imported: its key policy must let events.amazonaws.com use it "
+                "(kms:Decrypt, kms:GenerateDataKey) or EventBridge cannot deliver the run events to the insight queue.",
+            )
         role = iam.Role(
             self,
             "Role",
@@ -148,8 +156,8 @@ class RunInsight(Construct):
                 iam.PolicyStatement(actions=["s3:GetObject"], resources=[bucket.arn_for_objects(manifests)]),
                 WHY_RECORDS,
             )
-            # A cohort is this construct's when its manifest is listed.
-            allow_record_listing(role, bucket, [manifests])
+            # A cohort is this construct's when its manifest is listed; its prices are read once listed.
+            allow_record_listing(role, bucket, [manifests, report_key + layout.PRICES_KEYS])
             if bucket.encryption_key is not None:
                 add_statement(
                     role,

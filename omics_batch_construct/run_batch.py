@@ -254,7 +254,8 @@ class OmicsRunBatch(Construct):
             assert tracker_role is not None
             allow_pricing(tracker_role)  # the report prices the runs the insight function did not record
             if self.output_bucket is not None and report_key is not None:
-                allow_record_listing(tracker_role, self.output_bucket, [report_key + layout.INSIGHT_KEYS])
+                keys = [report_key + layout.INSIGHT_KEYS, report_key + layout.PRICES_KEYS]
+                allow_record_listing(tracker_role, self.output_bucket, keys)
         if self.tracker is not None and self.output_bucket is not None:
             # A growing cohort's revision reads every part the cohort was given and writes its increment,
             # and (under CANCEL_RUNS or DELETE_RUNS_AND_BATCH, once ever) the samples it removed.

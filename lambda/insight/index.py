@@ -23,7 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,17 +40,26 @@ logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
 
 # Deliveries of a message before its run is recorded without a manifest: the queue gives a
 # message back after its visibility timeout (contract.INSIGHT_VISIBILITY_SECONDS), so about an hour.
-MANIFEST_WAIT_RECEIVES = 5
+MANIFEST_WAIT_RECEIVES = 3
+# How long a cohort's batch may be without the cohort's manifest (its tracking writes it at its
+# first check, moments after the deploy) before its runs count as another construct's.
+YOUNG_BATCH_SECONDS = 3600
+# What an invocation keeps back from its timeout to write what it did and answer.
+WORK_MARGIN_SECONDS = 30
 
 _clients: Clients | None = None
 
 
 def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda's entry point (an SQS event source with ReportBatchItemFailures)."""
+    """Lambda's entry point (an SQS event source with ReportBatchItemFailures): the messages left when
+    the invocation nears its timeout go back to the queue, and what was done is written."""
     global _clients
     if _clients is None:
         _clients = Clients()
-    return capture(event.get("Records", []), _clients, os.environ[contract.ENV_REPORT_URI], os.environ["AWS_REGION"])
+    seconds = context.get_remaining_time_in_millis() / 1000 - WORK_MARGIN_SECONDS
+    deadline = lifecycle.time_budget(max(seconds, 0.0))
+    report_uri, region = os.environ[contract.ENV_REPORT_URI], os.environ["AWS_REGION"]
+    return capture(event.get("Records", []), _clients, report_uri, region, deadline)
 
 
 @dataclass
@@ -61,25 +71,31 @@ class _Cohorts:
     report_uri: str
     region: str
     of_batch: dict[str, str | None] = field(default_factory=dict)  # the cohort a batch's tags name
+    created: dict[str, float] = field(default_factory=dict)  # when each batch was created (epoch seconds)
     ours: set[str] = field(default_factory=set)  # cohorts whose manifest is under report_uri
     books: dict[str, tuple[PriceBook, dict[str, str]]] = field(default_factory=dict)
 
     def first_batch(self, batch_id: str) -> str | None:
         if batch_id not in self.of_batch:
             try:
-                tags = call(self.clients.omics, "GetBatch", batch_id, batchId=batch_id).get("tags") or {}
+                batch = call(self.clients.omics, "GetBatch", batch_id, batchId=batch_id)
             except ApiError as err:
                 if err.code != NOT_FOUND:
                     raise
-                tags = {}  # deleted (DeleteBatch): if it was a cohort's, the report looks its runs up
+                batch = {}  # deleted (DeleteBatch): if it was a cohort's, the report looks its runs up
+            tags = batch.get("tags") or {}
             self.of_batch[batch_id] = tags.get(contract.COHORT_TAG) or (
                 batch_id if contract.DEFINITION_TAG in tags else None
             )
+            created = batch.get("creationTime")
+            self.created[batch_id] = created.timestamp() if hasattr(created, "timestamp") else 0.0
         first = self.of_batch[batch_id]
         if first is None or first in self.ours:
             return first
         if ManifestStore(self.clients.s3, self.layout(first)).find() is None:
-            return None  # another construct's cohort, or one whose tracking has not begun: asked again next time
+            if time.time() - self.created[batch_id] < YOUNG_BATCH_SECONDS:
+                raise _Later(f"cohort {first} has no manifest yet (its tracking writes it at its first check)")
+            return None  # another construct's cohort: asked again next time, in case
         self.ours.add(first)
         return first
 
@@ -105,8 +121,15 @@ class _Later(Exception):
     """This message goes back to the queue: its run is not ready to record."""
 
 
-def capture(messages: Iterable[Mapping[str, Any]], clients: Clients, report_uri: str, region: str) -> dict[str, Any]:
-    """Record the ended runs of this construct's cohorts; the messages to deliver again."""
+def capture(
+    messages: Iterable[Mapping[str, Any]],
+    clients: Clients,
+    report_uri: str,
+    region: str,
+    deadline: Callable[[], bool] = lambda: False,
+) -> dict[str, Any]:
+    """Record the ended runs of this construct's cohorts; the messages to deliver again (those that
+    failed, alone, and those ``deadline`` left no time for)."""
     global _cohorts
     if _cohorts is None or _cohorts.clients is not clients or _cohorts.report_uri != report_uri:
         _cohorts = _Cohorts(clients, report_uri, region)
@@ -115,6 +138,9 @@ def capture(messages: Iterable[Mapping[str, Any]], clients: Clients, report_uri:
     groups: dict[tuple[str, str], tuple[list[dict[str, str]], list[str]]] = {}
     for message in messages:
         message_id = str(message.get("messageId", ""))
+        if deadline():
+            again.append(message_id)
+            continue
         try:
             found = _record(message, cohorts)
         except _Later as why:
@@ -123,6 +149,10 @@ def capture(messages: Iterable[Mapping[str, Any]], clients: Clients, report_uri:
             continue
         except ApiError as err:
             (logger.warning if err.transient else logger.error)("Message %s: %s", message_id, err)
+            again.append(message_id)
+            continue
+        except Exception:  # a bug or an unreadable answer: this message alone goes back, and says why
+            logger.exception("Message %s could not be recorded", message_id)
             again.append(message_id)
             continue
         if found is not None:
@@ -159,14 +189,17 @@ def _record(message: Mapping[str, Any], cohorts: _Cohorts) -> tuple[str, dict[st
             raise
         logger.info("Run %s is gone already (deleted, or dropped by retention mode REMOVE)", run_id)
         return None
-    if detail.get("uuid") and detail["uuid"] != run.get("uuid"):
-        logger.info("Run id %s is another run's now (the event's run was deleted)", run_id)
+    if (detail.get("uuid") and detail["uuid"] != run.get("uuid")) or run.get("status") not in lifecycle.ENDED_RUN:
+        logger.info("Run %s: GetRun answers for another run now (the event's run was deleted)", run_id)
         return None
     batch_id = str(run.get("batchId") or "")
     first = cohorts.first_batch(batch_id) if batch_id else None
     if first is None:
         return None
-    manifest = runcost.read_manifest(cohorts.clients.logs, run_id, str(run.get("uuid") or ""))
+    try:
+        manifest = runcost.read_manifest(cohorts.clients.logs, run_id, str(run.get("uuid") or ""))
+    except ValueError as err:  # not the manifest format: recorded without a cost, saying why
+        return first, runrecords.record_of(run, None, None, unreadable=str(err))
     if manifest is None:
         receives = int((message.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
         if receives < MANIFEST_WAIT_RECEIVES:

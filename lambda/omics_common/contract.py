@@ -122,7 +122,8 @@ OMICS_RUN_EVENT_DETAIL_TYPE = "Run Status Change"
 
 # --- the run insight function (lambda/insight): ended runs' events from a queue -----------
 ENV_REPORT_URI = "REPORT_URI"  # the report prefix whose cohorts the function records
-INSIGHT_TIMEOUT_SECONDS = 120  # a batch of 100 runs: GetRun and a manifest log read each
+# A batch of 100 runs: GetRun and a manifest log read each, about 10 s; the rest is for retries.
+INSIGHT_TIMEOUT_SECONDS = 300
 # The queue gives a message back this long after a delivery that did not end (six times the
 # function's timeout, as Lambda asks of an SQS event source), and moves it to its dead-letter
 # queue after INSIGHT_MAX_RECEIVES deliveries.

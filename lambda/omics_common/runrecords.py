@@ -19,12 +19,13 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from . import runcost
+from . import lifecycle, runcost
 from .clients import Client
-from .errors import ApiError, call
+from .errors import call
 from .layout import CohortLayout
 from .outcome import split_s3_uri
 from .runcost import PriceBook, RunCost, RunManifest
@@ -49,16 +50,24 @@ FIELDS = (
 # What the report takes of a record, as columns of its own.
 REPORT_COLUMNS = ("costUsd", "computeCostUsd", "storageCostUsd", "failureReason", "failedTask")
 MAX_FAILURE_GROUPS = 20  # the completion event's failure digest
+READ_THREADS = 16  # objects read at once (boto3's clients may be shared by threads)
 NO_MANIFEST = "no run manifest in /aws/omics/WorkflowLog"
 
 
-def record_of(run: Mapping[str, Any], manifest: RunManifest | None, cost: RunCost | None) -> dict[str, str]:
-    """A run's record from GetRun's answer (or what stands for it) and its manifest's cost."""
+def record_of(
+    run: Mapping[str, Any], manifest: RunManifest | None, cost: RunCost | None, *, unreadable: str = ""
+) -> dict[str, str]:
+    """A run's record from GetRun's answer (or what stands for it) and its manifest's cost;
+    ``unreadable``: why the manifest there is could not be read."""
     notes = []
-    if manifest is None:
+    if unreadable:
+        notes.append(f"run manifest unreadable: {unreadable}")
+    elif manifest is None:
         notes.append(NO_MANIFEST)
     if cost is not None and cost.missing:
         notes.append("no list price for " + ", ".join(cost.missing))
+    if manifest is not None and manifest.storage_type == runcost.DYNAMIC and manifest.storage_average_gib is None:
+        notes.append("no average storage (a DYNAMIC run under two hours): storage priced 0")
     record = {
         "runId": str(run.get("id") or ""),
         "runUuid": str(run.get("uuid") or ""),
@@ -96,33 +105,32 @@ def write(s3: Client, layout: CohortLayout, batch_id: str, records: Iterable[Map
 
 
 def read(s3: Client, layout: CohortLayout, batch_id: str) -> Iterator[dict[str, str]]:
-    """Every record of ``batch_id``'s runs, object by object."""
+    """Every record of ``batch_id``'s runs, a listed page of objects at a time, ``READ_THREADS`` objects
+    read at once: runs that end one by one make an object each, and 100,000 reads one after the
+    other would outlast an invocation."""
     bucket, prefix = split_s3_uri(layout.insight(batch_id))
+
+    def records(key: str) -> list[dict[str, str]]:
+        body = call(s3, "GetObject", batch_id, Bucket=bucket, Key=key)["Body"]
+        try:
+            return [json.loads(line) for line in body.iter_lines() if line.strip()]
+        finally:
+            body.close()
+
     token: str | None = None
-    while True:
-        page = call(
-            s3,
-            "ListObjectsV2",
-            batch_id,
-            Bucket=bucket,
-            Prefix=prefix,
-            **({"ContinuationToken": token} if token else {}),
-        )
-        for item in page.get("Contents", []):
-            body = call(s3, "GetObject", batch_id, Bucket=bucket, Key=item["Key"])["Body"]
-            try:
-                for line in body.iter_lines():
-                    if line.strip():
-                        yield json.loads(line)
-            finally:
-                body.close()
-        token = page.get("NextContinuationToken")
-        if not page.get("IsTruncated") or not token:
-            return
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        while True:
+            more = {"ContinuationToken": token} if token else {}
+            page = call(s3, "ListObjectsV2", batch_id, Bucket=bucket, Prefix=prefix, **more)
+            for found in pool.map(records, [item["Key"] for item in page.get("Contents", [])]):
+                yield from found
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
 
 
-# What the report keeps of a record: its columns, and the ending it may lack (``tracker.insight``).
-KEPT = (*REPORT_COLUMNS, "status", "startTime", "stopTime")
+# What the report keeps of a record: its columns, the ending it may lack, and why it has no cost.
+KEPT = (*REPORT_COLUMNS, "status", "startTime", "stopTime", "note")
 
 
 def by_run(s3: Client, layout: CohortLayout, batch_ids: Iterable[str]) -> dict[str, dict[str, str]]:
@@ -132,7 +140,9 @@ def by_run(s3: Client, layout: CohortLayout, batch_ids: Iterable[str]) -> dict[s
     for batch_id in batch_ids:
         for record in read(s3, layout, batch_id):
             kept = {key: str(record.get(key) or "") for key in KEPT}
-            found[run_key(record.get("runUuid", ""), record.get("runId", ""))] = kept
+            key = run_key(record.get("runUuid", ""), record.get("runId", ""))
+            if key not in found or not found[key]["costUsd"]:  # a priced record wins over one without
+                found[key] = kept
     return found
 
 
@@ -145,14 +155,15 @@ def run_key(run_uuid: str, run_id: str) -> str:
 
 
 def price_book(clients_pricing: Client, s3: Client, layout: CohortLayout, region: str) -> PriceBook:
-    """The cohort's prices: those read before (``prices.json``), the Price List API for the rest."""
+    """The cohort's prices: those read before (``prices.json``), the Price List API for the rest.
+
+    The file is read only once a listing of its exact key shows it there: to a reader that may
+    not list the bucket beyond that key, S3 answers a missing key with 403, not 404."""
     bucket, key = split_s3_uri(layout.prices)
-    try:
+    listed = call(s3, "ListObjectsV2", Bucket=bucket, Prefix=key, MaxKeys=1)
+    known: Any = {}
+    if any(item.get("Key") == key for item in listed.get("Contents", [])):
         known = json.loads(call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read())
-    except ApiError as err:
-        if err.code not in ("NoSuchKey", "404", "NotFound"):
-            raise
-        known = {}
     return PriceBook(clients_pricing, region, known.get("prices") if isinstance(known, dict) else None)
 
 
@@ -185,7 +196,7 @@ class Digest:
             self.compute += Decimal(row["computeCostUsd"])
             self.storage += Decimal(row["storageCostUsd"])
             self.priced += 1
-        elif row.get("runStatus") in ("COMPLETED", "FAILED", "CANCELLED"):
+        elif row.get("runStatus") in lifecycle.ENDED_RUN:
             self.unpriced += 1
         reason = ""
         if row.get("runStatus") == "FAILED":

@@ -65,13 +65,16 @@ class Insight:
         (kept in ``new``), else None."""
         key = runrecords.run_key(row.runUuid, row.runId)
         record = records.get(key)
+        # No record, or one written before the run's manifest was there: look again.
+        unpriced = record is None or record.get("note") == runrecords.NO_MANIFEST
         wanted = self.enabled and row.runId and row.runStatus in lifecycle.ENDED_RUN
-        if record is None and wanted and self.lookups < MAX_LOOKUPS:
+        if unpriced and wanted and self.lookups < MAX_LOOKUPS:
             self.lookups += 1
-            record = self._look_up(row, batch_id)
-            if record is not None:
-                records[key] = record
-                new.append(record)
+            found = self._look_up(row, batch_id)
+            if found is not None:
+                record = records[key] = found
+                if found["note"] != runrecords.NO_MANIFEST:  # kept; not one that may be priced later
+                    new.append(found)
         return record
 
     def _look_up(self, row: RunRow, batch_id: str) -> dict[str, str] | None:
@@ -89,13 +92,17 @@ class Insight:
             run = {**run, "startTime": row.startTime, "stopTime": row.stopTime, "batchId": batch_id}
         if not run.get("uuid"):
             return None
+        run = {**run, "batchId": batch_id}
         try:
             manifest = runcost.read_manifest(self.clients.logs, row.runId, str(run["uuid"]))
             cost = runcost.run_cost(manifest, self.book()) if manifest is not None else None
         except ApiError as err:
             logger.warning("Run %s: manifest not read: %s", row.runId, err)
             return None
-        return runrecords.record_of({**run, "batchId": batch_id}, manifest, cost)
+        except ValueError as err:  # not the manifest format
+            logger.warning("Run %s: manifest unreadable: %s", row.runId, err)
+            return runrecords.record_of(run, None, None, unreadable=str(err))
+        return runrecords.record_of(run, manifest, cost)
 
     def book(self) -> PriceBook:
         if self._book is None:

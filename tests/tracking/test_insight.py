@@ -4,8 +4,9 @@ cohort's cost and failure digest in the completion event.
 The stack is synthesized and deployed offline (``deployment.py``); as each batch ends, its runs'
 manifests are written to CloudWatch Logs (moto) as HealthOmics writes them, and their "Run Status
 Change" events go through the template's own rule pattern to the insight function. One event is
-lost (the report looks that run up itself), and one run's metadata is dropped after its event,
-as retention mode REMOVE drops it (the report has it from its record). Every call of the three
+lost (the report looks that run up itself), one run's metadata is dropped after its event, as
+retention mode REMOVE drops it (the report has it from its record), and one run's manifest comes
+after the function stopped waiting for it (the report looks it up again). Every call of the three
 functions is held against their roles' policies.
 """
 
@@ -18,17 +19,19 @@ from typing import Any
 
 import pytest
 
+from insight.index import MANIFEST_WAIT_RECEIVES
 from omics_batch_construct import RunSetting
 from tests.standin.healthomics import Batch
 from tests.standin.workflowlog import put_manifest, task_record
 from tests.tracking.deployment import Ending, completions, deployed, report, synthesized, until_reported
 from tests.tracking.test_grants import audit
 
-SAMPLES = ("NA12878", "NA12891", "NA12892", "NA12893")
+SAMPLES = ("NA12878", "NA12891", "NA12892", "NA12893", "NA12894")
 RUNS = [RunSetting(run_setting_id=s, parameters={"sample": f"s3://in/{s}.bam"}) for s in SAMPLES]
 FAILING = "NA12891"  # runs out of memory in its "call" task
 LOST = "NA12892"  # its event never arrives
 REMOVED = "NA12893"  # dropped from GetRun after its event (retention mode REMOVE)
+LATE = "NA12894"  # recorded without a cost (its manifest came after the function stopped waiting)
 START = datetime.datetime(2026, 4, 1, 8, 0, tzinfo=datetime.UTC)
 
 # By hand, from the stand-in's price list: STATIC 1,200 GiB for 3 hours at 0.0001918 $/GiB-h, and
@@ -54,6 +57,8 @@ def test_the_report_prices_and_explains_every_run(stack: tuple[dict[str, Any], P
 
         def ended(batch: Batch) -> None:
             for run in batch.runs:
+                if run.setting_id == LATE:
+                    sent_back.extend(deployment.announce_run(run, receives=MANIFEST_WAIT_RECEIVES))
                 put_manifest(
                     logs,
                     run.run_id,
@@ -72,7 +77,7 @@ def test_the_report_prices_and_explains_every_run(stack: tuple[dict[str, Any], P
                         ),
                     ],
                 )
-                if run.setting_id != LOST:
+                if run.setting_id not in (LOST, LATE):
                     sent_back.extend(deployment.announce_run(run))
                 if run.setting_id == REMOVED:
                     run.deleted = True
@@ -96,8 +101,9 @@ def test_the_report_prices_and_explains_every_run(stack: tuple[dict[str, Any], P
     assert rows[REMOVED]["costUsd"] == str(run_cost)  # its record outlived GetRun
     assert rows[REMOVED]["runStatus"] == "COMPLETED"  # the settle could not read it; its record could
     assert rows[LOST]["costUsd"] == str(run_cost)  # looked up by the report
+    assert rows[LATE]["costUsd"] == str(run_cost)  # looked up again by the report
     assert event["counts"]["statusUnknown"] == 0
-    assert event["cost"]["runsPriced"] == 4 and event["cost"]["runsWithoutCost"] == 0
-    assert Decimal(str(event["cost"]["totalUsd"])) == 4 * run_cost
+    assert event["cost"]["runsPriced"] == 5 and event["cost"]["runsWithoutCost"] == 0
+    assert Decimal(str(event["cost"]["totalUsd"])) == 5 * run_cost
     assert event["failures"] == [{"reason": "RUN_TASK_FAILED", "task": "call", "runs": 1, "examples": [FAILING]}]
     assert denied == {"handler": [], "tracker": [], "insight": []}

@@ -21,14 +21,14 @@ from botocore.config import Config
 from moto import mock_aws
 
 from insight import index
-from omics_common import contract, runrecords
+from omics_common import contract, runcost, runrecords
 from omics_common.clients import Clients
 from omics_common.layout import CohortLayout
 from omics_common.manifest import Manifest, ManifestStore
 from omics_common.omics import omics_client
 from tests.standin.healthomics import HealthOmics, Run
 from tests.standin.pricing import PriceList, pricing_client
-from tests.standin.workflowlog import put_manifest, task_record
+from tests.standin.workflowlog import put_manifest, put_records, task_record
 
 REGION = "us-east-1"
 BUCKET = "out"
@@ -162,6 +162,7 @@ def _key(uri: str) -> str:
 def test_runs_of_other_cohorts_are_left_alone(world: World) -> None:
     (theirs,) = world.cohort(["s1"], ours=False)  # a cohort of another construct (or report prefix)
     world.manifest(theirs)
+    world.service.age(index.YOUNG_BATCH_SECONDS + 60)  # not one whose tracking is about to write its manifest
     plain = world.clients.omics.start_run_batch(
         requestId="untagged",
         defaultRunSetting={"workflowId": "1", "roleArn": "arn:aws:iam::123456789012:role/run"},
@@ -236,7 +237,7 @@ def test_runs_still_going_are_not_recorded(world: World) -> None:
     (run,) = world.cohort(["s1"])
     run.status = "RUNNING"
     assert capture(world, message(run)) == []
-    assert world.service.names()[-1] != "GetRun"
+    assert "GetRun" not in world.service.names()
 
 
 def test_the_run_id_comes_from_the_event(world: World) -> None:
@@ -256,14 +257,69 @@ def test_a_run_of_a_deleted_batch_is_left_to_the_report(world: World) -> None:
     assert world.records(world.service.started()[0].id) == {}
 
 
-def test_a_cohort_whose_manifest_comes_later_is_recorded_then(world: World) -> None:
+def test_a_young_cohort_without_its_manifest_yet_gets_its_runs_recorded_later(world: World) -> None:
     first, second = world.cohort(["s1", "s2"], ours=False)
     world.manifest(first)
     world.manifest(second)
-    capture(world, message(first))  # its tracking has not written cohort.json yet
+    assert capture(world, message(first)) == [f"m-{first.run_id}-1"]  # its tracking has not written cohort.json yet
     batch_id = world.service.started()[0].id
     ManifestStore(world.s3, CohortLayout(REPORT_URI, batch_id)).update(lambda _: Manifest(batch_id))
 
-    capture(world, message(second))
+    assert capture(world, message(first, receives=2), message(second)) == []
 
-    assert set(world.records(batch_id)) == {second.uuid}
+    assert set(world.records(batch_id)) == {first.uuid, second.uuid}
+
+
+def test_an_unreadable_manifest_is_recorded_as_such_and_spares_the_others(world: World) -> None:
+    bad, good = world.cohort(["s1", "s2"])
+    put_records(world.logs, bad.run_id, bad.uuid, ["not json"])
+    world.manifest(good)
+
+    assert capture(world, message(bad), message(good)) == []
+
+    records = world.records(world.service.started()[0].id)
+    assert records[bad.uuid]["note"].startswith("run manifest unreadable") and records[bad.uuid]["costUsd"] == ""
+    assert records[good.uuid]["costUsd"] == TOTAL
+
+
+def test_a_failure_of_one_message_sends_back_that_message_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken, fine = world.cohort(["s1", "s2"])
+    world.manifest(broken)
+    world.manifest(fine)
+    real = runcost.run_cost
+
+    def run_cost(manifest: Any, prices: Any) -> Any:
+        if manifest.run_id == broken.run_id:
+            raise RuntimeError("a bug")
+        return real(manifest, prices)
+
+    monkeypatch.setattr(runcost, "run_cost", run_cost)
+
+    assert capture(world, message(broken), message(fine)) == [f"m-{broken.run_id}-1"]
+    assert set(world.records(world.service.started()[0].id)) == {fine.uuid}
+    assert "RuntimeError: a bug" in caplog.text
+
+
+def test_messages_past_the_deadline_go_back_untouched(world: World) -> None:
+    first, second = world.cohort(["s1", "s2"])
+    world.manifest(first)
+    world.manifest(second)
+    calls = iter([False, True])
+
+    answer = index.capture([message(first), message(second)], world.clients, REPORT_URI, REGION, lambda: next(calls))
+
+    assert [item["itemIdentifier"] for item in answer["batchItemFailures"]] == [f"m-{second.run_id}-1"]
+    assert set(world.records(world.service.started()[0].id)) == {first.uuid}  # what was done is written
+
+
+def test_a_priced_record_wins_over_one_without_cost(world: World) -> None:
+    (run,) = world.cohort(["s1"])
+    batch_id = world.service.started()[0].id
+    layout = CohortLayout(REPORT_URI, batch_id)
+    base = {"runId": run.run_id, "runUuid": run.uuid, "batchId": batch_id, "status": "COMPLETED"}
+    runrecords.write(world.s3, layout, batch_id, [{**base, "costUsd": "1.0000", "note": ""}])
+    runrecords.write(world.s3, layout, batch_id, [{**base, "costUsd": "", "note": runrecords.NO_MANIFEST}])
+
+    assert runrecords.by_run(world.s3, layout, [batch_id])[run.uuid]["costUsd"] == "1.0000"

@@ -33,7 +33,7 @@ from omics_common import contract, metrics
 
 from ._compliance import HIPAA_AND_NIST, acknowledge
 from ._insight import RunInsight
-from ._tracker import BatchTracker
+from ._tracker import MAX_DELAYS, BatchTracker
 from .monitoring import BatchAlarms, Monitoring
 
 HOUR = Duration.hours(1)
@@ -114,7 +114,7 @@ class BatchMonitoring(Construct):
                     f"A step of the tracking of the HealthOmics cohort {self._path} (first batch {cohort}) keeps "
                     "failing; it is tried again every backstop interval. Its Tracking Delayed event (error, "
                     "state) and the tracker function's log say why: throttling, AccessDenied, a timeout. "
-                    "After 400 delays the execution fails TrackingStalled."
+                    f"After {MAX_DELAYS} delays the execution fails TrackingStalled."
                 ),
             ),
             insight_dead_letters=self._alarm(
@@ -126,8 +126,8 @@ class BatchMonitoring(Construct):
                 comparison=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 periods=1,
                 description=(
-                    f"Ended runs of the HealthOmics cohort {self._path} could not be recorded: their events are "
-                    "in the insight dead-letter queue (kept 14 days). The insight function's log says why "
+                    f"Ended HealthOmics runs could not be recorded by the run insight of cohort {self._path}: "
+                    "their events are in its dead-letter queue (kept 14 days). The insight function's log says why "
                     "(AccessDenied, throttling). The report looks these runs up itself; once the cause is "
                     "fixed, redrive the queue to record them now."
                 ),

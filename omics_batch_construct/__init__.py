@@ -5,6 +5,7 @@ it does not load aws_cdk.
 """
 
 from ._errors import ProblemsError
+from .monitoring import BatchAlarms, Monitoring
 from .retry import RetryPolicy
 from .run_batch import OmicsRunBatch, OnDelete
 from .run_settings import (
@@ -22,9 +23,11 @@ from .samplesheet import SamplesheetError
 from .validation import BatchValidationError
 
 __all__ = [
+    "BatchAlarms",
     "BatchValidationError",
     "CacheBehavior",
     "DefaultRunSetting",
+    "Monitoring",
     "NetworkingMode",
     "OmicsRunBatch",
     "OnDelete",

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from aws_cdk import Annotations, ArnFormat, CustomResource, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -26,15 +27,18 @@ from omics_common.outcome import NO_RESUBMISSION, Resubmission
 from ._compliance import acknowledge_own_policy, add_statement
 from ._factories import Placement, access_logs_bucket, secure_bucket
 from ._insight import RunInsight, allow_pricing, allow_record_listing
+from ._monitoring import BatchMonitoring
 from ._provider import OMICS_PRINCIPAL, BatchProvider
 from ._runs import BatchRuns, ReportLocation, encode_documents
 from ._tracker import BatchTracker
+from .monitoring import BatchAlarms, Monitoring
 from .retry import RetryPolicy
 from .run_settings import DefaultRunSetting, RunSetting
 from .validation import BatchValidationError, ValidatedBatch, is_token, s3_uri_problem, validate_batch
 
 RESOURCE_TYPE = "Custom::OmicsRunBatch"
 DEFAULT_RETRY = RetryPolicy()
+DEFAULT_MONITORING = Monitoring()
 # The run tag that names a run's batch (the construct's path), for Cost Explorer.
 COST_ALLOCATION_TAG = "omics-batch-construct:batch"
 # The batch tags the construct sets itself (contract.DEFINITION_TAG, contract.COHORT_TAG) start so.
@@ -119,6 +123,7 @@ class OmicsRunBatch(Construct):
         tracing: bool = True,
         cost_allocation_tag: bool = True,
         retry: RetryPolicy | None = DEFAULT_RETRY,
+        monitoring: Monitoring | None = DEFAULT_MONITORING,
     ) -> None:
         """
         :param default_run_setting: Settings shared by every run (the API's defaultRunSetting).
@@ -162,6 +167,9 @@ class OmicsRunBatch(Construct):
             ends: by default, submissions refused for quota or transient reasons, up to 3
             submissions per run. ``None``: nothing is resubmitted. Needs ``track_completion``.
             Default: ``RetryPolicy()``.
+        :param monitoring: A CloudWatch dashboard of the cohort and four alarms (failed runs, tracking
+            failed, tracking delayed, insight dead letters), notifying ``alarm_topic`` if given.
+            ``None``: neither. Needs ``track_completion``. Default: ``Monitoring()``.
         :param cost_allocation_tag: Tag every run with ``omics-batch-construct:batch`` = this
             construct's path, so that HealthOmics spend can be grouped by batch in Cost Explorer
             once the tag is activated as a cost allocation tag. Run tags you set win.
@@ -182,6 +190,7 @@ class OmicsRunBatch(Construct):
             default_run_setting, run_role, output_bucket, on_delete, wait, backstop, placement
         )
         problems.extend(_cohort_problems(runs, retry, track_completion))
+        problems.extend(_monitoring_problems(monitoring, track_completion))
         problems.extend(
             f"tags: {key!r} starts with {RESERVED_TAG_PREFIX!r}, which the construct's own tags use"
             for key in (tags or {})
@@ -285,6 +294,21 @@ class OmicsRunBatch(Construct):
                 self.run_role,
             )
 
+        # 5. The cohort's dashboard and alarms, on the tracker's and the insight function's metrics.
+        self.monitoring: BatchMonitoring | None = None
+        if self.tracker is not None and self.insight is not None and isinstance(monitoring, Monitoring):
+            self.monitoring = BatchMonitoring(
+                self,
+                "Monitoring",
+                monitoring=monitoring,
+                cohort=self.batch_id,
+                run_count=self.run_count,
+                report_uri=self.report.uri,
+                tracker=self.tracker,
+                insight=self.insight,
+                backstop=backstop,
+            )
+
     # --- attributes -------------------------------------------------------------------
 
     @property
@@ -306,6 +330,17 @@ class OmicsRunBatch(Construct):
     def batch_status(self) -> str:
         """The batch status when the deploy finished waiting (deploy-time value)."""
         return self.resource.get_att_string(contract.ATTR_STATUS)
+
+    @property
+    def dashboard(self) -> cloudwatch.Dashboard | None:
+        """The cohort's CloudWatch dashboard, or None (no tracking, ``monitoring=None`` or ``dashboard=False``)."""
+        return self.monitoring.dashboard if self.monitoring else None
+
+    @property
+    def alarms(self) -> BatchAlarms | None:
+        """The cohort's alarms (failed runs, tracking failed, tracking delayed, insight dead letters), or
+        None (no tracking, or ``monitoring=None``)."""
+        return self.monitoring.alarms if self.monitoring else None
 
     @property
     def state_machine(self) -> sfn.IStateMachine | None:
@@ -735,6 +770,19 @@ def _cohort_problems(runs: Sequence[Any], retry: Any, track_completion: bool) ->
                 f"runs: {len(runs):,} runs are more than one batch's {contract.MAX_RUNS:,}; the tracker starts the "
                 "later parts, so they need track_completion=True"
             )
+    return problems
+
+
+def _monitoring_problems(monitoring: Any, track_completion: bool) -> list[str]:
+    if monitoring is None:
+        return []
+    if not isinstance(monitoring, Monitoring):
+        return [f"monitoring: expected a Monitoring or None, got {type(monitoring).__name__}"]
+    problems = monitoring.problems()
+    if not track_completion and monitoring is not DEFAULT_MONITORING:
+        problems.append(
+            "monitoring: the dashboard and alarms watch the tracker: give track_completion=True, or monitoring=None"
+        )
     return problems
 
 

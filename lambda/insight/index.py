@@ -16,6 +16,10 @@ this function keeps the runs of its own cohorts. For each run:
 The records of one invocation are written one object per batch. A message whose call was
 throttled or failed goes back to the queue alone (``batchItemFailures``); after the queue's
 ``maxReceiveCount`` it moves to the dead-letter queue, and the report looks that run up itself.
+
+Once written, each priced run's cost goes to the cohort's ``RunCostUsd`` metric (one embedded
+metric format line a cohort, ``omics_common.metrics``): its Sum is what the runs that ended cost,
+as they end; the report's total is the cohort's.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from omics_common import contract, lifecycle, runcost, runrecords
+from omics_common import contract, lifecycle, metrics, runcost, runrecords
 from omics_common.clients import Clients
 from omics_common.errors import NOT_FOUND, ApiError, call
 from omics_common.layout import CohortLayout
@@ -160,6 +165,7 @@ def capture(
             records, ids = groups.setdefault((first, record["batchId"]), ([], []))
             records.append(record)
             ids.append(message_id)
+    costs: dict[str, list[Decimal]] = {}
     for (first, batch_id), (records, ids) in groups.items():
         try:
             uri = runrecords.write(clients.s3, cohorts.layout(first), batch_id, records)
@@ -168,6 +174,9 @@ def capture(
             again.extend(ids)
         else:
             logger.info("Cohort %s batch %s: %d runs recorded in %s", first, batch_id, len(records), uri)
+            costs.setdefault(first, []).extend(Decimal(r["costUsd"]) for r in records if r.get("costUsd"))
+    for first, values in costs.items():
+        metrics.publish(first, {metrics.RUN_COST_USD: values})
     try:
         cohorts.keep_prices()
     except ApiError as err:  # read again next time

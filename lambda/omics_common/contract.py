@@ -166,6 +166,8 @@ TRACKER_ACTION_PARK = "park"
 TRACKER_ACTION_RESUME = "resume"
 TRACKER_ACTION_REPORT = "report"
 TRACKER_ACTION_CONTINUE = "continue"  # a fresh execution carries the cohort on
+# The monitoring's rule on the "Tracking Delayed" event: counted as a metric (omics_common.metrics).
+TRACKER_ACTION_DELAYED = "delayed"
 # Error names (the Lambda errorType) for the state machine's Retry and Catch.
 TRACKER_ERROR_THROTTLED = "Throttled"  # throttling, 5xx or network, after botocore's retries
 TRACKER_ERROR_BATCH_NOT_FOUND = "BatchNotFound"  # GetBatch said ResourceNotFoundException

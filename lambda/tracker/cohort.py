@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from omics_common import contract, lifecycle, outcome, s3files
+from omics_common import contract, lifecycle, metrics, outcome, s3files
 from omics_common.clients import Client, Clients
 from omics_common.errors import ApiError, call
 from omics_common.layout import CohortLayout
@@ -177,12 +177,15 @@ class Batch:
     failureReason: str = ""
     startedAt: float = 0.0  # when this tracker started it (epoch seconds); 0 for the deploy's batch
     settingsUri: str = ""  # the settings file a resubmission was started with ("": its part's)
+    # Its runs by state, from GetBatch's summaries as last read (the cohort's metrics sum them).
+    counts: dict[str, int] = field(default_factory=dict)
 
     def observe(self, answer: Mapping[str, Any]) -> None:
         """Keep what GetBatch said of the batch."""
         self.status = str(answer.get("status", ""))
         self.totalRuns = int(answer.get("totalRuns") or 0)
         self.failureReason = str(answer.get("failureReason") or "")
+        self.counts = metrics.batch_counts(answer)
 
 
 @dataclass
@@ -276,6 +279,8 @@ def check(
         settled,
         done,
     )
+    # The cohort's counts as gauges (a retried check repeats them); a settled batch's from its last read.
+    metrics.publish(config.first_batch_id, metrics.cohort_counts(b.counts for b in state.batches))
     # More to do at once: a batch just started to read, an ended batch to settle (or to go on
     # settling), or a start.
     more = started is not None or bool(state.ended()) or bool(state.queue and not state.submitting())

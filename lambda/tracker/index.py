@@ -1,9 +1,10 @@
-"""Entry point of the tracker function: one handler, five actions.
+"""Entry point of the tracker function: one handler, six actions.
 
 The state machine invokes ``check`` (follow the cohort, start what it needs), ``park``,
 ``report`` and ``continue`` (a fresh execution carries on) with ``{"action": ...}``;
 EventBridge invokes ``resume`` with HealthOmics' "RunBatch Status Change" event (an event
-with a "detail-type" is a resume, with or without an ``action``). The work is in the modules
+with a "detail-type" is a resume, with or without an ``action``), and ``delayed`` with the
+cohort's own "Tracking Delayed" event when the construct monitors it. The work is in the modules
 beside this one, as functions of the clients they are given.
 
 Errors leave under the names the state machine handles (``Throttled``,
@@ -18,7 +19,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from omics_common import contract, lifecycle
+from omics_common import contract, lifecycle, metrics
 from omics_common.clients import Clients
 from omics_common.omics import MAX_CALL_SECONDS
 
@@ -112,12 +113,23 @@ def _continue(event: Event, clients: Clients, _: Callable[[], bool]) -> Result:
     return waiting.carry_on(clients.stepfunctions, str(machine), first, name, State.of(event.get("cohort"), first))
 
 
+def _delayed(event: Event, clients: Clients, _: Callable[[], bool]) -> Result:
+    """A step of the cohort's tracking kept failing (the state machine's "Tracking Delayed" event, which
+    the monitoring's rule sends here): one more delay in the metrics, which the delayed-tracking alarm
+    reads. It calls nothing, so it is counted whatever the cause of the delay."""
+    first = batch_id_of(event)
+    logger.warning("Cohort %s: its tracking is delayed at %s", first, event.get("state") or "a step")
+    metrics.publish(first, {metrics.TRACKING_DELAYS: 1})
+    return {"batchId": first, "delayed": str(event.get("state") or "")}
+
+
 _ACTIONS: dict[str, Callable[[Event, Clients, Callable[[], bool]], Result]] = {
     contract.TRACKER_ACTION_CHECK: _check,
     contract.TRACKER_ACTION_PARK: _park,
     contract.TRACKER_ACTION_RESUME: _resume,
     contract.TRACKER_ACTION_REPORT: _report,
     contract.TRACKER_ACTION_CONTINUE: _continue,
+    contract.TRACKER_ACTION_DELAYED: _delayed,
 }
 
 

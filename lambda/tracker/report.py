@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
-from omics_common import outcome
+from omics_common import metrics, outcome
 from omics_common.clients import Client, Clients
 from omics_common.errors import shorten
 from omics_common.manifest import ManifestStore
@@ -82,12 +82,29 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
         "failures": runs.digest.failure_groups(),
     }
     logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
+    metrics.publish(config.first_batch_id, final_metrics(state, batches, detail["cost"] if config.insight else None))
     result = {key: detail[key] for key in ("status", "succeeded", "counts", "reportJsonUri", "retrySettingsUri")}
     cohort.write_manifest(ManifestStore(clients.s3, config.layout), config, state, result=result)
     publish.put_event(clients.events, config.first_batch_id, detail["batchArn"], detail)
     if config.topic_arn:
         publish.notify(clients.sns, config.topic_arn, config.first_batch_id, detail)
     return {"succeeded": detail["succeeded"], "status": status, "reportJsonUri": detail["reportJsonUri"]}
+
+
+def final_metrics(
+    state: State, batches: Mapping[str, Mapping[str, Any]], cost: Mapping[str, Any] | None
+) -> dict[str, float]:
+    """The cohort's metrics at its end: the counts as the checks publish them (every attempt, from
+    GetBatch's final summaries; a batch deleted since, as last read), and what it cost (only with an
+    insight function: without one nothing was priced)."""
+    counts = [
+        metrics.batch_counts(answer) if "runSummary" in answer or "submissionSummary" in answer else b.counts
+        for b, answer in ((b, batches[b.batchId]) for b in state.batches)
+    ]
+    values: dict[str, float] = {**metrics.cohort_counts(counts)}
+    if cost is not None:
+        values[metrics.COST_USD] = float(cost["totalUsd"])
+    return values
 
 
 def _read(omics: Any, batch: cohort.Batch) -> Mapping[str, Any]:

@@ -17,11 +17,12 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sns as sns
 from aws_cdk.assertions import Template
 from cfnlint.api import ManualArgs, lint
 
 import app as example_app
-from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, OnDelete, RunSetting
+from omics_batch_construct import DefaultRunSetting, Monitoring, OmicsRunBatch, OnDelete, RunSetting
 from tests.omics_batch_construct.conftest import ENV, policy_statements, runs
 
 # CDK writes DependsOn that a GetAtt already implies; harmless, and not ours to change.
@@ -37,7 +38,8 @@ def nag_app() -> cdk.App:
 
 
 def every_option(app: cdk.App) -> tuple[cdk.Stack, OmicsRunBatch]:
-    """A batch with every option on: key, VPC, inputs, a settings file, run tags, a run cache, deletion."""
+    """A batch with every option on: key, VPC, inputs, a settings file, run tags, a run cache, deletion,
+    alarms to an encrypted topic."""
     stack = cdk.Stack(app, "EveryOption", env=ENV)
     key = kms.Key(stack, "Key", enable_key_rotation=True)
     vpc = ec2.Vpc.from_vpc_attributes(
@@ -48,6 +50,7 @@ def every_option(app: cdk.App) -> tuple[cdk.Stack, OmicsRunBatch]:
         private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
     )
     inputs = s3.Bucket.from_bucket_attributes(stack, "Inputs", bucket_name="lab-inputs", encryption_key=key)
+    on_call = sns.Topic(stack, "OnCall", master_key=key, enforce_ssl=True)
     batch = OmicsRunBatch(
         stack,
         "Everything",
@@ -68,6 +71,7 @@ def every_option(app: cdk.App) -> tuple[cdk.Stack, OmicsRunBatch]:
         vpc=vpc,
         vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS),
         cache_location="s3://lab-cache/omics/",
+        monitoring=Monitoring(alarm_topic=on_call, failed_runs_threshold=3),
     )
     return stack, batch
 
@@ -171,6 +175,24 @@ def test_encryption_key_is_used_by_bucket_logs_and_run_role(assembly: dict[str, 
     queues = template.find_resources("AWS::SQS::Queue")
     assert len(queues) == 2  # run insight's queue and its dead-letter queue
     assert all(q["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": ["Key961B73FD", "Arn"]} for q in queues.values())
+
+
+def test_alarms_notify_the_topic_and_are_acknowledged_only_without_one(assembly: dict[str, Any]) -> None:
+    """With a topic, the alarms have an action (HIPAA's and NIST's CloudWatchAlarmAction pass on their
+    own); without one (the example app), each alarm's acknowledgment says how to be notified."""
+    every = Template.from_json(assembly["templates"]["EveryOption"])
+    found = every.find_resources("AWS::CloudWatch::Alarm")
+    assert len(found) == 4 and all(
+        a["Properties"]["AlarmActions"] == [{"Ref": k} for k in every.find_resources("AWS::SNS::Topic")]
+        for a in found.values()
+    )
+    example = Template.from_json(assembly["templates"]["OmicsRunBatchExample"])
+    assert all("AlarmActions" not in a["Properties"] for a in example.find_resources("AWS::CloudWatch::Alarm").values())
+    acknowledged = [
+        path for path, rule, _ in _acknowledgments(assembly["example"]) if rule.endswith("CloudWatchAlarmAction")
+    ]
+    assert len(acknowledged) == 8  # four alarms, two packs
+    assert not [r for _, r, _ in _acknowledgments(assembly["stack"]) if r.endswith("CloudWatchAlarmAction")]
 
 
 def test_vpc_places_every_function_in_it(assembly: dict[str, Any]) -> None:

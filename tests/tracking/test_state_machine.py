@@ -13,10 +13,14 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Template
+from moto.events.models import EventPattern
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting, _tracker
-from tests.tracking.harness import ACCOUNT, REGION, LambdaError, Run, definition_of, moto_machine
+from omics_common import contract, metrics
+from omics_common.clients import Clients
+from tests.tracking.harness import ACCOUNT, REGION, LambdaError, Run, definition_of, moto_machine, resolve
 from tracker.cohort import CHECKS_PER_EXECUTION
+from tracker.index import handle
 
 BATCH = "4455667"
 META = {"RequestId": "0a1b2c3d"}  # the real service's errors carry one; moto's cause quotes it
@@ -86,6 +90,29 @@ class ScriptedTracker:
 
     def actions(self) -> list[str]:
         return [c["action"] for c in self.calls]
+
+
+def through_the_rule(template: dict[str, Any], event: dict[str, Any], detail_type: str) -> dict[str, Any] | None:
+    """What the template's rule for ``detail_type`` delivers to its target for ``event`` (None: no match),
+    the cohort's first batch being BATCH."""
+    batches = [k for k, r in template["Resources"].items() if r["Type"] == "Custom::OmicsRunBatch"]
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Events::Rule":
+            continue
+        rule = resolve(resource["Properties"], dict.fromkeys(batches, BATCH))
+        if detail_type not in rule["EventPattern"].get("detail-type", []):
+            continue
+        if not EventPattern.load(json.dumps(rule["EventPattern"])).matches_event(event):
+            return None
+        (target,) = rule["Targets"]
+        text = target["InputTransformer"]["InputTemplate"]
+        for name, path in target["InputTransformer"]["InputPathsMap"].items():
+            value: Any = event
+            for key in path.removeprefix("$.").split("."):
+                value = value[key]
+            text = text.replace(f"<{name}>", json.dumps(value))
+        return dict(json.loads(text))
+    raise AssertionError(f"the template has no rule for {detail_type}")
 
 
 def run(template: dict[str, Any], tracker: ScriptedTracker, *, backstop: int = 1) -> Run:
@@ -216,7 +243,9 @@ def test_three_failed_checks_then_a_clean_end(template: dict[str, Any], error: L
     assert "CheckDelayed" not in entered(result)  # retried within its backoff: nothing to tell
 
 
-def test_a_check_that_keeps_failing_is_told_and_tried_again_after_the_backstop(template: dict[str, Any]) -> None:
+def test_a_check_that_keeps_failing_is_told_and_tried_again_after_the_backstop(
+    template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     """No fault ends the tracking: past its retries, a "Tracking Delayed" event, a wait, and again."""
     crash = LambdaError("Lambda.Unknown", "Runtime exited with error: signal: killed")
     tracker = ScriptedTracker(*[crash] * 8, "done")
@@ -232,6 +261,15 @@ def test_a_check_that_keeps_failing_is_told_and_tried_again_after_the_backstop(t
     assert entry["DetailType"] == "Omics Run Batch Tracking Delayed" and entry["Source"] == "omics-batch-construct"
     detail = entry["Detail"] if isinstance(entry["Detail"], dict) else json.loads(entry["Detail"])
     assert (detail["batchId"], detail["state"], detail["error"]["Error"]) == (BATCH, "Check", "Lambda.Unknown")
+    # The monitoring's rule takes that very event to the tracker, which counts it for the delayed alarm.
+    event = {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": detail}
+    delivered = through_the_rule(template, event, contract.EVENT_TRACKING_DELAYED)
+    assert delivered == {"action": contract.TRACKER_ACTION_DELAYED, "batchId": BATCH, "state": "Check"}
+    other = {**event, "detail": {**detail, "batchId": "9999999"}}
+    assert through_the_rule(template, other, contract.EVENT_TRACKING_DELAYED) is None  # another cohort's
+    handle(delivered, Clients())  # the action calls nothing
+    (line,) = [json.loads(out) for out in capsys.readouterr().out.splitlines() if out.startswith('{"_aws"')]
+    assert (line["Cohort"], line[metrics.TRACKING_DELAYS]) == (BATCH, 1)
 
 
 def test_an_execution_delayed_too_often_stops_saying_how_to_resume(monkeypatch: pytest.MonkeyPatch) -> None:

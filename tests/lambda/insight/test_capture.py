@@ -23,6 +23,7 @@ from moto import mock_aws
 from insight import index
 from omics_common import contract, runcost, runrecords
 from omics_common.clients import Clients
+from omics_common.errors import ApiError
 from omics_common.layout import CohortLayout
 from omics_common.manifest import Manifest, ManifestStore
 from omics_common.omics import omics_client
@@ -323,3 +324,48 @@ def test_a_priced_record_wins_over_one_without_cost(world: World) -> None:
     runrecords.write(world.s3, layout, batch_id, [{**base, "costUsd": "", "note": runrecords.NO_MANIFEST}])
 
     assert runrecords.by_run(world.s3, layout, [batch_id])[run.uuid]["costUsd"] == "1.0000"
+
+
+# --- the cohort's cost metric ---------------------------------------------------------------------
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The embedded metric format documents the function printed."""
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" in line]
+
+
+def test_each_priced_run_adds_its_cost_to_the_cohorts_metric(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    done, failed, unpriced = world.cohort(["s1", "s2", "s3"], failed=frozenset({"s2"}))
+    world.manifest(done)
+    world.manifest(failed, failed_task=True)
+    # No manifest after its last wait: recorded without a cost, so not in the metric.
+    last = index.MANIFEST_WAIT_RECEIVES
+
+    assert capture(world, message(done), message(failed), message(unpriced, receives=last)) == []
+
+    (document,) = emitted(capsys)
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive == {
+        "Namespace": "OmicsRunBatch",
+        "Dimensions": [["Cohort"]],
+        "Metrics": [{"Name": "RunCostUsd", "Unit": "None"}],
+    }
+    # One value a run (never a dimension): Sum is the cost, SampleCount the runs priced.
+    assert document["Cohort"] == world.service.started()[0].id
+    assert document["RunCostUsd"] == [float(TOTAL), float(TOTAL)]
+
+
+def test_runs_whose_records_are_not_written_are_not_counted(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (run,) = world.cohort(["s1"])
+    world.manifest(run)
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise ApiError("PutObject", "AccessDenied", "not authorized", http_status=403)
+
+    monkeypatch.setattr(index.runrecords, "write", refused)
+
+    assert capture(world, message(run)) == [f"m-{run.run_id}-1"]  # delivered again, counted then
+    assert emitted(capsys) == []

@@ -109,6 +109,8 @@ def test_a_batch_still_submitting_is_followed_and_nothing_starts(
             "failureReason": "",
             "startedAt": 0.0,
             "settingsUri": "",
+            # What the cohort's metrics sum (the stand-in has not submitted a run yet).
+            "counts": {"completed": 0, "failed": 0, "notFinished": 0, "submissionFailed": 0},
         }
     ]
     assert len(service.started()) == 1

@@ -27,6 +27,7 @@ def test_every_action_of_the_contract_has_a_handler() -> None:
         contract.TRACKER_ACTION_RESUME,
         contract.TRACKER_ACTION_REPORT,
         contract.TRACKER_ACTION_CONTINUE,
+        contract.TRACKER_ACTION_DELAYED,
     }
     assert set(index._ACTIONS) == actions
 

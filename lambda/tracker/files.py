@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 JSON = s3files.JSON
 CSV = "text/csv; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 JSON_LINES = "application/x-ndjson"
 
 

@@ -103,6 +103,7 @@ bench: install
 	$(PY) benchmarks/settle.py
 	$(PY) benchmarks/increment.py
 	$(PY) benchmarks/run_insight.py
+	$(PY) benchmarks/report_html.py
 
 # Integration test, for an account; not part of `make test`, and CI cannot run it (no account).
 # It DEPLOYS REAL RESOURCES, billed to the account: a tiny HealthOmics workflow, a batch of three

@@ -17,7 +17,7 @@ export JSII_NODE := $(NODE)
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := 1
 
-.PHONY: install synth deploy destroy lint test test-pythons bench integ integ-synth clean
+.PHONY: install chromium synth deploy destroy lint test test-pythons bench integ integ-synth clean
 
 # What synthesizing needs (requirements.txt): make synth installs this much only.
 $(VENV)/.synth-installed: requirements.txt pyproject.toml
@@ -44,7 +44,21 @@ $(OLD_BOTOCORE)/.installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(OLD_BOTOCORE) boto3==1.42.70 botocore==1.42.70
 	touch $@
 
-install: $(VENV)/.installed node_modules/.installed $(OLD_BOTOCORE)/.installed
+# Chromium renders report.html in its test (tests/lambda/omics_common/test_reportpage_in_chromium.py,
+# skipped without one). Debian's package where apt-get is (as root, else through sudo; the package
+# lists updated if they lack it); elsewhere, or when that fails, a note and no error.
+CHROMIUMS := chromium chromium-browser google-chrome google-chrome-stable
+chromium:
+	@for name in $$CHROMIUM $(CHROMIUMS); do command -v $$name >/dev/null 2>&1 && exit 0; done; \
+	if command -v apt-get >/dev/null 2>&1; then \
+		as=""; [ "$$(id -u)" = 0 ] || as="sudo"; \
+		$$as apt-get install -y chromium || { $$as apt-get update -qq && $$as apt-get install -y chromium; } || \
+		echo "note: chromium could not be installed: the report.html browser test will be skipped"; \
+	else \
+		echo "note: no chromium and no apt-get: install Chromium (or set CHROMIUM) for the report.html browser test"; \
+	fi
+
+install: $(VENV)/.installed node_modules/.installed $(OLD_BOTOCORE)/.installed chromium
 
 # Installs what synthesizing needs, then synthesizes the example app into cdk.out/ (no AWS
 # credentials needed).
@@ -98,6 +112,7 @@ bench: install
 	$(PY) benchmarks/settle.py
 	$(PY) benchmarks/increment.py
 	$(PY) benchmarks/run_insight.py
+	$(PY) benchmarks/report_html.py
 
 # Integration test, for an account; not part of `make test`, and CI cannot run it (no account).
 # It DEPLOYS REAL RESOURCES, billed to the account: a tiny HealthOmics workflow, a batch of three

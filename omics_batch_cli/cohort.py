@@ -55,15 +55,24 @@ def find(first: Mapping[str, Any], s3: Callable[[], Any], warn: Callable[[str], 
     and the batch is shown on its own.
     """
     batch_id = str(first.get("id", ""))
-    output = (first.get("defaultRunSetting") or {}).get("outputUri")
-    if not output:
+    files = layout_of(first)
+    if files is None:
         return None
     try:
-        found = ManifestStore(s3(), layout.CohortLayout(layout.report_uri(str(output)), batch_id)).read()
+        found = ManifestStore(s3(), files).read()
     except ApiError as err:
         warn(f"warning: cannot read the cohort's manifest ({err.code}): showing batch {batch_id} only")
         return None
     return Cohort.of(found) if found is not None else None
+
+
+def layout_of(first: Mapping[str, Any]) -> layout.CohortLayout | None:
+    """Where the tracker keeps the files of the cohort whose first batch GetBatch answered with
+    ``first``: under its default outputUri; None without one (no tracker can have written there)."""
+    output = (first.get("defaultRunSetting") or {}).get("outputUri")
+    if not output:
+        return None
+    return layout.CohortLayout(layout.report_uri(str(output)), str(first.get("id", "")))
 
 
 def statuses(omics: Any, cohort: Cohort) -> Iterator[tuple[Member, Mapping[str, Any]]]:

@@ -36,15 +36,15 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from omics_common import contract, layout, lifecycle, outcome, tracking
+from omics_common import contract, layout, lifecycle, outcome, reportpage, tracking
 from omics_common.errors import ApiError
 from omics_common.layout import CohortLayout
 from omics_common.manifest import ManifestStore
 
-from . import cohort
+from . import cohort, report
 from .batches import batch_succeeded, get_batch, is_terminal
 from .files import SettingsError, latest_settings, load_settings, select_settings, write_settings
-from .view import RUN_WRITERS, cohort_lines, open_view, printable, summary_lines, timestamp
+from .view import RUN_WRITERS, cohort_lines, open_view, printable, report_lines, summary_lines, timestamp
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -65,6 +65,14 @@ CLIENT_CONFIG = Config(
 )
 
 ClientFactory = Callable[[str], Any]  # service name ("omics", "s3") -> boto3 client
+Browse = Callable[[str], bool]  # opens a URL in the user's browser; False if none could be
+
+
+def open_in_browser(url: str) -> bool:
+    """The standard library's browser control, imported only when a page is opened."""
+    import webbrowser
+
+    return webbrowser.open(url)
 
 
 def session_clients(region: str | None, profile: str | None, endpoint_url: str | None) -> ClientFactory:
@@ -95,12 +103,13 @@ def session_clients(region: str | None, profile: str | None, endpoint_url: str |
 
 @dataclass(frozen=True)
 class Context:
-    """What a command needs besides its arguments: clients, a clock to sleep on, streams."""
+    """What a command needs besides its arguments: clients, a clock to sleep on, streams, a browser."""
 
     clients: ClientFactory
     sleep: Callable[[float], None]
     stdout: IO[str]
     stderr: IO[str]
+    browse: Browse = open_in_browser
 
     def omics(self) -> Any:
         return self.clients("omics")
@@ -195,6 +204,46 @@ def cmd_runs(args: argparse.Namespace, ctx: Context) -> int:
         for run in outcome.runs_in_batch(ctx.omics(), member.batch_id)
     )
     RUN_WRITERS[args.format](runs, ctx.stdout, cohort=True)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
+    """Print a reported cohort's summary, from its report.json streamed through the tracker's own
+    summary (counts, cost, durations, failure groups). With ``--html FILE`` or ``--open``, also
+    write its report.html there (the tracker's; made from report.json when the cohort has none),
+    and with ``--open`` open it in the browser."""
+    batch = get_batch(ctx.omics(), args.batch_id)
+    found = cohort.find(batch, lambda: ctx.clients("s3"), ctx.say)
+    files = cohort.layout_of(batch)
+    if found is None or files is None:
+        ctx.say(
+            f"error: batch {args.batch_id} has no cohort manifest under its outputUri: a report is written for the "
+            "first batch of a tracked OmicsRunBatch"
+        )
+        return EXIT_FAILED
+    if not found.done:
+        ctx.say(
+            f"error: cohort {args.batch_id} is still being tracked: its report is written once every batch has "
+            f"ended (omics-batch status {args.batch_id} --watch follows it there)"
+        )
+        return EXIT_FAILED
+    s3 = ctx.clients("s3")
+    summary = report.summary(s3, files, ctx.say)
+    detail = report.detail(batch, found, files)
+    print("\n".join(report_lines(summary, detail)), file=ctx.stdout)
+    if not (args.html or args.open):
+        return EXIT_OK
+    target = Path(args.html or f"report-{args.batch_id}.html")
+    page = report.page(s3, files)
+    if page is None:
+        ctx.say(
+            f"note: cohort {args.batch_id} has no report.html (an earlier release reported it): made from report.json"
+        )
+        page = reportpage.render(summary, detail).encode()
+    target.write_bytes(page)
+    ctx.say(f"wrote {target}")
+    if args.open and not ctx.browse(target.resolve().as_uri()):
+        ctx.say(f"note: no browser could be opened here: open {target} yourself")
     return EXIT_OK
 
 
@@ -414,7 +463,7 @@ def _add_connection_options(parser: argparse.ArgumentParser, default: Any) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: status, runs, retry, cancel, delete and resume, each taking a batch id."""
+    """The command line: status, runs, report, retry, cancel, delete and resume, each taking a batch id."""
     parser = argparse.ArgumentParser(
         prog="omics-batch",
         description="Follow an AWS HealthOmics run batch, list its runs, and rerun the ones that failed.",
@@ -454,6 +503,16 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--csv", dest="format", action="store_const", const="csv", help="CSV with the API's names")
     output.add_argument("--json", dest="format", action="store_const", const="json", help="the API's items as JSON")
     runs.set_defaults(format="table")
+
+    shown = command(
+        "report", cmd_report, "Summarize a reported cohort: counts, cost, durations, failures; its report.html."
+    )
+    shown.add_argument("--html", metavar="FILE", help="write the cohort's report.html to FILE")
+    shown.add_argument(
+        "--open",
+        action="store_true",
+        help="write report.html (to --html FILE, default report-BATCH_ID.html) and open it in the browser",
+    )
 
     retry = command(
         "retry", cmd_retry, "Write the settings of the runs that failed to submit or failed, for a new batch."
@@ -557,6 +616,7 @@ def main(
     sleep: Callable[[float], None] = time.sleep,
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    browse: Browse = open_in_browser,
 ) -> int:
     """Run one command and return its exit status (argparse exits 2 itself on bad usage)."""
     stdout = stdout or sys.stdout
@@ -567,6 +627,7 @@ def main(
         sleep=sleep,
         stdout=stdout,
         stderr=stderr,
+        browse=browse,
     )
     handler: Callable[[argparse.Namespace, Context], int] = args.handler
     try:

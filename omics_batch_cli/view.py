@@ -19,6 +19,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import IO, Any, Protocol
 
+from omics_common import reportpage
+
 Batch = Mapping[str, Any]
 
 
@@ -148,6 +150,58 @@ def cohort_lines(
         if result.get("retrySettingsUri"):
             lines.append(f"  retry file:  {printable(result['retrySettingsUri'])}")
     return lines
+
+
+# Failure groups the report command prints (report.html shows more, report.csv every run).
+REPORT_GROUPS = 10
+
+
+def report_lines(summary: reportpage.Summary, detail: Mapping[str, Any]) -> list[str]:
+    """A reported cohort: its status, counts, cost (total, compute, storage, per run), durations and
+    largest failure groups, from the summary of its report.json."""
+    name = f" ({printable(detail['batchName'])})" if detail.get("batchName") else ""
+    succeeded = detail.get("succeeded")
+    verdict = "" if succeeded is None else ", succeeded" if succeeded else ", not clean"
+    counts = summary.counts
+    shown = [f"{label.lower()} {counts[key]:,}" for key, label, _ in reportpage.STATUS_ROWS if counts[key]]
+    cost = summary.digest.cost()
+    lines = [
+        f"Cohort of batch {printable(detail.get('batchId', '?'))}{name}: {printable(detail.get('status') or '?')}"
+        + verdict,
+        f"  runs:        {counts['runs']:,}" + (f": {', '.join(shown)}" if shown else ""),
+    ]
+    if cost["runsPriced"]:
+        usd = reportpage.usd
+        lines.append(
+            f"  cost:        {usd(cost['totalUsd'], total=True)} estimated (compute "
+            f"{usd(cost['computeUsd'], total=True)}, storage {usd(cost['storageUsd'], total=True)}); "
+            f"{cost['runsPriced']:,} runs priced, {cost['runsWithoutCost']:,} without a cost"
+        )
+        lines.append("  cost a run:  " + _spread(summary.cost, usd))
+    else:
+        lines.append(f"  cost:        none recorded ({cost['runsWithoutCost']:,} ended runs without a cost)")
+    if summary.duration.count:
+        lines.append("  duration:    " + _spread(summary.duration, reportpage.duration))
+    groups = summary.digest.failure_groups(REPORT_GROUPS)
+    failed = sum(summary.digest.failures.values())
+    if not groups:
+        lines.append("  failures:    none")
+        return lines
+    lines.append(f"  failures:    {failed:,} run(s) in {len(summary.digest.failures):,} group(s), the largest:")
+    width = max(len(f"{group['runs']:,}") for group in groups)
+    for group in groups:
+        task = f" in {printable(group['task'])}" if group["task"] else ""
+        examples = ", ".join(printable(example) for example in group["examples"])
+        lines.append(f"    {group['runs']:>{width},}  {printable(group['reason'])}{task}  (e.g. {examples})")
+    if len(summary.digest.failures) > len(groups):
+        lines.append(f"    ... {len(summary.digest.failures) - len(groups):,} more group(s): see report.html")
+    return lines
+
+
+def _spread(histogram: reportpage.Histogram, show: Callable[[float | None], str]) -> str:
+    """p50, p90, p99 (at the histogram's bucket resolution) and the exact maximum."""
+    cells = [f"p{round(q * 100)} {show(histogram.percentile(q))}" for q in reportpage.PERCENTILES]
+    return ", ".join([*cells, f"max {show(histogram.most)}"])
 
 
 class WatchView(Protocol):

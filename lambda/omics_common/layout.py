@@ -12,6 +12,7 @@ the IAM key patterns the construct grants, made by the same functions.
         runs/<batch id>/<content hash>.jsonl        what each run cost and why it failed, written as runs end
         prices.json                                 the list prices the cohort's costs use, read once
         report.json, report.csv, retry-settings.json
+        report.html                                 the cohort at a glance (``omics_common.reportpage``)
 
 A grant names the same keys with ``ANY`` for the ids, so a renamed file cannot leave its grant
 behind (``MANIFEST_KEYS``, ``RESUBMIT_KEYS``).
@@ -27,6 +28,7 @@ ANY = "*"  # an id in an IAM key pattern
 MANIFEST = "cohort.json"
 REPORT_JSON = "report.json"
 REPORT_CSV = "report.csv"
+REPORT_HTML = "report.html"
 RETRY_SETTINGS = "retry-settings.json"
 PRICES = "prices.json"
 
@@ -130,6 +132,10 @@ class CohortLayout:
     @property
     def report_csv(self) -> str:
         return self.prefix + REPORT_CSV
+
+    @property
+    def report_html(self) -> str:
+        return self.prefix + REPORT_HTML
 
     @property
     def retry_settings(self) -> str:

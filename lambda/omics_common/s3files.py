@@ -120,6 +120,34 @@ class S3Writer:
         return call(self._s3, operation, self._batch_id, **params)
 
 
+class JsonArrayWriter:
+    """A JSON array written element by element, one a line (diffable and greppable), as UTF-8: the
+    report's ``report.json``. ``json_array_lines`` reads it back a line at a time."""
+
+    def __init__(self, out: S3Writer) -> None:
+        self._out = out
+        self._separator = b"[\n"
+        self.count = 0
+
+    def add(self, item: Any) -> None:
+        self._out.write(self._separator + json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode())
+        self._separator = b",\n"
+        self.count += 1
+
+    def close(self) -> None:
+        self._out.write(b"[\n]\n" if self.count == 0 else b"\n]\n")
+
+
+def json_array_lines(lines: Iterable[bytes]) -> Iterator[Any]:
+    """The elements of an array ``JsonArrayWriter`` wrote, from its lines (a body's ``iter_lines``),
+    one at a time: a million-row report is never held whole."""
+    for raw in lines:
+        line = raw.strip()
+        if line in (b"", b"[", b"]"):
+            continue
+        yield json.loads(line[:-1] if line.endswith(b",") else line)
+
+
 def json_array(entries: Iterable[Any]) -> Iterator[bytes]:
     """A JSON array's bytes, entry by entry: exactly ``json.dumps(list, ensure_ascii=False,
     separators=(",", ":"))``."""

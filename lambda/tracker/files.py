@@ -25,24 +25,12 @@ logger = logging.getLogger(__name__)
 
 JSON = s3files.JSON
 CSV = "text/csv; charset=utf-8"
+HTML = "text/html; charset=utf-8"
 JSON_LINES = "application/x-ndjson"
 
 
-class JsonArrayWriter:
-    """A JSON array written element by element, one a line (diffable and greppable), as UTF-8."""
-
-    def __init__(self, out: S3Writer) -> None:
-        self._out = out
-        self._separator = b"[\n"
-        self.count = 0
-
-    def add(self, item: Any) -> None:
-        self._out.write(self._separator + json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode())
-        self._separator = b",\n"
-        self.count += 1
-
-    def close(self) -> None:
-        self._out.write(b"[\n]\n" if self.count == 0 else b"\n]\n")
+# report.json's format has one owner, shared with the command that reads it back.
+JsonArrayWriter = s3files.JsonArrayWriter
 
 
 class CsvWriter:

@@ -49,7 +49,6 @@ class Insight:
     def __init__(self, clients: Clients, layout: CohortLayout, *, enabled: bool) -> None:
         self.clients, self.layout, self.enabled = clients, layout, enabled
         self.lookups = 0
-        self.digest = runrecords.Digest()
         self._book: tuple[PriceBook, dict[str, str]] | None = None
 
     def part(self, batch_ids: Iterable[str]) -> dict[str, dict[str, str]]:

@@ -8,7 +8,9 @@ Written under the cohort's folder, ``<reportUri>batch-<first batch id>/``:
 - ``report.csv``: the same objects as rows under a header of ``COLUMNS``;
 - ``retry-settings.json``: the original settings entries of the runs still FAILED after the
   last attempt, part by part in their original order, ready to be a new batch's
-  s3UriSettings; only written when some run failed.
+  s3UriSettings; only written when some run failed;
+- ``report.html``: the cohort at a glance, made from the same rows as they go by
+  (``omics_common.reportpage``: aggregates only, tens of KB at any size).
 
 Every value in the report is a string, empty when unknown, so the CSV reads back to the JSON
 exactly. The files are streamed to S3 part by part of the cohort (one part, at most 100,000
@@ -19,11 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
-from omics_common import metrics, outcome
+from omics_common import metrics, outcome, reportpage
 from omics_common.clients import Client, Clients
 from omics_common.errors import shorten
 from omics_common.manifest import ManifestStore
@@ -54,13 +55,13 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
     config = config.with_manifest(ManifestStore(clients.s3, config.layout).read())
     batches = {b.batchId: _read(clients.omics, b) for b in state.batches}
     first = batches[config.first_batch_id]
-    tally: Counter[str] = Counter()
+    summary = reportpage.Summary()
     owners: set[str] = set()
     runs = insight.Insight(clients, config.layout, enabled=config.insight)
-    retries, settings_errors = write_files(clients, config, state, batches, tally, owners, runs)
+    retries, settings_errors = write_files(clients, config, state, batches, summary, owners, runs)
     deciding = deciding_batches(state, owners)
     status = cohort_status(state, batches, deciding)
-    counts = {key: tally[key] for key in outcome.COUNT_KEYS}
+    counts = {key: summary.counts[key] for key in outcome.COUNT_KEYS}
     counts["retry"] = retries.count
     counts["totalRuns"] = sum(int(batches[b.batchId].get("totalRuns") or 0) for b in state.batches if b.attempt == 1)
     detail: dict[str, Any] = {
@@ -75,12 +76,14 @@ def report(clients: Clients, config: Config, state: State) -> ReportResult:
         "attempts": max(b.attempt for b in state.batches),
         "reportJsonUri": config.layout.report_json,
         "reportCsvUri": config.layout.report_csv,
+        "reportHtmlUri": config.layout.report_html,
         "retrySettingsUri": retries.uri,
         "failureReason": shorten(_failure_reason(state, batches, deciding), FAILURE_REASON_LIMIT),
         "settingsError": "; ".join(settings_errors) or None,
-        "cost": runs.digest.cost(),
-        "failures": runs.digest.failure_groups(),
+        "cost": summary.digest.cost(),
+        "failures": summary.digest.failure_groups(),
     }
+    detail["reportHtmlUri"] = write_page(clients.s3, config.layout.report_html, summary, detail)
     logger.info("Cohort %s report: %s", config.first_batch_id, json.dumps(detail))
     metrics.publish(config.first_batch_id, final_metrics(state, batches, detail["cost"] if config.insight else None))
     result = {key: detail[key] for key in ("status", "succeeded", "counts", "reportJsonUri", "retrySettingsUri")}
@@ -105,6 +108,21 @@ def final_metrics(
     if cost is not None:
         values[metrics.COST_USD] = float(cost["totalUsd"])
     return values
+
+
+def write_page(s3: Client, uri: str, summary: reportpage.Summary, detail: Mapping[str, Any]) -> str | None:
+    """report.html, from the summary of the rows and the completion event's detail; its URI. A page
+    that cannot be made is said in the log and left out (None): it is a view of the files written,
+    never the reason a report fails. Writing it fails like the other files (and is tried again)."""
+    batch_id = str(detail["batchId"])
+    try:
+        page = reportpage.render(summary, detail).encode()
+    except Exception:  # a view's bug must not cost the cohort its completion event
+        logger.exception("Cohort %s: report.html not made", batch_id)
+        return None
+    with S3Writer(s3, uri, files.HTML, batch_id) as out:
+        out.write(page)
+    return uri
 
 
 def _read(omics: Any, batch: cohort.Batch) -> Mapping[str, Any]:
@@ -184,13 +202,14 @@ def write_files(
     config: Config,
     state: State,
     batches: Mapping[str, Mapping[str, Any]],
-    tally: Counter[str],
+    summary: reportpage.Summary,
     owners: set[str],
     runs: insight.Insight,
 ) -> tuple[_Retries, list[str]]:
     """report.json, report.csv and the retry file, part by part; the retry file and why some of
-    it is missing (a part's settings unreadable, or lacking failed runs); ``owners`` gets the
-    batches that hold a run's last attempt, ``runs`` each row's cost and failure (``insight``).
+    it is missing (a part's settings unreadable, or lacking failed runs); ``summary`` gets every
+    row (the counts, the cost and failure digest, report.html's figures), ``owners`` the batches
+    that hold a run's last attempt, ``runs`` each row's cost and failure (``insight``).
 
     A run setting of the part that no batch listed (its batch ended before submitting it) gets a
     row of its own, as a failed submission, and goes in the retry file."""
@@ -229,11 +248,10 @@ def write_files(
                 owners.add(batch.batchId)
                 ran = runs.record(row, batch.batchId, records, looked_up)
                 row = insight.completed(row, ran)
-                outcome.tally(tally, row)
                 own = output_uris.get(row.runSettingId) or config.default_output
                 record = {**row._asdict(), "outputLocation": output_location(row.runId, own)}
                 record.update(attempt=str(batch.attempt), batchId=batch.batchId, **insight.columns(ran))
-                runs.digest.add(record)
+                summary.add(record)
                 json_rows.add(record)
                 csv_rows.add(record)
             runs.keep(looked_up)

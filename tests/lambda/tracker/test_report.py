@@ -24,6 +24,7 @@ from tracker_testkit import (
     StubbedClient,
 )
 
+from omics_common import reportpage
 from omics_common.clients import Clients
 from omics_common.errors import ApiError
 from tests.standin.healthomics import HealthOmics
@@ -208,6 +209,7 @@ def test_the_completion_event_carries_the_summary_over_the_cohort(
         "attempts": 2,
         "reportJsonUri": prefix + "report.json",
         "reportCsvUri": prefix + "report.csv",
+        "reportHtmlUri": prefix + "report.html",
         "retrySettingsUri": None,
         "failureReason": "",
         "settingsError": None,
@@ -221,6 +223,56 @@ def test_the_completion_event_carries_the_summary_over_the_cohort(
     # What the command prints and exits with, without reading the report.
     kept = ("status", "succeeded", "counts", "reportJsonUri", "retrySettingsUri")
     assert manifest["result"] == {key: event[key] for key in kept}
+
+
+# --- report.html ------------------------------------------------------------------------------------
+
+
+def test_report_html_shows_the_cohort_beside_report_json(
+    service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
+) -> None:
+    """What a person sees in it is tested in a browser (tests/lambda/omics_common)."""
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None)
+    service.finish(cohort.first, failed={"sample-3"}, refused={"sample-1": QUOTA})
+    cohort.until_done()
+    published.expect_event()
+
+    cohort.report()
+
+    head = s3.head_object(Bucket=REPORT_BUCKET, Key=cohort.key("report.html"))
+    assert head["ContentType"] == "text/html; charset=utf-8"
+    page = cohort.read("report.html").decode()
+    assert f"<h1>Cohort of batch {cohort.first} (cohort-a)</h1>" in page
+    assert "status <b>PROCESSED</b>" in page and "needs attention" in page
+    assert '<tr><td><span class="key ok"></span>Completed</td><td class="n">4</td>' in page
+    assert "<code>ServiceQuotaExceededException</code>" in page and "<code>sample-1</code>" in page
+    assert published.details()[0]["reportHtmlUri"] == f"{REPORT_URI}batch-{cohort.first}/report.html"
+
+
+def test_a_page_that_cannot_be_made_costs_the_cohort_nothing_else(
+    service: HealthOmics,
+    s3: Any,
+    cohort_clients: Clients,
+    published: Recorded,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cohort = Cohort(service, s3, cohort_clients, resubmission=None)
+    service.finish(cohort.first)
+    cohort.until_done()
+    published.expect_event()
+
+    def broken(*_: Any) -> str:
+        raise ZeroDivisionError("a bug in the page")
+
+    monkeypatch.setattr(reportpage, "render", broken)
+
+    assert cohort.report()["succeeded"] is True
+
+    assert published.details()[0]["reportHtmlUri"] is None
+    assert "report.html" not in cohort_keys(s3, cohort.first)
+    assert "report.json" in cohort_keys(s3, cohort.first)
+    assert f"Cohort {cohort.first}: report.html not made" in caplog.text
 
 
 # --- resubmissions and what stays failed --------------------------------------------------------
@@ -470,7 +522,8 @@ def test_a_repeated_report_writes_the_same_files_again(
     published.expect_event()
 
     cohort.report()
-    first = {name: cohort.read(name) for name in ("report.json", "report.csv", "retry-settings.json")}
+    names = ("report.json", "report.csv", "retry-settings.json", "report.html")
+    first = {name: cohort.read(name) for name in names}
     cohort.report()  # after throttling, Step Functions runs it again
 
     assert {name: cohort.read(name) for name in first} == first

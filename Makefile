@@ -118,7 +118,7 @@ bench: install
 # It DEPLOYS REAL RESOURCES, billed to the account: a tiny HealthOmics workflow, a batch of three
 # runs of it and the construct's functions and state machines, then the assertions; it destroys
 # them afterwards. Needs AWS credentials (environment or profile) for an account bootstrapped
-# (`cdk bootstrap`) in the image's Region, and INTEG_IMAGE=<private ECR image URI> (see README).
+# (`cdk bootstrap`) in the image's Region, and INTEG_IMAGE=<private ECR image URI> (see docs/operations.md).
 # The Node.js and pinned CLI of `make synth`; the venv's Python runs the integ app.
 integ: install
 	$(PY) -m integ.run --node "$(NODE)" --image "$(INTEG_IMAGE)"

@@ -5,7 +5,7 @@
 (it needs AWS credentials and a bootstrapped account), waits for the assertions and destroys both
 stacks. The one prerequisite is a small container image in a private ECR repository of the Region
 (HealthOmics runs private workflows only from private ECR), given as ``-c integ_image=<uri>`` or
-``INTEG_IMAGE=<uri>``; see the README's "Integration test (for an account)".
+``INTEG_IMAGE=<uri>``; see "Integration test (for an account)" in docs/operations.md.
 
 Synthesizes offline, with no credentials: both stacks are environment-agnostic and nothing is
 looked up (``python integ/integ_omics_run_batch.py``, or ``tests/integ/test_integ_stack.py``).

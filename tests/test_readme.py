@@ -1,4 +1,4 @@
-"""The README names what exists (its first example runs as an app: tests/test_example_app.py)."""
+"""The README and docs/ name what exists (the README's example runs as an app: tests/test_example_app.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+REPO = Path(__file__).resolve().parent.parent
+README = "\n".join(page.read_text() for page in (REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))))
 
 
 @pytest.mark.parametrize("name", ["from_csv", "from_json"])

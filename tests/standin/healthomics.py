@@ -3,7 +3,7 @@
 The handler, tracker and CLI tests that follow a batch through its life need a service that
 remembers: a repeated ``requestId`` answers with the batch it already has, a cancelled batch
 stays cancelled, a deleted one is gone. This stand-in keeps that state and does only what the
-service documents (the README's "What is proven, and how" says what that is).
+service documents (docs/architecture.md, "What is proven, and how", says what that is).
 
 It answers at the same point botocore's Stubber does (``before-call``), so every request has
 been through botocore's own parameter validation and serializer first, and every answer goes

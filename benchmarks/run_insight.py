@@ -33,11 +33,11 @@ import boto3
 from moto import mock_aws
 
 from insight import index
-from omics_common import contract, runrecords
-from omics_common.clients import Clients
-from omics_common.layout import CohortLayout
-from omics_common.manifest import Manifest, ManifestStore
-from omics_common.omics import omics_client
+from omics_batch_construct_runtime import contract, runrecords
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore
+from omics_batch_construct_runtime.omics import omics_client
 from tests.standin.healthomics import HealthOmics
 from tests.standin.pricing import PriceList, pricing_client
 from tests.standin.workflowlog import put_manifest, task_record

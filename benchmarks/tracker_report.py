@@ -35,8 +35,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from omics_common.clients import Clients
-from omics_common.omics import omics_client
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.omics import omics_client
 from tests.standin.healthomics import HealthOmics
 from tracker.index import handle
 

@@ -27,7 +27,7 @@ from aws_cdk import integ_tests_alpha as integ
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, OnDelete, RunSetting
 from omics_batch_construct._compliance import HIPAA_AND_NIST, acknowledge
-from omics_common import layout, tracking
+from omics_batch_construct_runtime import layout, tracking
 
 WORKFLOW_DIR = Path(__file__).resolve().parent / "workflow"
 WORKFLOW_MAIN = "main.wdl"

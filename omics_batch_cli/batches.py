@@ -3,7 +3,7 @@
 Each function takes the omics client as an argument (tests pass a stubbed one) and returns
 plain data; nothing here prints or sleeps. Retries for throttling and transient errors are
 the client's own (botocore's standard mode). Which runs failed and whether a batch ended
-clean are the outcome rules the tracker applies too (``omics_common.outcome``).
+clean are the outcome rules the tracker applies too (``omics_batch_construct_runtime.outcome``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from omics_common import lifecycle, outcome
+from omics_batch_construct_runtime import lifecycle, outcome
 
 OmicsClient = Any  # a boto3 omics client; typed loosely, boto3 ships no stubs
 

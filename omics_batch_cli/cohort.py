@@ -3,8 +3,8 @@
 A construct's batch is the first of a cohort: the tracker may start later parts (above
 100,000 runs) and resubmissions, and keeps the cohort's manifest in the tracker's folder
 beside the outputs (``<outputUri>batch-reports/batch-<first id>/cohort.json``, see
-``omics_common.layout``). Given the first batch's GetBatch answer, the command finds the
-manifest there (through ``omics_common.manifest``, its one reader); a batch with no manifest is
+``omics_batch_construct_runtime.layout``). Given the first batch's GetBatch answer, the command finds the
+manifest there (through ``omics_batch_construct_runtime.manifest``, its one reader); a batch with no manifest is
 a cohort of one. Once the tracker has reported,
 the manifest also holds the cohort's result (status, whether it succeeded, counts), and from
 the tracker's first check on, the settings file of each part (``settings_files``), which
@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omics_common import layout, outcome
-from omics_common.errors import ApiError
-from omics_common.manifest import Manifest, ManifestStore, Member
+from omics_batch_construct_runtime import layout, outcome
+from omics_batch_construct_runtime.errors import ApiError
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore, Member
 
 from .batches import get_batch
 

@@ -1,7 +1,7 @@
 """The settings files the ``omics-batch`` command reads and writes (the s3UriSettings format).
 
 A settings file is a JSON array of the API's inline settings. It is read with the tracker's
-own reader (``omics_common.outcome``), so both accept and refuse the same files; the retry
+own reader (``omics_batch_construct_runtime.outcome``), so both accept and refuse the same files; the retry
 file is written back with each entry unchanged, in the original order, so a retry batch runs
 exactly what the first one was asked to run.
 """
@@ -13,8 +13,8 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO, Any
 
-from omics_common import outcome
-from omics_common.outcome import SettingsError
+from omics_batch_construct_runtime import outcome
+from omics_batch_construct_runtime.outcome import SettingsError
 
 __all__ = ["SettingsError", "latest_settings", "load_settings", "select_settings", "write_settings"]
 

@@ -36,10 +36,10 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from omics_common import contract, layout, lifecycle, outcome, reportpage, tracking
-from omics_common.errors import ApiError
-from omics_common.layout import CohortLayout
-from omics_common.manifest import ManifestStore
+from omics_batch_construct_runtime import contract, layout, lifecycle, outcome, reportpage, tracking
+from omics_batch_construct_runtime.errors import ApiError
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import ManifestStore
 
 from . import cohort, report
 from .batches import batch_succeeded, get_batch, is_terminal
@@ -319,7 +319,7 @@ def _recorded_settings(ctx: Context, batch_id: str, found: cohort.Cohort | None)
 def cmd_stop(args: argparse.Namespace, ctx: Context) -> int:
     """``cancel``: cancel every batch of the cohort and every run that started; ``delete``: also
     delete the runs and the batches (outputs in S3 stay). What a destroy does with ``on_delete``
-    CANCEL_RUNS or DELETE_RUNS_AND_BATCH, step for step (``omics_common.lifecycle``), until done:
+    CANCEL_RUNS or DELETE_RUNS_AND_BATCH, step for step (``omics_batch_construct_runtime.lifecycle``), until done:
     the command that finishes a delete the custom resource's hour cut short."""
     on_delete = contract.ON_DELETE_CANCEL_RUNS if args.command == "cancel" else contract.ON_DELETE_DELETE_RUNS_AND_BATCH
     ids = _cohort_ids(ctx, args.batch_id) + [b for b in args.more if b != args.batch_id]
@@ -362,7 +362,7 @@ def cmd_resume(args: argparse.Namespace, ctx: Context) -> int:
     """Start a cohort's tracking again: for a cohort whose tracking stopped before it reported
     (stopped, failed, taken back by a revert, a crash), a new execution carries it on from its
     manifest to one report and one completion event. The deploy takes the same path
-    (``omics_common.tracking``)."""
+    (``omics_batch_construct_runtime.tracking``)."""
     batch = get_batch(ctx.omics(), args.batch_id)
     output = str((batch.get("defaultRunSetting") or {}).get("outputUri") or "")
     if not output:

@@ -1,5 +1,5 @@
 """What ``omics-batch report`` reads of a reported cohort: its report.json, streamed into the
-summary the tracker makes of the same rows (``omics_common.reportpage``), and its report.html.
+summary the tracker makes of the same rows (``omics_batch_construct_runtime.reportpage``), and its report.html.
 
 A cohort reported by a release before report.html has no page: the command makes it from
 report.json with the tracker's own renderer, so the two cannot differ but for what GetBatch and
@@ -13,9 +13,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from omics_common import outcome, reportpage
-from omics_common.layout import CohortLayout
-from omics_common.s3files import json_array_lines
+from omics_batch_construct_runtime import outcome, reportpage
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.s3files import json_array_lines
 
 from .cohort import Cohort
 

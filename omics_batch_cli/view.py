@@ -19,7 +19,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import IO, Any, Protocol
 
-from omics_common import reportpage
+from omics_batch_construct_runtime import reportpage
 
 Batch = Mapping[str, Any]
 

@@ -28,7 +28,7 @@ def _handler_asset_dir() -> Path:
     """The handler code: ``lambda/`` beside the package in a checkout, ``_lambda`` in a wheel."""
     package = Path(__file__).resolve().parent
     for candidate in (package / "_lambda", package.parent / "lambda"):
-        if (candidate / "omics_common" / "contract.py").is_file():
+        if (candidate / "omics_batch_construct_runtime" / "contract.py").is_file():
             return candidate
     raise FileNotFoundError(f"handler code not found beside {package}")
 

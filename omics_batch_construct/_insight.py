@@ -23,8 +23,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from omics_common import contract, layout, lifecycle
-from omics_common.runcost import WORKFLOW_LOG_GROUP
+from omics_batch_construct_runtime import contract, layout, lifecycle
+from omics_batch_construct_runtime.runcost import WORKFLOW_LOG_GROUP
 
 from ._compliance import acknowledge, acknowledge_function, acknowledge_own_policy, add_statement
 from ._factories import Placement, handler_function

@@ -10,7 +10,7 @@
   run insight) under a text header of its own; graphs 5 high, as wide as their row allows.
 
 The cohort's own metrics are the embedded metric format lines of the tracker and the insight
-function (``omics_common.metrics``); a "Tracking Delayed" event, which the state machine puts
+function (``omics_batch_construct_runtime.metrics``); a "Tracking Delayed" event, which the state machine puts
 itself, reaches the metrics through a rule of this construct to the tracker's ``delayed`` action.
 """
 
@@ -29,7 +29,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from omics_common import contract, metrics
+from omics_batch_construct_runtime import contract, metrics
 
 from ._compliance import HIPAA_AND_NIST, acknowledge
 from ._insight import RunInsight
@@ -148,7 +148,7 @@ class BatchMonitoring(Construct):
     # --- the metrics ----------------------------------------------------------------------
 
     def metric(self, name: str, statistic: str, period: Duration = HOUR) -> cloudwatch.Metric:
-        """One of the cohort's own metrics (``omics_common.metrics``)."""
+        """One of the cohort's own metrics (``omics_batch_construct_runtime.metrics``)."""
         return cloudwatch.Metric(
             namespace=metrics.NAMESPACE,
             metric_name=name,

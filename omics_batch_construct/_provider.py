@@ -22,7 +22,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 
 from ._compliance import (
     acknowledge_cdk_grants,
@@ -299,7 +299,7 @@ class BatchProvider(Construct):
     def allow_manifests(self, policy: iam.Policy, bucket: s3.IBucket, keys: str, *, write: bool) -> None:
         """Let the handlers read the cohort's manifest (``keys``: the pattern of its keys in ``bucket``),
         which names the batches a tracker started, listing its key first; and, with ``write`` (a
-        tracked cohort), close and reopen it with conditional writes (omics_common.manifest). Read
+        tracked cohort), close and reopen it with conditional writes (omics_batch_construct_runtime.manifest). Read
         without a tracker too: tracking switched off leaves the batches it started to a destroy."""
         actions = ["s3:GetObject", "s3:PutObject"] if write else ["s3:GetObject"]
         add_statement(

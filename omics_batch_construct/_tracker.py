@@ -42,8 +42,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from omics_common import contract, lifecycle
-from omics_common.outcome import Resubmission
+from omics_batch_construct_runtime import contract, lifecycle
+from omics_batch_construct_runtime.outcome import Resubmission
 
 from ._compliance import (
     HIPAA_AND_NIST,

@@ -1,7 +1,7 @@
 """Monitoring: the cohort's CloudWatch dashboard and alarms, and where the alarms go.
 
 The tracker and the insight function publish the cohort's metrics as embedded metric format log
-lines (``omics_common.metrics``); the dashboard shows them beside the tracking state machine's,
+lines (``omics_batch_construct_runtime.metrics``); the dashboard shows them beside the tracking state machine's,
 the insight queues' and the functions' own metrics, and four alarms watch what needs a person.
 """
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from omics_common import outcome
-from omics_common.outcome import MAX_ATTEMPTS, NEVER_RESUBMITTED, RESUBMITTABLE_FAILURES, Resubmission
+from omics_batch_construct_runtime import outcome
+from omics_batch_construct_runtime.outcome import MAX_ATTEMPTS, NEVER_RESUBMITTED, RESUBMITTABLE_FAILURES, Resubmission
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +58,7 @@ class RetryPolicy:
         return found
 
     def resubmission(self) -> Resubmission:
-        """The policy as the tracker applies it (see ``omics_common.outcome``)."""
+        """The policy as the tracker applies it (see ``omics_batch_construct_runtime.outcome``)."""
         return Resubmission(
             max_attempts=self.max_attempts,
             submission_failures=frozenset(self.submission_failures),

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The README's picture of report.html: a made-up cohort of 10,000 runs (1 % failed for three
 reasons, a few submissions refused; ``tests/samplecohort.py``) rendered by the tracker's own
-``omics_common.reportpage`` and photographed by headless Chromium (``tests/browser.py``).
+``omics_batch_construct_runtime.reportpage`` and photographed by headless Chromium (``tests/browser.py``).
 
 Run from the checkout: .venv/bin/python scripts/report_screenshot.py [runs]
 Writes docs/images/report-html.png (and prints its size); needs Chromium (``make install``).
@@ -16,7 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "lambda")]
 
-from omics_common import reportpage  # noqa: E402
+from omics_batch_construct_runtime import reportpage  # noqa: E402
 from tests import browser, samplecohort  # noqa: E402
 
 OUT = REPO / "docs" / "images" / "report-html.png"

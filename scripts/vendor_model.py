@@ -11,7 +11,14 @@ from pathlib import Path
 import botocore
 
 SOURCE = Path(botocore.__file__).parent / "data" / "omics" / "2022-11-28"
-TARGET = Path(__file__).resolve().parent.parent / "lambda" / "omics_common" / "botocore_data" / "omics" / "2022-11-28"
+TARGET = (
+    Path(__file__).resolve().parent.parent
+    / "lambda"
+    / "omics_batch_construct_runtime"
+    / "botocore_data"
+    / "omics"
+    / "2022-11-28"
+)
 
 if __name__ == "__main__":
     TARGET.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ def wheel(built: Path) -> list[str]:
 
 def test_the_packages_are_typed(wheel: list[str]) -> None:
     """PEP 561: without the marker a consumer's mypy calls the package untyped."""
-    for package in ("omics_batch_construct", "omics_batch_cli", "omics_common"):
+    for package in ("omics_batch_construct", "omics_batch_cli", "omics_batch_construct_runtime"):
         assert f"{package}/py.typed" in wheel
         assert f"{package}/__init__.py" in wheel
 
@@ -49,13 +49,13 @@ def test_the_handler_asset_and_the_model_are_in_the_wheel(wheel: list[str]) -> N
         "provider/index.py",
         "tracker/index.py",
         "insight/index.py",
-        "omics_common/contract.py",
-        "omics_common/outcome.py",
+        "omics_batch_construct_runtime/contract.py",
+        "omics_batch_construct_runtime/outcome.py",
     ):
         assert asset + handler in wheel
     model = "botocore_data/omics/2022-11-28/service-2.json.gz"
-    assert f"{asset}omics_common/{model}" in wheel  # what the functions read in Lambda
-    assert f"omics_common/{model}" in wheel  # what validation reads at synth
+    assert f"{asset}omics_batch_construct_runtime/{model}" in wheel  # what the functions read in Lambda
+    assert f"omics_batch_construct_runtime/{model}" in wheel  # what validation reads at synth
 
 
 def test_the_command_is_an_entry_point(built: Path, wheel: list[str]) -> None:

@@ -18,7 +18,7 @@ throttled or failed goes back to the queue alone (``batchItemFailures``); after 
 ``maxReceiveCount`` it moves to the dead-letter queue, and the report looks that run up itself.
 
 Once written, each priced run's cost goes to the cohort's ``RunCostUsd`` metric (one embedded
-metric format line a cohort, ``omics_common.metrics``): its Sum is what the runs that ended cost,
+metric format line a cohort, ``omics_batch_construct_runtime.metrics``): its Sum is what the runs that ended cost,
 as they end; the report's total is the cohort's.
 """
 
@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from omics_common import contract, lifecycle, metrics, runcost, runrecords
-from omics_common.clients import Clients
-from omics_common.errors import NOT_FOUND, ApiError, call
-from omics_common.layout import CohortLayout
-from omics_common.manifest import ManifestStore
-from omics_common.runcost import PriceBook
+from omics_batch_construct_runtime import contract, lifecycle, metrics, runcost, runrecords
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import NOT_FOUND, ApiError, call
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import ManifestStore
+from omics_batch_construct_runtime.runcost import PriceBook
 
 logger = logging.getLogger(__name__)
 logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))

@@ -21,8 +21,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
-from omics_common import contract, lifecycle
-from omics_common.errors import NOT_FOUND, ApiError, BatchError, OmicsClient, call
+from omics_batch_construct_runtime import contract, lifecycle
+from omics_batch_construct_runtime.errors import NOT_FOUND, ApiError, BatchError, OmicsClient, call
 
 from .properties import BatchProperties
 

@@ -1,7 +1,7 @@
 """What a Delete does: the stack lets the cohort go, then ``on_delete`` is applied to every batch.
 
 A delete (a destroy, or the cleanup after a replacing update) of a tracked cohort first stops its
-tracking executions and *closes* its manifest (``omics_common.manifest``): from then on the
+tracking executions and *closes* its manifest (``omics_batch_construct_runtime.manifest``): from then on the
 tracker starts no batch of it. A start the tracker recorded before the close is in the manifest
 (``starting``), and is found by its name once listed; so every batch of the cohort is either in
 the list the delete acts on, or never started. Under RETAIN that is all (one poll). Under
@@ -19,13 +19,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omics_common import contract, lifecycle, tracking
-from omics_common.clients import Clients
-from omics_common.errors import ApiError, BatchError
-from omics_common.layout import CohortLayout
-from omics_common.lifecycle import ACCESS_DENIED
-from omics_common.manifest import Manifest, ManifestStore
-from omics_common.outcome import is_batch_id
+from omics_batch_construct_runtime import contract, lifecycle, tracking
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import ApiError, BatchError
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.lifecycle import ACCESS_DENIED
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore
+from omics_batch_construct_runtime.outcome import is_batch_id
 
 from .properties import on_delete_policy
 

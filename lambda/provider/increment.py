@@ -26,11 +26,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from omics_common import contract, lifecycle, outcome, s3files
-from omics_common.clients import Clients
-from omics_common.errors import BatchError, call
-from omics_common.layout import CohortLayout
-from omics_common.manifest import Manifest, ManifestStore, Member
+from omics_batch_construct_runtime import contract, lifecycle, outcome, s3files
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import BatchError, call
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore, Member
 
 from . import withdraw
 from .batch import OnEventResult, attributes

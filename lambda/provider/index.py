@@ -7,7 +7,7 @@ functions in ``provider.batch`` (Create, Update) and ``provider.delete`` (Delete
 failure leaves as one RunBatchResourceError whose message is the CloudFormation reason, naming
 the batch and this invocation's log.
 
-The AWS clients are held as the tracker holds them (``omics_common.clients``): made on
+The AWS clients are held as the tracker holds them (``omics_batch_construct_runtime.clients``): made on
 first use and kept for the container's life; tests pass their own ``clients=``.
 """
 
@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
-from omics_common import contract, lifecycle, tracking
-from omics_common.clients import Clients
-from omics_common.errors import ApiError, BatchError, RunBatchResourceError, failure_reason
-from omics_common.layout import CohortLayout
-from omics_common.manifest import ManifestStore
+from omics_batch_construct_runtime import contract, lifecycle, tracking
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import ApiError, BatchError, RunBatchResourceError, failure_reason
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import ManifestStore
 
 from . import batch, delete, increment, quota, withdraw
 from .batch import IsCompleteResult, OnEventResult

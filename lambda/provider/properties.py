@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
-from omics_common import contract
-from omics_common.errors import OmicsClient, PropertyError, shorten
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.errors import OmicsClient, PropertyError, shorten
 
 START_RUN_BATCH = "StartRunBatch"
 

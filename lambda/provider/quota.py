@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError
 
-from omics_common.errors import ApiError, BatchError, call
+from omics_batch_construct_runtime.errors import ApiError, BatchError, call
 
 logger = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from omics_common import contract, lifecycle, outcome, s3files
-from omics_common.clients import Clients
-from omics_common.errors import ApiError, BatchError, call
-from omics_common.layout import CohortLayout
-from omics_common.manifest import Manifest, ManifestStore, Withdrawal
+from omics_batch_construct_runtime import contract, lifecycle, outcome, s3files
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import ApiError, BatchError, call
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore, Withdrawal
 
 logger = logging.getLogger(__name__)
 

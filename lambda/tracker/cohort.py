@@ -18,7 +18,7 @@ A batch is started at most once: a check first looks for it by its name (its coh
 attempt) and tag, and adopts the batch it finds (a retried check, a tracker started again with a
 fresh state, HealthOmics having forgotten the requestId); only then does it record the start in
 the manifest (``starting``, a conditional write that the stack's close refuses, see
-``omics_common.manifest``) and call StartRunBatch, idempotent by the same cohort, part and
+``omics_batch_construct_runtime.manifest``) and call StartRunBatch, idempotent by the same cohort, part and
 attempt. A check refused by a closed manifest starts nothing and ends the execution
 (``released``). The state (a few dozen small records) travels in the execution; the runs stay
 in S3.
@@ -36,12 +36,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from omics_common import contract, lifecycle, metrics, outcome, s3files
-from omics_common.clients import Client, Clients
-from omics_common.errors import ApiError, call
-from omics_common.layout import CohortLayout
-from omics_common.manifest import CohortClosed, Manifest, ManifestStore, Member, Starting, refuse_if_closed
-from omics_common.outcome import Resubmission, RunRow
+from omics_batch_construct_runtime import contract, lifecycle, metrics, outcome, s3files
+from omics_batch_construct_runtime.clients import Client, Clients
+from omics_batch_construct_runtime.errors import ApiError, call
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import (
+    CohortClosed,
+    Manifest,
+    ManifestStore,
+    Member,
+    Starting,
+    refuse_if_closed,
+)
+from omics_batch_construct_runtime.outcome import Resubmission, RunRow
 
 from . import files
 from .errors import BadEvent, BatchNotFound, Throttled

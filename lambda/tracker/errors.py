@@ -3,7 +3,7 @@
 A Lambda function's exception class name becomes the Step Functions error name, so the
 names here are the contract: ``Throttled`` is retried with backoff, ``BatchNotFound``
 is caught. Everything else fails the task with a short message. HealthOmics and the
-other AWS calls go through ``omics_common.errors.call`` (shared with the deploy handler),
+other AWS calls go through ``omics_batch_construct_runtime.errors.call`` (shared with the deploy handler),
 which turns botocore's failures into ``ApiError`` with the operation and batch id.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from omics_common.errors import ApiError
+from omics_batch_construct_runtime.errors import ApiError
 
 TOKEN_PREFIX_LENGTH = 12
 

@@ -15,11 +15,11 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from omics_common import s3files
-from omics_common.clients import Client
-from omics_common.errors import call
-from omics_common.outcome import split_s3_uri
-from omics_common.s3files import S3Writer
+from omics_batch_construct_runtime import s3files
+from omics_batch_construct_runtime.clients import Client
+from omics_batch_construct_runtime.errors import call
+from omics_batch_construct_runtime.outcome import split_s3_uri
+from omics_batch_construct_runtime.s3files import S3Writer
 
 logger = logging.getLogger(__name__)
 

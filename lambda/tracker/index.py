@@ -19,9 +19,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from omics_common import contract, lifecycle, metrics
-from omics_common.clients import Clients
-from omics_common.omics import MAX_CALL_SECONDS
+from omics_batch_construct_runtime import contract, lifecycle, metrics
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.omics import MAX_CALL_SECONDS
 
 from . import cohort, report, waiting
 from .cohort import Config, State

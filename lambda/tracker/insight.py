@@ -1,6 +1,6 @@
 """The report's insight columns: each run's cost, failure reason and failed task.
 
-The insight function recorded most runs as they ended (``omics_common.runrecords``). A run it
+The insight function recorded most runs as they ended (``omics_batch_construct_runtime.runrecords``). A run it
 did not record (its event was lost, or went to the dead-letter queue) is looked up here: GetRun
 while the run exists (retention mode REMOVE may have dropped it: then the row's own uuid and
 times stand in), and its manifest log, which outlives the run. At most ``MAX_LOOKUPS`` runs a
@@ -15,12 +15,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from omics_common import lifecycle, runcost, runrecords
-from omics_common.clients import Clients
-from omics_common.errors import NOT_FOUND, ApiError, call
-from omics_common.layout import CohortLayout
-from omics_common.outcome import RunRow
-from omics_common.runcost import PriceBook
+from omics_batch_construct_runtime import lifecycle, runcost, runrecords
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import NOT_FOUND, ApiError, call
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.outcome import RunRow
+from omics_batch_construct_runtime.runcost import PriceBook
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from omics_common import contract
-from omics_common.clients import Client
-from omics_common.errors import ApiError, call, shorten
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.clients import Client
+from omics_batch_construct_runtime.errors import ApiError, call, shorten
 
 logger = logging.getLogger(__name__)
 

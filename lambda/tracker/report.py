@@ -10,7 +10,7 @@ Written under the cohort's folder, ``<reportUri>batch-<first batch id>/``:
   last attempt, part by part in their original order, ready to be a new batch's
   s3UriSettings; only written when some run failed;
 - ``report.html``: the cohort at a glance, made from the same rows as they go by
-  (``omics_common.reportpage``: aggregates only, tens of KB at any size).
+  (``omics_batch_construct_runtime.reportpage``: aggregates only, tens of KB at any size).
 
 Every value in the report is a string, empty when unknown, so the CSV reads back to the JSON
 exactly. The files are streamed to S3 part by part of the cohort (one part, at most 100,000
@@ -24,12 +24,12 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any, TypedDict
 
-from omics_common import metrics, outcome, reportpage
-from omics_common.clients import Client, Clients
-from omics_common.errors import shorten
-from omics_common.manifest import ManifestStore
-from omics_common.outcome import RunRow, SettingsError
-from omics_common.s3files import S3Writer
+from omics_batch_construct_runtime import metrics, outcome, reportpage
+from omics_batch_construct_runtime.clients import Client, Clients
+from omics_batch_construct_runtime.errors import shorten
+from omics_batch_construct_runtime.manifest import ManifestStore
+from omics_batch_construct_runtime.outcome import RunRow, SettingsError
+from omics_batch_construct_runtime.s3files import S3Writer
 
 from . import cohort, files, insight, publish
 from .cohort import Config, State

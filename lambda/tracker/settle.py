@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from omics_common import outcome
-from omics_common.clients import Clients
-from omics_common.errors import ApiError, call
-from omics_common.layout import CohortLayout
-from omics_common.outcome import Run, RunRow
+from omics_batch_construct_runtime import outcome
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import ApiError, call
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.outcome import Run, RunRow
 
 from . import files
 

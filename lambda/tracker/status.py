@@ -6,8 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from omics_common import lifecycle
-from omics_common.clients import Client
+from omics_batch_construct_runtime import lifecycle
+from omics_batch_construct_runtime.clients import Client
 
 from .errors import BatchNotFound
 

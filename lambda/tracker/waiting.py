@@ -20,9 +20,9 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypedDict
 
-from omics_common import lifecycle, tracking
-from omics_common.clients import Client
-from omics_common.errors import ApiError, call
+from omics_batch_construct_runtime import lifecycle, tracking
+from omics_batch_construct_runtime.clients import Client
+from omics_batch_construct_runtime.errors import ApiError, call
 
 from .cohort import State
 from .errors import token_hint

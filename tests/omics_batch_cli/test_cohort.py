@@ -18,9 +18,9 @@ import pytest
 from moto import mock_aws
 
 from omics_batch_cli import main as cli
-from omics_common import layout
-from omics_common.clients import Clients
-from omics_common.omics import omics_client
+from omics_batch_construct_runtime import layout
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.omics import omics_client
 from tests.standin.healthomics import HealthOmics
 from tests.tracking import checks
 from tracker.index import handle

@@ -1,4 +1,4 @@
-"""What the command shows agrees with botocore's omics model (the outcome rules are tested in omics_common)."""
+"""What the command shows agrees with botocore's omics model (the outcome rules have tests of their own)."""
 
 from __future__ import annotations
 

@@ -18,9 +18,9 @@ import pytest
 from moto import mock_aws
 
 from omics_batch_cli import main as cli
-from omics_common import layout, reportpage
-from omics_common.omics import omics_client
-from omics_common.s3files import JsonArrayWriter, S3Writer, json_array_lines
+from omics_batch_construct_runtime import layout, reportpage
+from omics_batch_construct_runtime.omics import omics_client
+from omics_batch_construct_runtime.s3files import JsonArrayWriter, S3Writer, json_array_lines
 from tests import samplecohort
 from tests.standin.healthomics import HealthOmics
 

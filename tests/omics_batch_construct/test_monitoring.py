@@ -16,7 +16,7 @@ from constructs import Construct
 
 from omics_batch_construct import BatchAlarms, BatchValidationError, DefaultRunSetting, Monitoring, OmicsRunBatch
 from omics_batch_construct._monitoring import MAX_NAME, monitoring_name
-from omics_common import contract, metrics
+from omics_batch_construct_runtime import contract, metrics
 from tests.omics_batch_construct.conftest import ENV, new_stack, runs
 
 

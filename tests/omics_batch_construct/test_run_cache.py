@@ -11,7 +11,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 
 from omics_batch_construct import BatchValidationError, CacheBehavior, DefaultRunSetting, OmicsRunBatch
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 from tests.omics_batch_construct.conftest import dumps, new_stack, only_batch_properties, policy_statements, runs
 
 WORKFLOW = "1234567"

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RunSetting, validation
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 from tests.omics_batch_construct.conftest import ENV, new_stack, runs
 
 WORKFLOW = "1234567"

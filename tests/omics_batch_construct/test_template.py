@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk.assertions import Annotations, Match, Template
 
 from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, OnDelete, RunSetting
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 from tests.omics_batch_construct.conftest import (
     batch_resources,
     dumps,
@@ -516,8 +516,8 @@ def test_handler_asset_holds_handlers_and_model_but_no_tests(created: tuple[Omic
     assert len(folders) == 1
     files = {str(p.relative_to(folders[0])) for p in folders[0].rglob("*") if p.is_file()}
     assert {"provider/index.py", "tracker/index.py"} <= files
-    assert "omics_common/contract.py" in files
-    assert "omics_common/botocore_data/omics/2022-11-28/service-2.json.gz" in files
+    assert "omics_batch_construct_runtime/contract.py" in files
+    assert "omics_batch_construct_runtime/botocore_data/omics/2022-11-28/service-2.json.gz" in files
     assert not any("__pycache__" in f or f.startswith("tests") for f in files)
     # No caches or dotfiles (a type checker's cache would change the asset's hash on every run).
     assert not [f for f in files if any(part.startswith(".") for part in f.split("/"))]

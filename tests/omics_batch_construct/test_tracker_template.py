@@ -13,7 +13,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RunSetting
-from omics_common import contract, lifecycle
+from omics_batch_construct_runtime import contract, lifecycle
 from tests.omics_batch_construct.conftest import dumps, new_stack, only_batch_properties, policy_statements, runs
 
 

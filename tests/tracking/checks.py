@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from omics_common.clients import Clients
+from omics_batch_construct_runtime.clients import Clients
 from tracker.index import handle
 
 MAX_CHECKS = 10

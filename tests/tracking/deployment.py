@@ -40,9 +40,9 @@ from moto.events.models import EventPattern
 from insight.index import capture
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting
 from omics_batch_construct._provider import QUERY_INTERVAL
-from omics_common import contract
-from omics_common.clients import Clients
-from omics_common.omics import omics_client
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.omics import omics_client
 from provider import index as provider
 from tests.standin.healthomics import TERMINAL, HealthOmics
 from tests.standin.healthomics import Batch as StandinBatch

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from omics_batch_construct import OnDelete, RetryPolicy, RunSetting
-from omics_common import contract, layout
+from omics_batch_construct_runtime import contract, layout
 from tests.standin.healthomics import Batch
 from tests.tracking.deployment import QUERY_SECONDS, Deployment, Ending, Tracking, deployed, synthesized
 from tracker import cohort

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from omics_batch_construct import DefaultRunSetting, OnDelete, RunSetting
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 from tests.tracking.deployment import (
     Deployment,
     Ending,

@@ -19,7 +19,7 @@ import pytest
 
 from omics_batch_cli import main as cli
 from omics_batch_construct import RunSetting
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 from tests.standin.healthomics import Batch
 from tests.tracking.deployment import Deployment, Ending, deployed, synthesized, until
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from omics_batch_construct import RunSetting
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 from tests.tracking.deployment import Ending, deployed, synthesized
 
 RUNS = contract.MAX_RUNS + 1

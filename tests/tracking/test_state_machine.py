@@ -16,8 +16,8 @@ from aws_cdk.assertions import Template
 from moto.events.models import EventPattern
 
 from omics_batch_construct import DefaultRunSetting, OmicsRunBatch, RunSetting, _tracker
-from omics_common import contract, metrics
-from omics_common.clients import Clients
+from omics_batch_construct_runtime import contract, metrics
+from omics_batch_construct_runtime.clients import Clients
 from tests.tracking.harness import ACCOUNT, REGION, LambdaError, Run, definition_of, moto_machine, resolve
 from tracker.cohort import CHECKS_PER_EXECUTION
 from tracker.index import handle

@@ -19,7 +19,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 from provider_testkit import ACCOUNT, OUTPUT_BUCKET, REGION, FakeContext, StubbedOmics
 
-from omics_common.omics import omics_client
+from omics_batch_construct_runtime.omics import omics_client
 from tests.standin.healthomics import HealthOmics
 from tests.standin.quotas import ServiceQuotas, quotas_client
 

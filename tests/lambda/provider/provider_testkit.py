@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.stub import Stubber
 
-from omics_common.clients import Clients
+from omics_batch_construct_runtime.clients import Clients
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -25,10 +25,10 @@ from provider_testkit import (
     started_event,
 )
 
-import omics_common.clients
-from omics_common import contract
-from omics_common.clients import Clients
-from omics_common.errors import RunBatchResourceError
+import omics_batch_construct_runtime.clients
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import RunBatchResourceError
 from provider import batch, index
 from tests.standin.healthomics import HealthOmics
 
@@ -249,7 +249,7 @@ def test_the_container_makes_its_clients_once(monkeypatch: pytest.MonkeyPatch, c
         return client
 
     monkeypatch.setattr(index, "_clients", None)
-    monkeypatch.setitem(omics_common.clients._FACTORIES, "omics", make)
+    monkeypatch.setitem(omics_batch_construct_runtime.clients._FACTORIES, "omics", make)
 
     first = index.container_clients()
     assert first is index.container_clients()

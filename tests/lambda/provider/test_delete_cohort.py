@@ -24,12 +24,12 @@ import pytest
 from conftest import Aws
 from provider_testkit import REPORT_URI, FakeContext, cfn_properties, make_event
 
-from omics_common import contract
-from omics_common.clients import Clients
-from omics_common.errors import RunBatchResourceError
-from omics_common.layout import CohortLayout
-from omics_common.manifest import CohortClosed, Manifest, ManifestStore, Member, Starting
-from omics_common.outcome import NO_RESUBMISSION
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import RunBatchResourceError
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import CohortClosed, Manifest, ManifestStore, Member, Starting
+from omics_batch_construct_runtime.outcome import NO_RESUBMISSION
 from provider import index
 from tests.standin.healthomics import HealthOmics
 from tracker import cohort

@@ -1,6 +1,6 @@
 """The handler works on a Lambda runtime whose botocore predates run batches.
 
-The asset ships botocore's omics model beside the code (``omics_common/botocore_data``).
+The asset ships botocore's omics model beside the code (``omics_batch_construct_runtime/botocore_data``).
 This test runs a copy of ``lambda/`` as the asset holds it, in a fresh interpreter that
 sees only the standard library, botocore 1.42.70 (which has no StartRunBatch) and the
 copy, and drives a Create through on_event and is_complete with a Stubber-ed client.
@@ -32,8 +32,8 @@ assert botocore.__version__ == "1.42.70", botocore.__version__
 plain = boto3.client("omics", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
 assert not hasattr(plain, "start_run_batch"), "this botocore already knows run batches: the test proves nothing"
 
-from omics_common.clients import Clients
-from omics_common.omics import omics_client
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.omics import omics_client
 from provider import batch, index
 
 client = omics_client(

@@ -9,8 +9,8 @@ import pytest
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 from provider_testkit import api_batch_run_settings, api_default_run_setting, cfn_properties
 
-from omics_common import contract
-from omics_common.errors import PropertyError
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.errors import PropertyError
 from provider.properties import (
     changed_definition,
     is_document,

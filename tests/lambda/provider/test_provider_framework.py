@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from provider_testkit import FakeContext, cfn_properties, make_event
 
-from omics_common import contract
-from omics_common.clients import Clients
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.clients import Clients
 from provider import index
 from tests.standin.healthomics import HealthOmics
 

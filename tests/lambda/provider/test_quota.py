@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from provider_testkit import FakeContext, cfn_properties, make_event
 
-from omics_common import contract
-from omics_common.clients import Clients
-from omics_common.errors import RunBatchResourceError
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import RunBatchResourceError
 from provider import index
 from tests.standin.healthomics import HealthOmics
 from tests.standin.quotas import RUN_QUOTA, ServiceQuotas

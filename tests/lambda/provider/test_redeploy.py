@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from provider_testkit import ACCOUNT, STACK_ID, FakeContext, cfn_properties, make_event
 
-from omics_common import contract, lifecycle
-from omics_common.clients import Clients
-from omics_common.errors import RunBatchResourceError
+from omics_batch_construct_runtime import contract, lifecycle
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import RunBatchResourceError
 from provider import index
 from tests.standin.healthomics import HealthOmics
 

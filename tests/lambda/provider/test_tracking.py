@@ -21,11 +21,11 @@ from botocore.stub import Stubber
 from conftest import Aws
 from provider_testkit import ACCOUNT, BATCH_ID, REPORT_URI, FakeContext, cfn_properties, make_event, started_event
 
-from omics_common import contract, tracking
-from omics_common.clients import Clients
-from omics_common.errors import RunBatchResourceError
-from omics_common.layout import CohortLayout
-from omics_common.manifest import Manifest, ManifestStore
+from omics_batch_construct_runtime import contract, tracking
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import RunBatchResourceError
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore
 from provider import index
 from tests.standin.healthomics import HealthOmics
 

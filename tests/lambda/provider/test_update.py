@@ -22,9 +22,9 @@ from provider_testkit import (
     make_event,
 )
 
-from omics_common import contract
-from omics_common.clients import Clients
-from omics_common.errors import RunBatchResourceError
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import RunBatchResourceError
 from provider import batch, index
 
 NEW_BATCH_ID = "7788990"

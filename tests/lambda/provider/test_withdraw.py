@@ -10,10 +10,10 @@ import pytest
 from conftest import Aws
 from provider_testkit import OUTPUT_BUCKET, clients
 
-from omics_common import contract, s3files
-from omics_common.errors import BatchError
-from omics_common.layout import CohortLayout
-from omics_common.manifest import Manifest, ManifestStore, Member
+from omics_batch_construct_runtime import contract, s3files
+from omics_batch_construct_runtime.errors import BatchError
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore, Member
 from provider import withdraw
 from tests.standin.healthomics import HealthOmics
 

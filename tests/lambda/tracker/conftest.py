@@ -17,8 +17,8 @@ from botocore.config import Config
 from moto import mock_aws
 from tracker_testkit import CREDENTIALS, REPORT_BUCKET, SETTINGS_BUCKET, Recorded, StubbedClient
 
-from omics_common.clients import Clients
-from omics_common.omics import omics_client
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.omics import omics_client
 from tests.standin.healthomics import HealthOmics
 
 # One attempt: a stubbed error is final, as botocore's exhausted retries would leave it.

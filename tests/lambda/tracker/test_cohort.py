@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from tracker_testkit import REPORT_BUCKET, REPORT_URI, SETTINGS_BUCKET, SETTINGS_KEY, SETTINGS_URI
 
-from omics_common import contract, layout, lifecycle, s3files
-from omics_common.clients import Clients
-from omics_common.errors import ApiError
-from omics_common.layout import CohortLayout
-from omics_common.manifest import ManifestStore
+from omics_batch_construct_runtime import contract, layout, lifecycle, s3files
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import ApiError
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.manifest import ManifestStore
 from tests.standin.healthomics import HealthOmics, ServiceError
 from tests.tracking import checks
 from tracker import cohort, index

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from tracker_testkit import BATCH_ID, REPORT_URI, TOKEN, StubbedClient, batch, omics_event
 
-from omics_common import contract
-from omics_common.clients import Clients
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.clients import Clients
 from tracker import index
 from tracker.errors import BadEvent, BatchNotFound, Throttled
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from tracker_testkit import REPORT_URI, SETTINGS_BUCKET, SETTINGS_KEY, SETTINGS_URI, Recorded
 
-from omics_common import metrics
-from omics_common.clients import Clients
+from omics_batch_construct_runtime import metrics
+from omics_batch_construct_runtime.clients import Clients
 from tests.standin.healthomics import HealthOmics
 from tests.tracking import checks
 from tracker import cohort, report

@@ -24,9 +24,9 @@ from tracker_testkit import (
     StubbedClient,
 )
 
-from omics_common import reportpage
-from omics_common.clients import Clients
-from omics_common.errors import ApiError
+from omics_batch_construct_runtime import reportpage
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import ApiError
 from tests.standin.healthomics import HealthOmics
 from tests.tracking import checks
 from tracker import files
@@ -231,7 +231,7 @@ def test_the_completion_event_carries_the_summary_over_the_cohort(
 def test_report_html_shows_the_cohort_beside_report_json(
     service: HealthOmics, s3: Any, cohort_clients: Clients, published: Recorded
 ) -> None:
-    """What a person sees in it is tested in a browser (tests/lambda/omics_common)."""
+    """What a person sees in it is tested in a browser (tests/lambda/omics_batch_construct_runtime)."""
     cohort = Cohort(service, s3, cohort_clients, resubmission=None)
     service.finish(cohort.first, failed={"sample-3"}, refused={"sample-1": QUOTA})
     cohort.until_done()

@@ -21,8 +21,8 @@ from tracker_testkit import (
     park_scheduled,
 )
 
-from omics_common.clients import Clients
-from omics_common.errors import ApiError
+from omics_batch_construct_runtime.clients import Clients
+from omics_batch_construct_runtime.errors import ApiError
 from tracker.cohort import State
 from tracker.errors import BadEvent, Throttled
 from tracker.index import handle

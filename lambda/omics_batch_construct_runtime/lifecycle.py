@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omics_common import contract
-from omics_common.errors import CONFLICT, NOT_FOUND, ApiError, BatchError, OmicsClient, call, shorten
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.errors import CONFLICT, NOT_FOUND, ApiError, BatchError, OmicsClient, call, shorten
 
 logger = logging.getLogger(__name__)
 

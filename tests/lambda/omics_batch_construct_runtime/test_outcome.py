@@ -10,9 +10,9 @@ import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
 
-from omics_common import lifecycle, outcome
-from omics_common.omics import omics_client
-from omics_common.outcome import Resubmission, RunRow
+from omics_batch_construct_runtime import lifecycle, outcome
+from omics_batch_construct_runtime.omics import omics_client
+from omics_batch_construct_runtime.outcome import Resubmission, RunRow
 
 BATCH_ID = "4455667"
 

@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from omics_common import metrics, outcome
+from omics_batch_construct_runtime import metrics, outcome
 
 COHORT = "4455667"
 NOW_MS = 1_775_030_400_000  # 2026-04-01T08:00:00Z

@@ -136,7 +136,7 @@ INSIGHT_MAX_RECEIVES = 8
 # the resubmissions; the tracker starts all but the first, one submitting at a time.
 COHORT_TAG = "omics-batch-construct:cohort"  # a tracker-started batch's tag: the first batch's id
 # A tracker starts a batch only this soon after it recorded the start in the manifest, so that a
-# destroy knows when a recorded start can no longer happen (omics_common.manifest).
+# destroy knows when a recorded start can no longer happen (omics_batch_construct_runtime.manifest).
 START_WINDOW_SECONDS = 30
 
 
@@ -166,7 +166,7 @@ TRACKER_ACTION_PARK = "park"
 TRACKER_ACTION_RESUME = "resume"
 TRACKER_ACTION_REPORT = "report"
 TRACKER_ACTION_CONTINUE = "continue"  # a fresh execution carries the cohort on
-# The monitoring's rule on the "Tracking Delayed" event: counted as a metric (omics_common.metrics).
+# The monitoring's rule on the "Tracking Delayed" event: counted as a metric (omics_batch_construct_runtime.metrics).
 TRACKER_ACTION_DELAYED = "delayed"
 # Error names (the Lambda errorType) for the state machine's Retry and Catch.
 TRACKER_ERROR_THROTTLED = "Throttled"  # throttling, 5xx or network, after botocore's retries

@@ -1,6 +1,6 @@
 """A cohort's manifest: the one record of its batches, and the fence between its tracker and a destroy.
 
-The manifest (``cohort.json`` in the cohort's folder, see ``omics_common.layout``) says which
+The manifest (``cohort.json`` in the cohort's folder, see ``omics_batch_construct_runtime.layout``) says which
 batches the tracker started (part and attempt), the one it is about to start (``starting``:
 written before its StartRunBatch), the cohort's result once reported, and whether the stack has
 let the cohort go (``closed``). Only ``ManifestStore`` reads and writes it, always with S3's
@@ -25,11 +25,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from omics_common import contract
-from omics_common.errors import ApiError, call
-from omics_common.layout import CohortLayout
-from omics_common.omics import MAX_CALL_SECONDS
-from omics_common.outcome import split_s3_uri
+from omics_batch_construct_runtime import contract
+from omics_batch_construct_runtime.errors import ApiError, call
+from omics_batch_construct_runtime.layout import CohortLayout
+from omics_batch_construct_runtime.omics import MAX_CALL_SECONDS
+from omics_batch_construct_runtime.outcome import split_s3_uri
 
 logger = logging.getLogger(__name__)
 

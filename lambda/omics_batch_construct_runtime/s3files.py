@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
-from omics_common.errors import ApiError, call
-from omics_common.outcome import split_s3_uri
+from omics_batch_construct_runtime.errors import ApiError, call
+from omics_batch_construct_runtime.outcome import split_s3_uri
 
 logger = logging.getLogger(__name__)
 

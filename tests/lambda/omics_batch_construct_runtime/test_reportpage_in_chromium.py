@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from omics_common import reportpage
+from omics_batch_construct_runtime import reportpage
 from tests import browser, samplecohort
 
 RUNS = 10_000

@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from omics_common.errors import ApiError, call
-from omics_common.lifecycle import ACCESS_DENIED
-from omics_common.manifest import Manifest, ManifestStore
+from omics_batch_construct_runtime.errors import ApiError, call
+from omics_batch_construct_runtime.lifecycle import ACCESS_DENIED
+from omics_batch_construct_runtime.manifest import Manifest, ManifestStore
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import boto3
 
-from omics_common.omics import RETRY_CONFIG, omics_client
+from omics_batch_construct_runtime.omics import RETRY_CONFIG, omics_client
 
 # boto3 ships no type information; its clients are Any here as in the deploy handler.
 Client = Any
-# The Price List API's endpoint the tools use, whatever the Region priced (omics_common.runcost).
+# The Price List API's endpoint the tools use, whatever the Region priced (omics_batch_construct_runtime.runcost).
 PRICING_REGION = "us-east-1"
 
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from omics_common import outcome, reportpage
-from omics_common.outcome import RunRow
-from omics_common.reportpage import Histogram, Summary
-from omics_common.runrecords import Digest
+from omics_batch_construct_runtime import outcome, reportpage
+from omics_batch_construct_runtime.outcome import RunRow
+from omics_batch_construct_runtime.reportpage import Histogram, Summary
+from omics_batch_construct_runtime.runrecords import Digest
 from tests import samplecohort
 
 

@@ -15,8 +15,8 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from omics_common.errors import ApiError
-from omics_common.outcome import (
+from omics_batch_construct_runtime.errors import ApiError
+from omics_batch_construct_runtime.outcome import (
     SettingsError,
     bucket_name_problem,
     json_array,

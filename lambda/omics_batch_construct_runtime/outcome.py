@@ -38,7 +38,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import botocore.exceptions
 
-from omics_common.errors import NOT_FOUND, ApiError, call
+from omics_batch_construct_runtime.errors import NOT_FOUND, ApiError, call
 
 logger = logging.getLogger(__name__)
 

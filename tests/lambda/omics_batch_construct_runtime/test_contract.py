@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 
 
 @pytest.mark.parametrize("name", [contract.HANDLER_ON_EVENT, contract.HANDLER_IS_COMPLETE, contract.HANDLER_TRACKER])

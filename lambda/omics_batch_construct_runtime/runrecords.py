@@ -2,7 +2,7 @@
 
 The insight function (``lambda/insight``) writes them as HealthOmics' "Run Status Change" events
 arrive, and the report writes those of the runs no event brought (events are best effort), under
-the cohort's folder (``omics_common.layout``):
+the cohort's folder (``omics_batch_construct_runtime.layout``):
 
     runs/<batch id>/<content hash>.jsonl    one JSON object a line, the keys ``FIELDS``
 

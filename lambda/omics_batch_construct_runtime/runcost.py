@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from omics_common.clients import Client
-from omics_common.errors import NOT_FOUND, ApiError, call
+from omics_batch_construct_runtime.clients import Client
+from omics_batch_construct_runtime.errors import NOT_FOUND, ApiError, call
 
 # --- the run manifest ---------------------------------------------------------------------
 

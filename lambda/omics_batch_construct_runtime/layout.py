@@ -3,7 +3,7 @@ the IAM key patterns the construct grants, made by the same functions.
 
     <outputUri>/batch-reports/                      the report prefix (``report_uri``)
       batch-<first batch id>/                       one folder a cohort (``CohortLayout.prefix``)
-        cohort.json                                 the manifest (``omics_common.manifest``)
+        cohort.json                                 the manifest (``omics_batch_construct_runtime.manifest``)
         batches/<batch id>.jsonl                    each settled batch's runs
         settling/<batch id>/                        a settle under way: its checkpoint and its pages
         resubmit/run-settings-<content hash>.json   each resubmission's settings file
@@ -12,7 +12,7 @@ the IAM key patterns the construct grants, made by the same functions.
         runs/<batch id>/<content hash>.jsonl        what each run cost and why it failed, written as runs end
         prices.json                                 the list prices the cohort's costs use, read once
         report.json, report.csv, retry-settings.json
-        report.html                                 the cohort at a glance (``omics_common.reportpage``)
+        report.html                                 the cohort at a glance (``reportpage``)
 
 A grant names the same keys with ``ANY`` for the ids, so a renamed file cannot leave its grant
 behind (``MANIFEST_KEYS``, ``RESUBMIT_KEYS``).
@@ -118,7 +118,7 @@ class CohortLayout:
         return self.prefix + withdrawn_name(digest)
 
     def insight(self, batch_id: str) -> str:
-        """The folder of a batch's run records (``omics_common.runrecords``)."""
+        """The folder of a batch's run records (``omics_batch_construct_runtime.runrecords``)."""
         return self.prefix + insight_folder(batch_id)
 
     @property

@@ -15,10 +15,10 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from omics_common import runcost
-from omics_common.errors import ApiError
-from omics_common.omics import omics_client
-from omics_common.runcost import (
+from omics_batch_construct_runtime import runcost
+from omics_batch_construct_runtime.errors import ApiError
+from omics_batch_construct_runtime.omics import omics_client
+from omics_batch_construct_runtime.runcost import (
     DYNAMIC_STORAGE,
     STATIC_STORAGE,
     PriceBook,

@@ -7,8 +7,8 @@ import datetime
 import botocore.utils
 import pytest
 
-from omics_common import omics
-from omics_common.omics import omics_client, parse_timestamp
+from omics_batch_construct_runtime import omics
+from omics_batch_construct_runtime.omics import omics_client, parse_timestamp
 from tests.standin.healthomics import HealthOmics
 
 SPELLINGS = [

@@ -214,6 +214,69 @@ def test_a_token_inside_the_parameters_of_a_settings_file_run_is_refused() -> No
         OmicsRunBatch(new_stack(), "B", default_run_setting=_default(), runs=[*runs(100), late])
 
 
+# --- the settings files' bytes, pinned -------------------------------------------------
+
+
+def pinned_sheet(path: Path) -> Path:
+    """250 runs with what a samplesheet holds: quoting, non-ASCII, empty cells, per-run output URIs."""
+    lines = ["sample,fastq_1,fastq_2,strandedness,priority,output_uri,tag:cohort,tag:site"]
+    for i in range(250):
+        fastq_2 = "" if i % 7 == 0 else f"s3://in/P{i:04d}_R2.fq.gz"
+        priority = "" if i % 5 == 0 else str(i % 100)
+        output = f"s3://out-bucket/site-{i % 4}/" if i % 3 == 0 else ""
+        site = '"Tromsø, Norway"' if i % 2 else "Zürich"
+        lines.append(
+            f"P{i:04d},s3://in/P{i:04d}_R1.fq.gz,{fastq_2},{('auto', 'forward')[i % 2]},{priority},{output},c7,{site}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def pinned_lines(path: Path) -> Path:
+    """150 runs of JSON Lines with typed parameters (numbers large and fractional, lists, null, non-ASCII)."""
+    runs = [
+        {
+            "runSettingId": f"J{i:03d}",
+            "name": f"run-{i}",
+            "parameters": {"n": i, "big": 2**53 + i, "ratio": i / 8, "lanes": [1, i], "opt": None, "note": "ü✓"},
+            "engineSettings": {"cpus": i % 4 + 1},
+        }
+        for i in range(150)
+    ]
+    path.write_text("\n".join(json.dumps(run) for run in runs) + "\n", encoding="utf-8")
+    return path
+
+
+# The settings files' asset hashes for the inputs above, in parts of 100 runs: a change here is a
+# change of every deployed cohort's settings file (and a new batch for each), so it must be deliberate.
+PINNED_ASSET_HASHES = {
+    "Csv": [
+        "a65c14666f3886e38bc8d90a9e02560c4874388bba9dae67e4b1266c4e0b8401",
+        "7691d388928d408de6c80b01b032a81c0d6896861bd67c10817b50abd6251df3",
+        "0113eb8c2e62dcc03b900c4002d016159c769209bd61e84a13cc59aa10ff4b2a",
+    ],
+    "JsonLines": [
+        "29d06be67d5ecd49eb2262b3a8398a54b8cb6dcbc9f8dbd9fa7d15ecc2de397d",
+        "a52aa6f5346650e9282d2aa7d9a84323596bad3bbda1c86fd9683949420218f5",
+    ],
+    "Big": ["e92a71d9c3fe0f79c9af2e8bf74c67c4b7231d75782b364a13db5a095d30cb04"],
+}
+
+
+def test_settings_files_keep_their_bytes_for_the_same_runs(tmp_path: Path) -> None:
+    big = [RunSetting(run_setting_id=f"B{i:02d}", parameters={"pad": "x" * 700, "i": i}) for i in range(100)]
+    with mock.patch.object(contract, "MAX_RUNS", 100):
+        built = synth_all(
+            {
+                "Csv": RunSetting.from_csv(pinned_sheet(tmp_path / "pinned.csv")),
+                "JsonLines": RunSetting.from_json(pinned_lines(tmp_path / "pinned.jsonl")),
+                "Big": big,  # 100 runs, too large to go inline
+            }
+        )
+    hashes = {name: [asset.asset_hash for asset in b.batch.settings_assets] for name, b in built.items()}
+    assert hashes == PINNED_ASSET_HASHES
+
+
 # --- property: valid runs give exactly the API's JSON ----------------------------------
 
 # The model's "printable text" (letters, marks, numbers, punctuation, symbols, spaces).

@@ -7,6 +7,12 @@ module knows the fields from the service model, not from the class), and raise o
 They only read the file: the service's own limits (lengths, patterns, the priority range)
 are checked by ``OmicsRunBatch`` at synth, like any run.
 
+A file is read as a stream (``Source``): a check that finds every problem and counts the runs,
+keeping only each id and its line (for duplicates), then one run at a time whenever the runs
+are used, so that a cohort of a million runs reaches its settings files without ever being in
+memory at once. CSV and JSON Lines are read line by line; a JSON array is read whole, as text,
+on each pass (its objects one at a time).
+
 CSV (``RunSetting.from_csv``, read by ``read_csv``)
     One run per row, under a header row. UTF-8, with or without a byte order mark; standard
     CSV quoting (a quoted cell may hold the delimiter, ``""`` for a quote, and line breaks).
@@ -39,12 +45,12 @@ JSON (``RunSetting.from_json``, read by ``read_json``)
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -52,7 +58,7 @@ from omics_common.omics import service_model
 
 from ._errors import ProblemsError
 
-__all__ = ["SamplesheetError", "read_csv", "read_json"]
+__all__ = ["CsvSource", "JsonSource", "SamplesheetError", "Source", "read_csv", "read_json"]
 
 RunArguments = dict[str, Any]  # a RunSetting's keyword arguments
 
@@ -69,6 +75,7 @@ RESERVED_COLUMNS = frozenset({*_STRING_FIELD_COLUMNS, PRIORITY_COLUMN})
 
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_BLOCK = 1 << 16  # bytes read at a time to find where a JSON file starts
 
 
 class SamplesheetError(ProblemsError):
@@ -79,7 +86,96 @@ class SamplesheetError(ProblemsError):
         super().__init__(self.path, problems)
 
 
+class Source:
+    """A run settings file read as a stream: each run's ``RunSetting`` arguments in turn, never all at once.
+
+    ``check`` reads the whole file once, raises one ``SamplesheetError`` listing every problem
+    (duplicate ids included: it keeps each id and its line, not the runs) and counts the runs.
+    Iterating reads the file again, run by run; a file that changed since ``check`` is refused.
+    """
+
+    def __init__(self, path: StrPath) -> None:
+        self.path = path
+        self.label = os.fspath(path)
+        self._checked: tuple[int, tuple[int, int]] | None = None  # (runs, the file's size and mtime)
+
+    def read(self) -> list[RunArguments]:
+        """Every run's arguments, in a list."""
+        problems: list[str] = []
+        runs = list(self._arguments(problems, {}))
+        if problems:
+            raise SamplesheetError(self.label, problems)
+        return runs
+
+    def check(self) -> int:
+        """The number of runs, once every run is read and found well formed."""
+        stamp = _stamp(self.path)
+        problems: list[str] = []
+        count = sum(1 for _ in self._arguments(problems, {}))
+        if problems:
+            raise SamplesheetError(self.label, problems)
+        self._checked = (count, stamp)
+        return count
+
+    def __iter__(self) -> Iterator[RunArguments]:
+        """Each run's arguments, read again from the file (checked already: ids are not kept)."""
+        if self._checked is None:
+            self.check()
+        assert self._checked is not None
+        count, stamp = self._checked
+        problems: list[str] = []
+        read = 0
+        if _stamp(self.path) == stamp:
+            for arguments in self._arguments(problems, None):
+                read += 1
+                yield arguments
+        if problems or read != count or _stamp(self.path) != stamp:
+            raise SamplesheetError(
+                self.label, [f"{self.label}: changed since it was loaded with {count:,} runs; load it again"]
+            )
+
+    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Iterator[RunArguments]:
+        """Each well-formed run's arguments until a problem is met, after which problems only are
+        collected; duplicate ids are looked for when ``first_line`` (id -> line) is given."""
+        raise NotImplementedError
+
+
+def _stamp(path: StrPath) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_size, status.st_mtime_ns
+
+
 # --- CSV ------------------------------------------------------------------------------
+
+
+class CsvSource(Source):
+    """A samplesheet: one run per row (see the module's documentation for the columns)."""
+
+    def __init__(
+        self,
+        path: StrPath,
+        *,
+        id_column: str = "sample",
+        parameters: Mapping[str, str] | Sequence[str] | None = None,
+        delimiter: str = ",",
+    ) -> None:
+        if isinstance(parameters, str):
+            raise TypeError(
+                "parameters: expected a mapping of column to parameter name or a list of columns, got a str"
+            )
+        super().__init__(path)
+        self.id_column = id_column
+        self.parameters = parameters
+        self.delimiter = delimiter
+
+    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Iterator[RunArguments]:
+        with open(self.path, encoding="utf-8-sig", newline="") as f:
+            try:
+                yield from _csv_arguments(
+                    f, self.label, self.id_column, self.parameters, self.delimiter, problems, first_line
+                )
+            except UnicodeDecodeError:
+                problems[:] = [_utf8_problem(self.path, self.label)]
 
 
 def read_csv(
@@ -101,52 +197,59 @@ def read_csv(
     :raises SamplesheetError: listing every malformed row, empty id, duplicate id, missing
         column, bad priority, or an empty file, each with its line number.
     """
-    if isinstance(parameters, str):
-        raise TypeError("parameters: expected a mapping of column to parameter name or a list of columns, got a str")
-    label = os.fspath(path)
-    problems: list[str] = []
-    text = _read_text(path, label, problems)
-    records = _csv_records(text, label, delimiter, problems) if text is not None else iter(())
+    return CsvSource(path, id_column=id_column, parameters=parameters, delimiter=delimiter).read()
 
+
+def _csv_arguments(
+    lines: Iterable[str],
+    label: str,
+    id_column: str,
+    parameters: Mapping[str, str] | Sequence[str] | None,
+    delimiter: str,
+    problems: list[str],
+    first_line: dict[str, int] | None,
+) -> Iterator[RunArguments]:
+    records = _csv_records(lines, label, delimiter, problems)
     header_line, header = next(records, (0, None))
     if header is None:
         if not problems:
             problems.append(f"{label}:1: empty file: no header row, no runs")
-        raise SamplesheetError(label, problems)
+        return
     columns = _Columns(header, label, header_line, id_column, parameters, problems)
 
-    runs: list[RunArguments] = []
-    first_line: dict[str, int] = {}
+    # Once per row, for every run of a cohort: what the columns say is looked up once, here.
+    id_index, priority_index = columns.id_index, columns.priority_index
+    string_fields, parameter_columns, tag_columns = columns.string_fields, columns.parameters, columns.tags
     rows = 0
     width = len(header)
     for line, record in records:
         rows += 1
-        where = f"{label}:{line}"
         if len(record) != width:
-            problems.append(f"{where}: {len(record)} cells, but the header has {width} columns")
+            problems.append(f"{label}:{line}: {len(record)} cells, but the header has {width} columns")
             continue
         cells = [cell.strip() for cell in record]
-        run_id = cells[columns.id_index] if columns.id_index is not None else None
+        run_id = cells[id_index] if id_index is not None else None
         if run_id is not None:
             if not run_id:
-                problems.append(f"{where}: empty {id_column!r}")
-            elif (first := first_line.setdefault(run_id, line)) != line:
-                problems.append(f"{where}: duplicate {id_column!r} {run_id!r}, first on line {first}")
-        fields: dict[str, Any] = {field: cells[i] for i, field in columns.string_fields if cells[i]}
-        if columns.priority_index is not None and (priority := cells[columns.priority_index]):
-            if _WHOLE_NUMBER.fullmatch(priority):
-                fields["priority"] = int(priority)
+                problems.append(f"{label}:{line}: empty {id_column!r}")
+            elif first_line is not None and (first := first_line.setdefault(run_id, line)) != line:
+                problems.append(f"{label}:{line}: duplicate {id_column!r} {run_id!r}, first on line {first}")
+        arguments: RunArguments = {"run_setting_id": run_id}
+        for i, field in string_fields:
+            if cells[i]:
+                arguments[field] = cells[i]
+        if priority_index is not None and (priority := cells[priority_index]):
+            # ASCII digits, the usual priority, are a whole number without the regular expression.
+            if (priority.isascii() and priority.isdigit()) or _WHOLE_NUMBER.fullmatch(priority):
+                arguments["priority"] = int(priority)
             else:
-                problems.append(f"{where}: {PRIORITY_COLUMN} {priority!r} is not a whole number")
-        params = {name: cells[i] for i, name in columns.parameters if cells[i]}
-        tags = {key: cells[i] for i, key in columns.tags if cells[i]}
+                problems.append(f"{label}:{line}: {PRIORITY_COLUMN} {priority!r} is not a whole number")
+        arguments["parameters"] = {name: cells[i] for i, name in parameter_columns if cells[i]} or None
+        arguments["run_tags"] = {key: cells[i] for i, key in tag_columns if cells[i]} or None
         if run_id and not problems:  # once anything is wrong, only problems are collected
-            runs.append({"run_setting_id": run_id, "parameters": params or None, "run_tags": tags or None, **fields})
+            yield arguments
     if rows == 0 and not problems:
         problems.append(f"{label}:{header_line}: only a header, no runs")
-    if problems:
-        raise SamplesheetError(label, problems)
-    return runs
 
 
 class _Columns:
@@ -214,22 +317,24 @@ def _listing(names: Sequence[str]) -> str:
     return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
 
 
-def _csv_records(text: str, label: str, delimiter: str, problems: list[str]) -> Iterator[tuple[int, list[str]]]:
+def _csv_records(
+    lines: Iterable[str], label: str, delimiter: str, problems: list[str]
+) -> Iterator[tuple[int, list[str]]]:
     """(first line, cells) of each record that has a non-empty cell; a malformed record becomes a problem."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    start = 1  # the line the next record starts on
     while True:
-        start = reader.line_num + 1
         try:
-            record = next(reader)
-        except StopIteration:
+            for record in reader:
+                if "".join(record).strip():  # some cell is not blank
+                    yield start, record
+                start = reader.line_num + 1
             return
         except csv.Error as error:
             problems.append(f"{label}:{start}: malformed CSV: {error}")
             if reader.line_num < start:  # nothing consumed: stop rather than loop
                 return
-            continue
-        if "".join(record).strip():  # some cell is not blank
-            yield start, record
+            start = reader.line_num + 1
 
 
 def _read_text(path: StrPath, label: str, problems: list[str]) -> str | None:
@@ -244,7 +349,51 @@ def _read_text(path: StrPath, label: str, problems: list[str]) -> str | None:
         return None
 
 
+def _utf8_problem(path: StrPath, label: str) -> str:
+    """Where a file read as a stream is not UTF-8, found by reading it whole."""
+    problems: list[str] = []
+    _read_text(path, label, problems)
+    return problems[0] if problems else f"{label}: changed while it was read; load it again"
+
+
 # --- JSON -----------------------------------------------------------------------------
+
+
+class JsonSource(Source):
+    """A JSON array of runs, read whole as text on each pass, or JSON Lines, read line by line."""
+
+    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Iterator[RunArguments]:
+        label = self.label
+        if _first_byte(self.path) == b"{":
+            objects = _json_lines(self.path, label, problems)
+        else:  # an array, or no runs at all: the whole text says which
+            text = _read_text(self.path, label, problems)
+            if text is None:
+                return
+            start = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
+            if start == len(text):
+                problems.append(f"{label}:1: empty file: no runs")
+                return
+            if text[start] != "[":
+                line = text.count("\n", 0, start) + 1
+                problems.append(f"{label}:{line}: expected a JSON array of runs, or JSON Lines (one object per line)")
+                return
+            objects = _json_array(text, start, label, problems)
+
+        runs = 0
+        for line, item in objects:
+            where = f"{label}:{line}"
+            kwargs = _run_arguments(item, where, problems)
+            if kwargs is None:
+                continue
+            run_id = kwargs["run_setting_id"]
+            if first_line is not None and (first := first_line.setdefault(run_id, line)) != line:
+                problems.append(f"{where}: duplicate runSettingId {run_id!r}, first on line {first}")
+            elif not problems:
+                runs += 1
+                yield kwargs
+        if not runs and not problems:
+            problems.append(f"{label}:1: no runs")
 
 
 def read_json(path: StrPath) -> list[RunArguments]:
@@ -255,47 +404,25 @@ def read_json(path: StrPath) -> list[RunArguments]:
         stops at its first syntax error), every object with an unknown key, a value of the
         wrong type or no ``runSettingId``, every duplicate ``runSettingId``, or an empty file.
     """
-    label = os.fspath(path)
-    problems: list[str] = []
-    text = _read_text(path, label, problems)
-    if text is None:
-        raise SamplesheetError(label, problems)
-    start = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
-    if start == len(text):
-        raise SamplesheetError(label, [f"{label}:1: empty file: no runs"])
-    if text[start] == "[":
-        objects = _json_array(text, start, label, problems)
-    elif text[start] == "{":
-        objects = _json_lines(text, label, problems)
-    else:
-        line = text.count("\n", 0, start) + 1
-        raise SamplesheetError(
-            label, [f"{label}:{line}: expected a JSON array of runs, or JSON Lines (one object per line)"]
-        )
-
-    runs: list[RunArguments] = []
-    first_line: dict[str, int] = {}
-    for line, item in objects:
-        where = f"{label}:{line}"
-        kwargs = _run_arguments(item, where, problems)
-        if kwargs is None:
-            continue
-        run_id = kwargs["run_setting_id"]
-        if (first := first_line.setdefault(run_id, line)) != line:
-            problems.append(f"{where}: duplicate runSettingId {run_id!r}, first on line {first}")
-        elif not problems:
-            runs.append(kwargs)
-    if not runs and not problems:
-        problems.append(f"{label}:1: no runs")
-    if problems:
-        raise SamplesheetError(label, problems)
-    return runs
+    return JsonSource(path).read()
 
 
-def _json_array(text: str, start: int, label: str, problems: list[str]) -> list[tuple[int, Any]]:
+def _first_byte(path: StrPath) -> bytes:
+    """The file's first byte that is not JSON whitespace, after a byte order mark (b"" if none)."""
+    with open(path, "rb") as f:
+        block = f.read(_BLOCK)
+        block = block.removeprefix(codecs.BOM_UTF8)
+        while block:
+            rest = block.lstrip(b" \t\n\r")
+            if rest:
+                return rest[:1]
+            block = f.read(_BLOCK)
+    return b""
+
+
+def _json_array(text: str, start: int, label: str, problems: list[str]) -> Iterator[tuple[int, Any]]:
     """(line, value) of each element of the array at ``start``; parsing stops at a syntax error."""
     decoder = json.JSONDecoder()
-    items: list[tuple[int, Any]] = []
     line, counted = 1, 0
 
     def line_at(position: int) -> int:
@@ -317,8 +444,8 @@ def _json_array(text: str, start: int, label: str, problems: list[str]) -> list[
                 value, position = decoder.raw_decode(text, position)
             except json.JSONDecodeError as error:
                 problems.append(f"{label}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})")
-                return items
-            items.append((element_line, value))
+                return
+            yield element_line, value
             position = space(position)
             if text.startswith(",", position):
                 position = space(position + 1)
@@ -327,23 +454,28 @@ def _json_array(text: str, start: int, label: str, problems: list[str]) -> list[
                 break
             else:
                 problems.append(f"{label}:{line_at(position)}: not valid JSON: expected ',' or ']' after an element")
-                return items
+                return
     end = space(position)
     if end != len(text):
         problems.append(f"{label}:{line_at(end)}: not valid JSON: more after the array's closing ']'")
-    return items
 
 
-def _json_lines(text: str, label: str, problems: list[str]) -> list[tuple[int, Any]]:
-    items: list[tuple[int, Any]] = []
-    for number, raw in enumerate(text.split("\n"), 1):
-        if not raw.strip():
-            continue
+def _json_lines(path: StrPath, label: str, problems: list[str]) -> Iterator[tuple[int, Any]]:
+    """(line, value) of each line that is not blank, read one line at a time."""
+    with open(path, encoding="utf-8-sig", newline="\n") as f:
         try:
-            items.append((number, json.loads(raw)))
-        except json.JSONDecodeError as error:
-            problems.append(f"{label}:{number}: not valid JSON: {error.msg} (column {error.colno})")
-    return items
+            for number, raw in enumerate(f, 1):
+                text = raw.removesuffix("\n")
+                if not text.strip():
+                    continue
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as error:
+                    problems.append(f"{label}:{number}: not valid JSON: {error.msg} (column {error.colno})")
+                    continue
+                yield number, value
+        except UnicodeDecodeError:
+            problems[:] = [_utf8_problem(path, label)]
 
 
 @cache

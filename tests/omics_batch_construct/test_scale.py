@@ -22,7 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RunSetting, validation
+from omics_batch_construct import (
+    BatchValidationError,
+    DefaultRunSetting,
+    OmicsRunBatch,
+    RunSetting,
+    _settings_files,
+    validation,
+)
 from omics_common import contract
 from tests.omics_batch_construct.conftest import ENV, new_stack, runs
 
@@ -205,6 +212,19 @@ def test_samplesheet_runs_are_still_validated_by_the_construct(tmp_path: Path) -
         OmicsRunBatch(new_stack(), "B", default_run_setting=_default(), runs=RunSetting.from_csv(sheet))
 
 
+def test_samplesheet_runs_above_100_are_validated_as_they_are_read(tmp_path: Path) -> None:
+    rows = cohort_rows(150)
+    rows[120]["priority"] = "100001"
+    rows[130]["tag:cohort"] = "x" * 257
+    sheet = write_csv(rows, tmp_path / "samples.csv")
+    with pytest.raises(BatchValidationError) as info:
+        OmicsRunBatch(new_stack(), "B", default_run_setting=_default(), runs=RunSetting.from_csv(sheet))
+    assert info.value.problems == [
+        "runs[120] (run_setting_id 'NA00120').priority: 100001 is above the maximum 100000",
+        "runs[130] (run_setting_id 'NA00130').run_tags['cohort']: 257 characters, more than the maximum 256",
+    ]
+
+
 def test_a_token_inside_the_parameters_of_a_settings_file_run_is_refused() -> None:
     # The fast path never vouches for a token, so the settings file's own check still sees it.
     late = RunSetting(run_setting_id="late", parameters={"reads": f"s3://{cdk.Aws.ACCOUNT_ID}-in/r1.fq"})
@@ -367,7 +387,7 @@ def test_valid_runs_validate_and_dump_to_exactly_the_api_json(run_kwargs: list[d
     run_list = [RunSetting(**kwargs) for kwargs in run_kwargs]
     validated = validate(run_list).runs
     assert list(validated) == expected
-    text = validation.dumps_runs(validated)
+    text = _settings_files.dumps_runs(validated)
     assert json.loads(text) == expected
     # And the file reads back as the same runs.
     with tempfile.TemporaryDirectory() as folder:
@@ -416,7 +436,7 @@ def as_doubles(value: Any) -> Any:
 def test_inline_documents_keep_what_the_settings_file_keeps(parameters: dict[str, Any]) -> None:
     built = synth_all({"Inline": [RunSetting(run_setting_id="a", parameters=parameters)]})
     (inline,) = built["Inline"].run_settings["inlineSettings"]
-    assert inline["parameters"] == validation.dumps_runs([parameters])[1:-1]  # as the file would have it
+    assert inline["parameters"] == _settings_files.dumps_runs([parameters])[1:-1]  # as the file would have it
 
 
 # --- property: the fast path agrees with the full checker ------------------------------
@@ -483,6 +503,6 @@ def test_the_fast_path_gives_the_full_checkers_result(run_list: list[Any]) -> No
         without_fast = outcome(run_list)
     assert with_fast == without_fast
     fast_run = checkers[4]
-    if with_fast[0] == "valid" and all(type(r) is RunSetting and fast_run(r) is not None for r in run_list):
+    if with_fast[0] == "valid" and all(type(r) is RunSetting and fast_run(r.__dict__) is not None for r in run_list):
         # What the fast path vouched for (it skips the settings file's token check) passes that check.
         assert validation._file_problems(validate(run_list).runs) == []

@@ -61,7 +61,8 @@ def is_token(value: Any) -> bool:
     if isinstance(value, bool) or value is None:
         return False
     if isinstance(value, (int, float)):
-        return abs(value) > _NUMBER_TOKEN_MAGNITUDE and Token.is_unresolved(value)
+        # An infinity is no token, and would stop the jsii kernel (its JSON has no Infinity).
+        return abs(value) > _NUMBER_TOKEN_MAGNITUDE and math.isfinite(value) and Token.is_unresolved(value)
     if isinstance(value, (Mapping, list, tuple)):
         return False
     try:

@@ -187,6 +187,12 @@ def test_above_100_runs_each_problem_is_named_by_its_run_in_order() -> None:
     ]
 
 
+def test_an_infinite_number_above_100_runs_is_a_problem_not_a_crash() -> None:
+    # Runs for the settings file are searched for tokens; an infinity must not reach jsii then.
+    many = [*runs(100), RunSetting(run_setting_id="inf", parameters={"x": float("-inf")})]
+    assert problems_of(run_list=many) == ["runs[100] (run_setting_id 'inf').parameters['x']: -inf is not a JSON number"]
+
+
 def test_long_lists_are_cut_but_counted() -> None:
     with pytest.raises(BatchValidationError) as info:
         build(run_list=[RunSetting(run_setting_id="x", priority=-1) for _ in range(60)])

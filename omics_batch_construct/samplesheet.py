@@ -50,7 +50,7 @@ import csv
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -61,6 +61,7 @@ from ._errors import ProblemsError
 __all__ = ["CsvSource", "JsonSource", "SamplesheetError", "Source", "read_csv", "read_json"]
 
 RunArguments = dict[str, Any]  # a RunSetting's keyword arguments
+Runs = Generator[RunArguments, None, int]  # each run's arguments, then how many there were
 
 StrPath = str | os.PathLike[str]
 
@@ -124,19 +125,18 @@ class Source:
         assert self._checked is not None
         count, stamp = self._checked
         problems: list[str] = []
-        read = 0
+        read = None
         if _stamp(self.path) == stamp:
-            for arguments in self._arguments(problems, None):
-                read += 1
-                yield arguments
+            read = yield from self._arguments(problems, None)
         if problems or read != count or _stamp(self.path) != stamp:
             raise SamplesheetError(
                 self.label, [f"{self.label}: changed since it was loaded with {count:,} runs; load it again"]
             )
 
-    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Iterator[RunArguments]:
+    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
         """Each well-formed run's arguments until a problem is met, after which problems only are
-        collected; duplicate ids are looked for when ``first_line`` (id -> line) is given."""
+        collected; duplicate ids are looked for when ``first_line`` (id -> line) is given.
+        Returns how many runs it gave."""
         raise NotImplementedError
 
 
@@ -168,14 +168,17 @@ class CsvSource(Source):
         self.parameters = parameters
         self.delimiter = delimiter
 
-    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Iterator[RunArguments]:
+    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
         with open(self.path, encoding="utf-8-sig", newline="") as f:
             try:
-                yield from _csv_arguments(
-                    f, self.label, self.id_column, self.parameters, self.delimiter, problems, first_line
+                return (
+                    yield from _csv_arguments(
+                        f, self.label, self.id_column, self.parameters, self.delimiter, problems, first_line
+                    )
                 )
             except UnicodeDecodeError:
                 problems[:] = [_utf8_problem(self.path, self.label)]
+                return 0
 
 
 def read_csv(
@@ -208,26 +211,28 @@ def _csv_arguments(
     delimiter: str,
     problems: list[str],
     first_line: dict[str, int] | None,
-) -> Iterator[RunArguments]:
+) -> Runs:
     records = _csv_records(lines, label, delimiter, problems)
-    header_line, header = next(records, (0, None))
+    header_line, header = next(((line, record) for line, record in records if "".join(record).strip()), (0, None))
     if header is None:
         if not problems:
             problems.append(f"{label}:1: empty file: no header row, no runs")
-        return
+        return 0
     columns = _Columns(header, label, header_line, id_column, parameters, problems)
 
     # Once per row, for every run of a cohort: what the columns say is looked up once, here.
     id_index, priority_index = columns.id_index, columns.priority_index
     string_fields, parameter_columns, tag_columns = columns.string_fields, columns.parameters, columns.tags
-    rows = 0
+    rows = runs = 0
     width = len(header)
     for line, record in records:
+        cells = [cell.strip() for cell in record]
+        if not any(cells):  # a blank row
+            continue
         rows += 1
         if len(record) != width:
             problems.append(f"{label}:{line}: {len(record)} cells, but the header has {width} columns")
             continue
-        cells = [cell.strip() for cell in record]
         run_id = cells[id_index] if id_index is not None else None
         if run_id is not None:
             if not run_id:
@@ -247,9 +252,11 @@ def _csv_arguments(
         arguments["parameters"] = {name: cells[i] for i, name in parameter_columns if cells[i]} or None
         arguments["run_tags"] = {key: cells[i] for i, key in tag_columns if cells[i]} or None
         if run_id and not problems:  # once anything is wrong, only problems are collected
+            runs += 1
             yield arguments
     if rows == 0 and not problems:
         problems.append(f"{label}:{header_line}: only a header, no runs")
+    return runs
 
 
 class _Columns:
@@ -320,14 +327,13 @@ def _listing(names: Sequence[str]) -> str:
 def _csv_records(
     lines: Iterable[str], label: str, delimiter: str, problems: list[str]
 ) -> Iterator[tuple[int, list[str]]]:
-    """(first line, cells) of each record that has a non-empty cell; a malformed record becomes a problem."""
+    """(first line, cells) of each record, blank or not; a malformed record becomes a problem."""
     reader = csv.reader(lines, delimiter=delimiter, strict=True)
     start = 1  # the line the next record starts on
     while True:
         try:
             for record in reader:
-                if "".join(record).strip():  # some cell is not blank
-                    yield start, record
+                yield start, record
                 start = reader.line_num + 1
             return
         except csv.Error as error:
@@ -362,22 +368,22 @@ def _utf8_problem(path: StrPath, label: str) -> str:
 class JsonSource(Source):
     """A JSON array of runs, read whole as text on each pass, or JSON Lines, read line by line."""
 
-    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Iterator[RunArguments]:
+    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
         label = self.label
         if _first_byte(self.path) == b"{":
             objects = _json_lines(self.path, label, problems)
         else:  # an array, or no runs at all: the whole text says which
             text = _read_text(self.path, label, problems)
             if text is None:
-                return
+                return 0
             start = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
             if start == len(text):
                 problems.append(f"{label}:1: empty file: no runs")
-                return
+                return 0
             if text[start] != "[":
                 line = text.count("\n", 0, start) + 1
                 problems.append(f"{label}:{line}: expected a JSON array of runs, or JSON Lines (one object per line)")
-                return
+                return 0
             objects = _json_array(text, start, label, problems)
 
         runs = 0
@@ -394,6 +400,7 @@ class JsonSource(Source):
                 yield kwargs
         if not runs and not problems:
             problems.append(f"{label}:1: no runs")
+        return runs
 
 
 def read_json(path: StrPath) -> list[RunArguments]:

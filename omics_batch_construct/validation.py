@@ -564,7 +564,7 @@ class _CheckedRuns:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         _, check_run, _, _, fast_run = _checkers()
-        problems = self.problems
+        problems, output_uris, to_file = self.problems, self.output_uris, self.to_file
         first_index: dict[Any, int] = {}
         for index, (values, given) in enumerate(_fields_of(self.runs)):
             api = fast_run(values) if values is not None else None
@@ -575,16 +575,16 @@ class _CheckedRuns:
                     uri = api["outputUri"]
                     if outcome.s3_uri_problem(uri) is not None:
                         _check_uri(uri, f"runs[{index}] (run_setting_id {run_id!r}).output_uri", problems)
-                    self.output_uris[uri] = None
+                    output_uris[uri] = None
                 first = first_index.setdefault(run_id, index)
                 if first != index:
                     where = f"runs[{index}] (run_setting_id {run_id!r})"
                     problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first}]")
-                if api.get("runTags"):
+                if not self.run_tags and api.get("runTags"):
                     self.run_tags = True
                 if not problems:
                     # Kept, inline, they are copied (as to_api does); a settings file's are written at once.
-                    yield api if self.to_file else {k: dict(v) if type(v) is dict else v for k, v in api.items()}
+                    yield api if to_file else {k: dict(v) if type(v) is dict else v for k, v in api.items()}
                 continue
             run = given
             if run is None and values is not None:  # a samplesheet's run, made to word its problems
@@ -603,10 +603,10 @@ class _CheckedRuns:
                 else:
                     first_index[run_id] = index
             if isinstance(uri := api.get("outputUri"), str):
-                self.output_uris[uri] = None
+                output_uris[uri] = None
             if api.get("runTags"):
                 self.run_tags = True
-            if self.to_file:
+            if to_file:
                 self._token_problems.extend(_token_problems(index, api))
             else:
                 self._slow.append((index, api))

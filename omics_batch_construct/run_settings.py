@@ -17,7 +17,7 @@ from functools import cache
 from itertools import islice
 from typing import Any, overload
 
-from .samplesheet import CsvSource, JsonSource, Source
+from .samplesheet import CsvSource, JsonSource, Source, arguments
 
 
 class WorkflowType(StrEnum):
@@ -237,10 +237,10 @@ class Samplesheet(Sequence[RunSetting]):
 
     def __iter__(self) -> Iterator[RunSetting]:
         setting = self.setting
-        return (setting(**arguments) for arguments in self.source)
+        return (setting(**arguments(run)) for run in self.source)
 
-    def arguments(self) -> Iterator[dict[str, Any]]:
-        """Each run's ``RunSetting`` keyword arguments, read again from the file."""
+    def api_runs(self) -> Iterator[dict[str, Any]]:
+        """Each run's API JSON (what ``RunSetting.to_api`` gives), read again from the file."""
         return iter(self.source)
 
     @overload
@@ -254,13 +254,13 @@ class Samplesheet(Sequence[RunSetting]):
             start, stop, step = index.indices(self._count)
             if step < 0:
                 return list(self)[index]
-            return [self.setting(**arguments) for arguments in islice(self.source, start, stop, step)]
+            return [self.setting(**arguments(run)) for run in islice(self.source, start, stop, step)]
         position = operator.index(index)
         if position < 0:
             position += self._count
         if not 0 <= position < self._count:
             raise IndexError(f"{self.path}: run {index} of {self._count:,}")
-        return self.setting(**next(islice(self.source, position, None)))
+        return self.setting(**arguments(next(islice(self.source, position, None))))
 
     def __reversed__(self) -> Iterator[RunSetting]:
         return reversed(list(self))

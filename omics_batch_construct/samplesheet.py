@@ -61,7 +61,8 @@ from ._errors import ProblemsError
 __all__ = ["CsvSource", "JsonSource", "SamplesheetError", "Source", "read_csv", "read_json"]
 
 RunArguments = dict[str, Any]  # a RunSetting's keyword arguments
-Runs = Generator[RunArguments, None, int]  # each run's arguments, then how many there were
+RunJson = dict[str, Any]  # a run's API JSON: an entry of the settings file, members in the model's order
+Runs = Generator[RunJson, None, int]  # each run's API JSON, then how many there were
 
 StrPath = str | os.PathLike[str]
 
@@ -73,6 +74,11 @@ OUTPUT_BUCKET_OWNER_ID_COLUMN = "output_bucket_owner_id"
 TAG_COLUMN_PREFIX = "tag:"
 _STRING_FIELD_COLUMNS = (NAME_COLUMN, OUTPUT_URI_COLUMN, OUTPUT_BUCKET_OWNER_ID_COLUMN)
 RESERVED_COLUMNS = frozenset({*_STRING_FIELD_COLUMNS, PRIORITY_COLUMN})
+# A run's members in the model's order: runSettingId, name, outputUri, priority, parameters,
+# outputBucketOwnerId, runTags (engineSettings has no column). A run is read in that order.
+_MEMBERS = {NAME_COLUMN: "name", OUTPUT_URI_COLUMN: "outputUri", OUTPUT_BUCKET_OWNER_ID_COLUMN: "outputBucketOwnerId"}
+_HEAD_COLUMNS = (NAME_COLUMN, OUTPUT_URI_COLUMN)  # before priority
+_TAIL_COLUMNS = (OUTPUT_BUCKET_OWNER_ID_COLUMN,)  # after parameters
 
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
@@ -88,11 +94,14 @@ class SamplesheetError(ProblemsError):
 
 
 class Source:
-    """A run settings file read as a stream: each run's ``RunSetting`` arguments in turn, never all at once.
+    """A run settings file read as a stream: each run's API JSON in turn, never all at once.
 
-    ``check`` reads the whole file once, raises one ``SamplesheetError`` listing every problem
-    (duplicate ids included: it keeps each id and its line, not the runs) and counts the runs.
-    Iterating reads the file again, run by run; a file that changed since ``check`` is refused.
+    A run is read as it goes into the settings file (``RunJson``: the API's members, in the
+    model's order, unset ones left out); ``arguments`` makes it a ``RunSetting``'s keyword
+    arguments. ``check`` reads the whole file once, raises one ``SamplesheetError`` listing
+    every problem (duplicate ids included: it keeps each id and its line, not the runs) and
+    counts the runs. Iterating reads the file again, run by run; a file that changed since
+    ``check`` is refused.
     """
 
     def __init__(self, path: StrPath) -> None:
@@ -101,9 +110,9 @@ class Source:
         self._checked: tuple[int, tuple[int, int]] | None = None  # (runs, the file's size and mtime)
 
     def read(self) -> list[RunArguments]:
-        """Every run's arguments, in a list."""
+        """Every run's keyword arguments, in a list."""
         problems: list[str] = []
-        runs = list(self._arguments(problems, {}))
+        runs = [arguments(run) for run in self._runs(problems, {})]
         if problems:
             raise SamplesheetError(self.label, problems)
         return runs
@@ -112,14 +121,14 @@ class Source:
         """The number of runs, once every run is read and found well formed."""
         stamp = _stamp(self.path)
         problems: list[str] = []
-        count = sum(1 for _ in self._arguments(problems, {}))
+        count = sum(1 for _ in self._runs(problems, {}))
         if problems:
             raise SamplesheetError(self.label, problems)
         self._checked = (count, stamp)
         return count
 
-    def __iter__(self) -> Iterator[RunArguments]:
-        """Each run's arguments, read again from the file (checked already: ids are not kept)."""
+    def __iter__(self) -> Iterator[RunJson]:
+        """Each run's API JSON, read again from the file (checked already: ids are not kept)."""
         if self._checked is None:
             self.check()
         assert self._checked is not None
@@ -127,17 +136,23 @@ class Source:
         problems: list[str] = []
         read = None
         if _stamp(self.path) == stamp:
-            read = yield from self._arguments(problems, None)
+            read = yield from self._runs(problems, None)
         if problems or read != count or _stamp(self.path) != stamp:
             raise SamplesheetError(
                 self.label, [f"{self.label}: changed since it was loaded with {count:,} runs; load it again"]
             )
 
-    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
-        """Each well-formed run's arguments until a problem is met, after which problems only are
-        collected; duplicate ids are looked for when ``first_line`` (id -> line) is given.
-        Returns how many runs it gave."""
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+        """Each well-formed run until a problem is met, after which problems only are collected;
+        duplicate ids are looked for when ``first_line`` (id -> line) is given. Returns how many
+        runs it gave."""
         raise NotImplementedError
+
+
+def arguments(run: RunJson) -> RunArguments:
+    """A run's ``RunSetting`` keyword arguments, from its API JSON."""
+    fields = _json_fields()[3]
+    return {fields[member]: value for member, value in run.items()}
 
 
 def _stamp(path: StrPath) -> tuple[int, int]:
@@ -168,11 +183,11 @@ class CsvSource(Source):
         self.parameters = parameters
         self.delimiter = delimiter
 
-    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
         with open(self.path, encoding="utf-8-sig", newline="") as f:
             try:
                 return (
-                    yield from _csv_arguments(
+                    yield from _csv_runs(
                         f, self.label, self.id_column, self.parameters, self.delimiter, problems, first_line
                     )
                 )
@@ -203,7 +218,7 @@ def read_csv(
     return CsvSource(path, id_column=id_column, parameters=parameters, delimiter=delimiter).read()
 
 
-def _csv_arguments(
+def _csv_runs(
     lines: Iterable[str],
     label: str,
     id_column: str,
@@ -222,7 +237,8 @@ def _csv_arguments(
 
     # Once per row, for every run of a cohort: what the columns say is looked up once, here.
     id_index, priority_index = columns.id_index, columns.priority_index
-    string_fields, parameter_columns, tag_columns = columns.string_fields, columns.parameters, columns.tags
+    parameter_columns, tag_columns = columns.parameters, columns.tags
+    head, tail = columns.head, columns.tail
     rows = runs = 0
     width = len(header)
     for line, record in records:
@@ -239,21 +255,27 @@ def _csv_arguments(
                 problems.append(f"{label}:{line}: empty {id_column!r}")
             elif first_line is not None and (first := first_line.setdefault(run_id, line)) != line:
                 problems.append(f"{label}:{line}: duplicate {id_column!r} {run_id!r}, first on line {first}")
-        arguments: RunArguments = {"run_setting_id": run_id}
-        for i, field in string_fields:
+        # The members in the model's order, as RunSetting.to_api gives them: the file's bytes follow it.
+        run: RunJson = {"runSettingId": run_id}
+        for i, member in head:
             if cells[i]:
-                arguments[field] = cells[i]
+                run[member] = cells[i]
         if priority_index is not None and (priority := cells[priority_index]):
             # ASCII digits, the usual priority, are a whole number without the regular expression.
             if (priority.isascii() and priority.isdigit()) or _WHOLE_NUMBER.fullmatch(priority):
-                arguments["priority"] = int(priority)
+                run["priority"] = int(priority)
             else:
                 problems.append(f"{label}:{line}: {PRIORITY_COLUMN} {priority!r} is not a whole number")
-        arguments["parameters"] = {name: cells[i] for i, name in parameter_columns if cells[i]} or None
-        arguments["run_tags"] = {key: cells[i] for i, key in tag_columns if cells[i]} or None
+        if parameters := {name: cells[i] for i, name in parameter_columns if cells[i]}:
+            run["parameters"] = parameters
+        for i, member in tail:
+            if cells[i]:
+                run[member] = cells[i]
+        if tags := {key: cells[i] for i, key in tag_columns if cells[i]}:
+            run["runTags"] = tags
         if run_id and not problems:  # once anything is wrong, only problems are collected
             runs += 1
-            yield arguments
+            yield run
     if rows == 0 and not problems:
         problems.append(f"{label}:{header_line}: only a header, no runs")
     return runs
@@ -303,7 +325,9 @@ class _Columns:
         self.parameters = tuple((index[c], p) for c, p in wanted.items() if c in index)
 
         taken = set(wanted) | {id_column}
-        self.string_fields = tuple((index[c], c) for c in _STRING_FIELD_COLUMNS if c in index and c not in taken)
+        # The string columns' members, either side of priority and parameters in the model's order.
+        self.head = tuple((index[c], _MEMBERS[c]) for c in _HEAD_COLUMNS if c in index and c not in taken)
+        self.tail = tuple((index[c], _MEMBERS[c]) for c in _TAIL_COLUMNS if c in index and c not in taken)
         has_priority = PRIORITY_COLUMN in index and PRIORITY_COLUMN not in taken
         self.priority_index = index[PRIORITY_COLUMN] if has_priority else None
         tags = []
@@ -368,7 +392,7 @@ def _utf8_problem(path: StrPath, label: str) -> str:
 class JsonSource(Source):
     """A JSON array of runs, read whole as text on each pass, or JSON Lines, read line by line."""
 
-    def _arguments(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
         label = self.label
         if _first_byte(self.path) == b"{":
             objects = _json_lines(self.path, label, problems)
@@ -386,6 +410,7 @@ class JsonSource(Source):
                 return 0
             objects = _json_array(text, start, label, problems)
 
+        members = _json_fields()[4]
         runs = 0
         for line, item in objects:
             where = f"{label}:{line}"
@@ -397,7 +422,7 @@ class JsonSource(Source):
                 problems.append(f"{where}: duplicate runSettingId {run_id!r}, first on line {first}")
             elif not problems:
                 runs += 1
-                yield kwargs
+                yield {member: kwargs[field] for field, member in members if field in kwargs}
         if not runs and not problems:
             problems.append(f"{label}:1: no runs")
         return runs
@@ -486,8 +511,11 @@ def _json_lines(path: StrPath, label: str, problems: list[str]) -> Iterator[tupl
 
 
 @cache
-def _json_fields() -> tuple[dict[str, str], dict[str, tuple[type, type | None]], str]:
-    """Accepted keys (API and field names) -> field; field -> (JSON type, type of map values)."""
+def _json_fields() -> tuple[
+    dict[str, str], dict[str, tuple[type, type | None]], str, dict[str, str], tuple[tuple[str, str], ...]
+]:
+    """Accepted keys (API and field names) -> field; field -> (JSON type, type of map values);
+    the members' listing; member -> field; (field, member) in the model's order."""
     shape = service_model().operation_model("StartRunBatch").input_shape
     inline = shape.members["batchRunSettings"].members["inlineSettings"].member
     kinds = {"string": str, "integer": int, "long": int, "boolean": bool, "map": dict, "list": list, "structure": dict}
@@ -500,7 +528,7 @@ def _json_fields() -> tuple[dict[str, str], dict[str, tuple[type, type | None]],
         value_type = kinds[member_shape.value.type_name] if member_shape.type_name == "map" else None
         types[field] = (kinds[member_shape.type_name], value_type)
     expected = ", ".join(member for _, member in fields)
-    return keys, types, expected
+    return keys, types, expected, {member: field for field, member in fields}, tuple(fields)
 
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "an object", list: "an array"}
@@ -511,7 +539,7 @@ def _run_arguments(item: Any, where: str, problems: list[str]) -> dict[str, Any]
     if not isinstance(item, dict):
         problems.append(f"{where}: expected an object (a run), got {_json_kind(item)}")
         return None
-    keys, types, expected = _json_fields()
+    keys, types, expected, _, _ = _json_fields()
     before = len(problems)
     kwargs: dict[str, Any] = {}
     given_as: dict[str, str] = {}

@@ -26,7 +26,6 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from omics_common.omics import service_model
 from ._errors import ProblemsError
 from ._settings_files import dumps_runs, remove_settings_files, write_settings_files
 from .run_settings import DefaultRunSetting, RunSetting, Samplesheet, WorkflowType
+from .samplesheet import arguments
 
 # A checker appends "<where>: <problem>" lines for a value found at <where>.
 Checker = Callable[[Any, str, list[str]], None]
@@ -399,8 +399,10 @@ def compile_predicate(shape: Shape) -> Predicate:
     return _PREDICATES.get(shape.type_name, lambda _shape: _never)(shape)
 
 
-# A run's fields by name: a RunSetting's __dict__, or the keyword arguments a samplesheet gives.
+# A run's fields by name: a RunSetting's __dict__.
 FastRun = Callable[[Mapping[str, Any]], "dict[str, Any] | None"]
+# A run's API JSON, as a samplesheet reads it.
+FastApi = Callable[[Mapping[str, Any]], bool]
 
 
 def _fast_run(shape: StructureShape) -> FastRun:
@@ -433,8 +435,28 @@ def _fast_run(shape: StructureShape) -> FastRun:
     return fast
 
 
+def _fast_api(shape: StructureShape) -> FastApi:
+    """Whether a run's API JSON (unset members left out) certainly passes the inline setting's
+    checker and holds no token: ``_fast_run`` for a run read as it goes into the file, checked
+    as it is, not built again."""
+    predicates = {member: compile_predicate(member_shape) for member, member_shape in shape.members.items()}
+    required = tuple(shape.required_members)
+
+    def fast(api: Mapping[str, Any]) -> bool:
+        for member in required:
+            if member not in api:
+                return False
+        for member, value in api.items():
+            ok = predicates.get(member)
+            if ok is None or not ok(value):
+                return False
+        return True
+
+    return fast
+
+
 @cache
-def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun]:
+def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun, FastApi]:
     request = service_model().operation_model("StartRunBatch").input_shape
     inline = request.members["batchRunSettings"].members["inlineSettings"].member
     return (
@@ -443,6 +465,7 @@ def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun]:
         compile_shape(request.members["batchName"]),
         compile_shape(request.members["tags"]),
         _fast_run(inline),
+        _fast_api(inline),
     )
 
 
@@ -493,7 +516,7 @@ def validate_batch(
     more runs than one are held at a time (a ``Samplesheet`` is read from its file); the files
     are removed again if the batch has a problem.
     """
-    check_default, _, check_name, check_tags, _ = _checkers()
+    check_default, _, check_name, check_tags, _, _ = _checkers()
     problems = list(problems)
     default = default_run_setting.to_api() if isinstance(default_run_setting, DefaultRunSetting) else {}
     if isinstance(default_run_setting, DefaultRunSetting):
@@ -563,11 +586,10 @@ class _CheckedRuns:
         self._slow: list[tuple[int, dict[str, Any]]] = []  # what the fast path could not vouch for, kept
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        _, check_run, _, _, fast_run = _checkers()
+        _, check_run, _, _, _, _ = _checkers()
         problems, output_uris, to_file = self.problems, self.output_uris, self.to_file
         first_index: dict[Any, int] = {}
-        for index, (values, given) in enumerate(_fields_of(self.runs)):
-            api = fast_run(values) if values is not None else None
+        for index, (api, run) in enumerate(_vouched(self.runs)):
             if api is not None:
                 # Valid and token-free: only the URI and the batch-wide rule (unique ids) are left to check.
                 run_id = api["runSettingId"]
@@ -586,9 +608,6 @@ class _CheckedRuns:
                     # Kept, inline, they are copied (as to_api does); a settings file's are written at once.
                     yield api if to_file else {k: dict(v) if type(v) is dict else v for k, v in api.items()}
                 continue
-            run = given
-            if run is None and values is not None:  # a samplesheet's run, made to word its problems
-                run = RunSetting(**values)
             if not isinstance(run, RunSetting):
                 problems.append(f"runs[{index}]: expected a RunSetting, got {_short(run)}")
                 continue
@@ -619,12 +638,22 @@ class _CheckedRuns:
         return self._token_problems + [problem for index, api in self._slow for problem in _token_problems(index, api)]
 
 
-def _fields_of(runs: Sequence[RunSetting]) -> Iterator[tuple[Mapping[str, Any] | None, Any]]:
-    """(fields by name or None, the run or None) of each run: a samplesheet's runs are never made
-    into RunSettings unless the fast path cannot vouch for them (their problems are worded then)."""
+def _vouched(runs: Sequence[RunSetting]) -> Iterator[tuple[dict[str, Any] | None, Any]]:
+    """(the API JSON the fast path vouches for, else None; the run, for the full checker) of each run.
+
+    A samplesheet's runs come as their API JSON and are checked as they are; only one the fast
+    path cannot vouch for becomes a RunSetting, so that its problems are worded as any run's.
+    """
+    _, _, _, _, fast_run, fast_api = _checkers()
     if isinstance(runs, Samplesheet) and runs.setting is RunSetting:
-        return zip(runs.arguments(), repeat(None))
-    return (((run.__dict__ if type(run) is RunSetting else None), run) for run in runs)
+        for api in runs.api_runs():
+            if fast_api(api):
+                yield api, None
+            else:
+                yield None, RunSetting(**arguments(api))
+    else:
+        for run in runs:
+            yield (fast_run(run.__dict__) if type(run) is RunSetting else None), run
 
 
 def _check_uri(value: Any, where: str, problems: list[str]) -> None:

@@ -388,6 +388,25 @@ def test_loaded_runs_are_a_sequence_read_again_from_the_file(tmp_path: Path) -> 
         runs[5]
 
 
+def test_a_run_is_read_as_its_api_json_in_order(tmp_path: Path) -> None:
+    """What validation checks and writes of a samplesheet's run is what RunSetting.to_api gives, key order included."""
+    sheet = write(
+        tmp_path,
+        "samples.csv",
+        "tag:site,output_bucket_owner_id,reads,priority,output_uri,name,sample\n"
+        "oslo,111122223333,a.bam,3,s3://out/a/,run-a,a\n"
+        ",,b.bam,,,,b\n",
+    )
+    lines = write(
+        tmp_path,
+        "runs.jsonl",
+        '{"engineSettings": {"c": 1}, "runTags": {"k": "v"}, "outputBucketOwnerId": "111122223333", '
+        '"parameters": {"n": 1}, "priority": 2, "output_uri": "s3://o/", "name": "x", "runSettingId": "j"}\n',
+    )
+    for runs in (RunSetting.from_csv(sheet), RunSetting.from_json(lines)):
+        assert [list(api.items()) for api in runs.api_runs()] == [list(run.to_api().items()) for run in runs]
+
+
 def test_runs_of_a_file_changed_after_loading_are_refused(tmp_path: Path) -> None:
     sheet = write(tmp_path, "samples.csv", "sample,fastq_1\nS1,r1.fq\nS2,r2.fq\n")
     runs = RunSetting.from_csv(sheet)

@@ -238,15 +238,18 @@ def test_a_token_inside_the_parameters_of_a_settings_file_run_is_refused() -> No
 
 
 def pinned_sheet(path: Path) -> Path:
-    """250 runs with what a samplesheet holds: quoting, non-ASCII, empty cells, per-run output URIs."""
-    lines = ["sample,fastq_1,fastq_2,strandedness,priority,output_uri,tag:cohort,tag:site"]
+    """250 runs with what a samplesheet holds: every kind of column, quoting, non-ASCII, empty cells."""
+    lines = ["sample,fastq_1,fastq_2,strandedness,priority,output_uri,tag:cohort,tag:site,name,output_bucket_owner_id"]
     for i in range(250):
         fastq_2 = "" if i % 7 == 0 else f"s3://in/P{i:04d}_R2.fq.gz"
         priority = "" if i % 5 == 0 else str(i % 100)
         output = f"s3://out-bucket/site-{i % 4}/" if i % 3 == 0 else ""
         site = '"Tromsø, Norway"' if i % 2 else "Zürich"
+        name = f"run-{i}" if i % 4 else ""
+        owner = "111122223333" if i % 6 == 0 else ""
         lines.append(
-            f"P{i:04d},s3://in/P{i:04d}_R1.fq.gz,{fastq_2},{('auto', 'forward')[i % 2]},{priority},{output},c7,{site}"
+            f"P{i:04d},s3://in/P{i:04d}_R1.fq.gz,{fastq_2},{('auto', 'forward')[i % 2]},{priority},{output},c7,{site},"
+            f"{name},{owner}"
         )
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -271,9 +274,9 @@ def pinned_lines(path: Path) -> Path:
 # change of every deployed cohort's settings file (and a new batch for each), so it must be deliberate.
 PINNED_ASSET_HASHES = {
     "Csv": [
-        "a65c14666f3886e38bc8d90a9e02560c4874388bba9dae67e4b1266c4e0b8401",
-        "7691d388928d408de6c80b01b032a81c0d6896861bd67c10817b50abd6251df3",
-        "0113eb8c2e62dcc03b900c4002d016159c769209bd61e84a13cc59aa10ff4b2a",
+        "12851ed97da8ed09d34c2148784d132d412c185a72f42cc292272103680271dc",
+        "1a2eed3615ecdc7eaf19ac4ed2436a0a9d06f08237bd7970afd38d27ee0deb56",
+        "03f65974f145f22e22a74774be91ffa138998eef3d107e77d14c3a802ee195db",
     ],
     "JsonLines": [
         "29d06be67d5ecd49eb2262b3a8398a54b8cb6dcbc9f8dbd9fa7d15ecc2de397d",
@@ -499,10 +502,17 @@ def outcome(run_list: list[Any]) -> tuple[str, Any]:
 def test_the_fast_path_gives_the_full_checkers_result(run_list: list[Any]) -> None:
     with_fast = outcome(run_list)
     checkers = validation._checkers()
-    with mock.patch.object(validation, "_checkers", return_value=(*checkers[:4], lambda run: None)):
+    without = (*checkers[:4], lambda run: None, lambda api: False)
+    with mock.patch.object(validation, "_checkers", return_value=without):
         without_fast = outcome(run_list)
     assert with_fast == without_fast
-    fast_run = checkers[4]
+    check_run, fast_run, fast_api = checkers[1], checkers[4], checkers[5]
     if with_fast[0] == "valid" and all(type(r) is RunSetting and fast_run(r.__dict__) is not None for r in run_list):
         # What the fast path vouched for (it skips the settings file's token check) passes that check.
         assert validation._file_problems(validate(run_list).runs) == []
+    for run in run_list:
+        # A samplesheet's runs are vouched for as their API JSON: only what the full checker passes.
+        if type(run) is RunSetting and fast_api(api := run.to_api()):
+            found: list[str] = []
+            check_run(api, "run", found)
+            assert found == [] and not validation.contains_token(api), found

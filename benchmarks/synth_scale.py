@@ -9,10 +9,12 @@ building the same runs as plain dicts equal to their API JSON and ``json.dumps``
 "load+extra" counts the loading too: everything between the file and the assembly.
 
 Timings are the best of ``--repeat`` tries (after a full garbage collection each), as
-``timeit`` does: the least disturbed by other work on the machine. Memory is a separate,
-untimed pass under ``tracemalloc`` (Python's allocations), and, for each size, a fresh
-process that loads and synthesizes once: its peak resident memory (VmHWM: see ``own_peak_mib``), that of
-its jsii Node process, and its time.
+``timeit`` does: the least disturbed by other work on the machine. For each size the load,
+the synth, the 1-run synth and the floor take turns in each try, so that a spell of other work
+weighs on the figures compared alike. Memory is a separate, untimed pass under
+``tracemalloc`` (Python's allocations), and, for each size, a fresh process that loads and
+synthesizes once: its peak resident memory (VmHWM: see ``own_peak_mib``), that of its jsii
+Node process, and its time.
 
 Run: ``.venv/bin/python benchmarks/synth_scale.py`` (about 15 minutes, most of it 500,000 and
 1,000,000 runs; ``--sizes`` picks fewer).
@@ -31,7 +33,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -109,13 +111,16 @@ class Synth:
         return template.stat().st_size, settings, len(files)
 
 
-def best_time(action: Callable[[], Any], repeat: int) -> float:
-    best = float("inf")
+def best_times(actions: Sequence[Callable[[], Any]], repeat: int) -> list[float]:
+    """Each action's best time over ``repeat`` rounds, the actions taking turns in each round, so
+    that other work on the machine weighs on the figures compared with each other alike."""
+    best = [float("inf")] * len(actions)
     for _ in range(repeat):
-        gc.collect()
-        start = time.perf_counter()
-        action()
-        best = min(best, time.perf_counter() - start)
+        for index, action in enumerate(actions):
+            gc.collect()
+            start = time.perf_counter()
+            action()
+            best[index] = min(best[index], time.perf_counter() - start)
     return best
 
 
@@ -193,24 +198,29 @@ def main() -> None:
     print(" ".join("-" * width for _, width in columns))
 
     with tempfile.TemporaryDirectory(prefix="synth-scale-") as folder:
-        Synth(RunSetting.from_csv(_samplesheet(sample_rows(1), Path(folder))))  # warm up jsii
+        baseline = Path(folder) / "baseline"  # apart: the 1-run size writes its own samplesheet
+        baseline.mkdir()
+        one = RunSetting.from_csv(_samplesheet(sample_rows(1), baseline))
+        Synth(one)  # warm up jsii
         synth_times: dict[int, float] = {}
         base_template = 0
         for count in sizes:
             rows = sample_rows(count)
             sheet = _samplesheet(rows, Path(folder))
-            load = best_time(partial(RunSetting.from_csv, sheet), 1)
             runs = RunSetting.from_csv(sheet)
-            synth = synth_times[count] = best_time(partial(Synth, runs), args.repeat)
+            load, synth, base, floor_time = best_times(
+                [partial(RunSetting.from_csv, sheet), partial(Synth, runs), partial(Synth, one), partial(floor, rows)],
+                args.repeat,
+            )
+            synth_times[count] = synth
             template_bytes, settings_bytes, parts = Synth(runs).sizes()
             fresh = fresh_synth(sheet)
-            floor_time = best_time(partial(floor, rows), args.repeat)
             load_peak = peak_mib(partial(RunSetting.from_csv, sheet))
             synth_peak = peak_mib(partial(Synth, runs))
             floor_peak = peak_mib(partial(floor, rows))
             if count == 1:
                 base_template = template_bytes
-            extra = synth - synth_times[1]
+            extra = synth - base
             ratio = f"{extra / floor_time:.2f}" if count >= RATIO_FROM else "-"
             whole = f"{(load + extra) / floor_time:.2f}" if count >= RATIO_FROM else "-"
             file_ratio = (
@@ -249,7 +259,7 @@ def main() -> None:
     print(
         "load: RunSetting.from_csv of the samplesheet (checked and counted). synth: OmicsRunBatch + "
         "Template.from_stack (the runs read again,\nvalidated and written; assembly written). extra: synth - synth "
-        "of 1 run. floor: the same runs built as API-JSON dicts + json.dumps. "
+        "of 1 run, timed in turn with it. floor: the same runs built as API-JSON dicts + json.dumps. "
         "vs 101: (synth - synth of 101 runs) / floor,\nthe settings-file path only (a 1-run batch is inline, and "
         f"inline runs also ride in the tracker's definition). Ratios from {RATIO_FROM:,} runs; best of "
         f"{args.repeat}.\nMiB: peak of Python allocations (tracemalloc), in a separate untimed pass."

@@ -18,7 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 
 from ._settings_files import dumps_runs
 from .validation import ValidatedBatch, contains_token

@@ -20,8 +20,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from omics_common import contract, layout, outcome
-from omics_common.outcome import NO_RESUBMISSION, Resubmission
+from omics_batch_construct_runtime import contract, layout, outcome
+from omics_batch_construct_runtime.outcome import NO_RESUBMISSION, Resubmission
 
 from ._compliance import acknowledge_own_policy, add_statement
 from ._factories import Placement, access_logs_bucket, secure_bucket

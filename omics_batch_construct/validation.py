@@ -33,8 +33,8 @@ import regex
 from aws_cdk import Token
 from botocore.model import Shape, StructureShape
 
-from omics_common import contract, outcome
-from omics_common.omics import service_model
+from omics_batch_construct_runtime import contract, outcome
+from omics_batch_construct_runtime.omics import service_model
 
 from ._errors import ProblemsError
 from ._settings_files import dumps_runs, remove_settings_files, write_settings_files

@@ -13,7 +13,7 @@ import pytest
 
 import omics_batch_construct as lib
 from omics_batch_construct.run_settings import DefaultRunSetting, RunSetting
-from omics_common.omics import MODEL_FILE, service_model
+from omics_batch_construct_runtime.omics import MODEL_FILE, service_model
 
 REQUEST = service_model().operation_model("StartRunBatch").input_shape
 DEFAULT_SHAPE = REQUEST.members["defaultRunSetting"]

@@ -30,7 +30,7 @@ from omics_batch_construct import (
     _settings_files,
     validation,
 )
-from omics_common import contract
+from omics_batch_construct_runtime import contract
 from tests.omics_batch_construct.conftest import ENV, new_stack, runs
 
 WORKFLOW = "1234567"

@@ -7,11 +7,7 @@ retry file), so the two can never disagree on where the runs are.
 
 from __future__ import annotations
 
-import atexit
-import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +20,8 @@ from constructs import Construct
 
 from omics_batch_construct_runtime import contract
 
-from .validation import ValidatedBatch, contains_token, dumps_runs
+from ._settings_files import dumps_runs
+from .validation import ValidatedBatch, contains_token
 
 
 @dataclass(frozen=True)
@@ -32,16 +29,15 @@ class BatchRuns:
     """The cohort's runs as API JSON, in parts of at most 100,000 (one batch each), and the
     settings files that hold them. Part 0, the deploy's batch, is inline when small (no file)."""
 
-    runs: Sequence[Mapping[str, Any]]
+    runs: Sequence[Mapping[str, Any]]  # inline runs (none when the runs are in files)
     files: Sequence[s3_assets.Asset]  # part 0's (unless inline), then each later part's
 
     @classmethod
     def place(cls, scope: Construct, batch: ValidatedBatch) -> BatchRuns:
-        """Inline as validation decided, or written to settings files shipped as assets."""
+        """Inline as validation decided, or in the settings files it wrote, shipped as assets."""
         if batch.inline:
             return cls(batch.runs, ())
-        parts = [batch.runs[i : i + contract.MAX_RUNS] for i in range(0, len(batch.runs), contract.MAX_RUNS)]
-        return cls(batch.runs, [settings_file(scope, part, index) for index, part in enumerate(parts)])
+        return cls((), [settings_asset(scope, file, index) for index, file in enumerate(batch.files)])
 
     @property
     def inline(self) -> bool:
@@ -67,19 +63,14 @@ class BatchRuns:
         return [{"settingsUri": file.s3_object_url} for file in self.files]
 
 
-def settings_file(scope: Construct, runs: Sequence[Mapping[str, Any]], part: int = 0) -> s3_assets.Asset:
-    """Write the runs as the API's JSON array and ship it as a content-addressed asset.
+def settings_asset(scope: Construct, file: Path, part: int = 0) -> s3_assets.Asset:
+    """Ship a settings file (the runs as the API's JSON array) as a content-addressed asset.
 
     The asset's key is the hash of its content, so the object HealthOmics reads never
     changes under it (a changed ETag fails the batch), and the same runs give the same
     object on every synth.
     """
-    body = dumps_runs(runs).encode("utf-8")
-    folder = Path(tempfile.mkdtemp(prefix="omics-run-settings-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    path = folder / f"run-settings-{hashlib.sha256(body).hexdigest()[:16]}.json"
-    path.write_bytes(body)
-    return s3_assets.Asset(scope, "RunSettings" if part == 0 else f"RunSettingsPart{part}", path=str(path))
+    return s3_assets.Asset(scope, "RunSettings" if part == 0 else f"RunSettingsPart{part}", path=str(file))
 
 
 @dataclass(frozen=True)

@@ -218,7 +218,7 @@ class OmicsRunBatch(Construct):
         )
 
         # 2. Where the runs travel, and what the run role may do with them.
-        self.run_count = len(batch.runs)
+        self.run_count = batch.count
         self.runs = BatchRuns.place(self, batch)
         # One settings file per 100,000 runs; the deploy's batch reads the first.
         self.settings_assets: list[s3_assets.Asset] = list(self.runs.files)
@@ -238,7 +238,7 @@ class OmicsRunBatch(Construct):
         # 3. The stack's provider, allowed to start this batch; the tracker, if asked for.
         provider = BatchProvider.of(Stack.of(self), placement)
         handler_policy = provider.allow_batch(
-            self, default, self.run_role, run_tags=_has_run_tags(batch.default, batch.runs)
+            self, default, self.run_role, run_tags=bool(batch.default.get("runTags")) or batch.run_tags
         )
         self.tracker: BatchTracker | None = None
         if track_completion:
@@ -457,7 +457,7 @@ class OmicsRunBatch(Construct):
             contract.PROP_ON_DELETE: on_delete.value,
             contract.PROP_TIMEOUT_SECONDS: str(int(wait.to_seconds())),
             contract.PROP_REPORT_URI: self.report.uri,
-            contract.PROP_RUN_COUNT: str(len(batch.runs)),
+            contract.PROP_RUN_COUNT: str(batch.count),
         }
         if not self.runs.inline:
             properties[contract.PROP_SETTINGS_FILES] = [file.s3_object_url for file in self.runs.files]
@@ -590,7 +590,7 @@ class OmicsRunBatch(Construct):
         """Least privilege for a run role made here (and its life as long as the runs'); False if given."""
         if not (isinstance(self.run_role, iam.Role) and self.run_role.node.scope is self):
             return False
-        self._grant_run_role(default, batch.runs, input_buckets, resubmits=resubmits, tracked=tracked)
+        self._grant_run_role(default, batch.output_uris, input_buckets, resubmits=resubmits, tracked=tracked)
         self._allow_cache(default, cache_location)
         acknowledge_own_policy(self.run_role)
         if on_delete is OnDelete.RETAIN:
@@ -603,7 +603,7 @@ class OmicsRunBatch(Construct):
     def _grant_run_role(
         self,
         default: DefaultRunSetting,
-        runs: Sequence[Mapping[str, Any]],
+        run_output_uris: Sequence[str],
         input_buckets: Sequence[s3.IBucket],
         *,
         resubmits: bool,
@@ -639,7 +639,7 @@ class OmicsRunBatch(Construct):
                 iam.PolicyStatement(sid="ReadCohortParts", actions=["s3:GetObject"], resources=[parts]),
                 WHY_RESUBMITTED_SETTINGS,
             )
-        self._allow_outputs([default.output_uri, *(run["outputUri"] for run in runs if "outputUri" in run)])
+        self._allow_outputs([default.output_uri, *run_output_uris])
         log_group = stack.format_arn(
             service="logs",
             resource="log-group",
@@ -823,7 +823,3 @@ def _folder(key: str) -> str:
     bucket's root): ``results`` and ``results/`` alike are ``results/``. A deploy-time key is
     kept as it is (whether it ends with a slash is not known)."""
     return key if not key or is_token(key) else layout.join(key, "")
-
-
-def _has_run_tags(default: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> bool:
-    return bool(default.get("runTags")) or any(run.get("runTags") for run in runs)

@@ -8,14 +8,16 @@ service's default applies.
 
 from __future__ import annotations
 
+import operator
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from enum import Enum, StrEnum
 from functools import cache
-from typing import Any
+from itertools import islice
+from typing import Any, overload
 
-from .samplesheet import read_csv, read_json
+from .samplesheet import CsvSource, JsonSource, Source, arguments
 
 
 class WorkflowType(StrEnum):
@@ -186,7 +188,7 @@ class RunSetting(_ApiSetting):
         id_column: str = "sample",
         parameters: Mapping[str, str] | Sequence[str] | None = None,
         delimiter: str = ",",
-    ) -> list[RunSetting]:
+    ) -> Samplesheet:
         """One run per row of an nf-core-style samplesheet (e.g. ``sample,fastq_1,fastq_2``).
 
         ``id_column`` gives ``run_setting_id``; the columns ``name``, ``output_uri``,
@@ -194,14 +196,81 @@ class RunSetting(_ApiSetting):
         run tags, and every other column (or only those in ``parameters``: column -> parameter
         name, or a list of columns) a workflow parameter. Empty cells set nothing. Raises
         ``SamplesheetError`` listing every problem with its line. See ``samplesheet``.
+
+        The file is read now, to check it and count its runs, and again whenever the runs are
+        iterated: they are never all in memory (see ``Samplesheet``).
         """
-        rows = read_csv(path, id_column=id_column, parameters=parameters, delimiter=delimiter)
-        return [cls(**arguments) for arguments in rows]
+        source = CsvSource(path, id_column=id_column, parameters=parameters, delimiter=delimiter)
+        return Samplesheet(source, cls)
 
     @classmethod
-    def from_json(cls, path: str | os.PathLike[str]) -> list[RunSetting]:
+    def from_json(cls, path: str | os.PathLike[str]) -> Samplesheet:
         """One run per object of a JSON array or JSON Lines file, with the API's keys (``runSettingId``)
         or the field names (``run_setting_id``). Raises ``SamplesheetError`` listing every problem
-        with its line. See ``samplesheet``.
+        with its line. See ``samplesheet``. Read as ``from_csv`` is: now, and when iterated.
         """
-        return [cls(**arguments) for arguments in read_json(path)]
+        return Samplesheet(JsonSource(path), cls)
+
+
+class Samplesheet(Sequence[RunSetting]):
+    """The runs of a samplesheet or JSON file, read from the file again each time they are iterated.
+
+    What ``RunSetting.from_csv`` and ``from_json`` return. Loading reads the file once: every
+    problem is raised then (``SamplesheetError``) and the runs are counted, not kept. Iterating
+    reads it again, one run at a time, so that a cohort of a million runs is never in memory
+    as a million RunSettings; a file changed after loading is refused then. A sequence
+    like the list it stands for: ``len()``, iteration, indexing and slicing (which read up to
+    the runs asked for: ``list(runs)`` for many lookups) and ``==`` with a list of the same runs.
+    """
+
+    def __init__(self, source: Source, setting: type[RunSetting] = RunSetting) -> None:
+        self.source = source
+        self.setting = setting
+        self._count = source.check()
+
+    @property
+    def path(self) -> str:
+        return self.source.label
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[RunSetting]:
+        setting = self.setting
+        return (setting(**arguments(run)) for run in self.source)
+
+    def api_runs(self) -> Iterator[dict[str, Any]]:
+        """Each run's API JSON (what ``RunSetting.to_api`` gives), read again from the file."""
+        return iter(self.source)
+
+    @overload
+    def __getitem__(self, index: int) -> RunSetting: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[RunSetting]: ...
+
+    def __getitem__(self, index: int | slice) -> RunSetting | list[RunSetting]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._count)
+            if step < 0:
+                return list(self)[index]
+            return [self.setting(**arguments(run)) for run in islice(self.source, start, stop, step)]
+        position = operator.index(index)
+        if position < 0:
+            position += self._count
+        if not 0 <= position < self._count:
+            raise IndexError(f"{self.path}: run {index} of {self._count:,}")
+        return self.setting(**arguments(next(islice(self.source, position, None))))
+
+    def __reversed__(self) -> Iterator[RunSetting]:
+        return reversed(list(self))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)):
+            return NotImplemented
+        return len(self) == len(other) and all(mine == theirs for mine, theirs in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Samplesheet({self.path!r}, {self._count:,} runs)"

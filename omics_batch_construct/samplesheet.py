@@ -7,6 +7,12 @@ module knows the fields from the service model, not from the class), and raise o
 They only read the file: the service's own limits (lengths, patterns, the priority range)
 are checked by ``OmicsRunBatch`` at synth, like any run.
 
+A file is read as a stream (``Source``): a check that finds every problem and counts the runs,
+keeping only each id and its line (for duplicates), then one run at a time whenever the runs
+are used, so that a cohort of a million runs reaches its settings files without ever being in
+memory at once. CSV and JSON Lines are read line by line; a JSON array is read whole, as text,
+on each pass (its objects one at a time).
+
 CSV (``RunSetting.from_csv``, read by ``read_csv``)
     One run per row, under a header row. UTF-8, with or without a byte order mark; standard
     CSV quoting (a quoted cell may hold the delimiter, ``""`` for a quote, and line breaks).
@@ -39,12 +45,12 @@ JSON (``RunSetting.from_json``, read by ``read_json``)
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
@@ -52,9 +58,11 @@ from omics_batch_construct_runtime.omics import service_model
 
 from ._errors import ProblemsError
 
-__all__ = ["SamplesheetError", "read_csv", "read_json"]
+__all__ = ["CsvSource", "JsonSource", "SamplesheetError", "Source", "read_csv", "read_json"]
 
 RunArguments = dict[str, Any]  # a RunSetting's keyword arguments
+RunJson = dict[str, Any]  # a run's API JSON: an entry of the settings file, members in the model's order
+Runs = Generator[RunJson, None, int]  # each run's API JSON, then how many there were
 
 StrPath = str | os.PathLike[str]
 
@@ -66,9 +74,15 @@ OUTPUT_BUCKET_OWNER_ID_COLUMN = "output_bucket_owner_id"
 TAG_COLUMN_PREFIX = "tag:"
 _STRING_FIELD_COLUMNS = (NAME_COLUMN, OUTPUT_URI_COLUMN, OUTPUT_BUCKET_OWNER_ID_COLUMN)
 RESERVED_COLUMNS = frozenset({*_STRING_FIELD_COLUMNS, PRIORITY_COLUMN})
+# A run's members in the model's order: runSettingId, name, outputUri, priority, parameters,
+# outputBucketOwnerId, runTags (engineSettings has no column). A run is read in that order.
+_MEMBERS = {NAME_COLUMN: "name", OUTPUT_URI_COLUMN: "outputUri", OUTPUT_BUCKET_OWNER_ID_COLUMN: "outputBucketOwnerId"}
+_HEAD_COLUMNS = (NAME_COLUMN, OUTPUT_URI_COLUMN)  # before priority
+_TAIL_COLUMNS = (OUTPUT_BUCKET_OWNER_ID_COLUMN,)  # after parameters
 
 _WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
+_BLOCK = 1 << 16  # bytes read at a time to find where a JSON file starts
 
 
 class SamplesheetError(ProblemsError):
@@ -79,7 +93,107 @@ class SamplesheetError(ProblemsError):
         super().__init__(self.path, problems)
 
 
+class Source:
+    """A run settings file read as a stream: each run's API JSON in turn, never all at once.
+
+    A run is read as it goes into the settings file (``RunJson``: the API's members, in the
+    model's order, unset ones left out); ``arguments`` makes it a ``RunSetting``'s keyword
+    arguments. ``check`` reads the whole file once, raises one ``SamplesheetError`` listing
+    every problem (duplicate ids included: it keeps each id and its line, not the runs) and
+    counts the runs. Iterating reads the file again, run by run; a file that changed since
+    ``check`` is refused.
+    """
+
+    def __init__(self, path: StrPath) -> None:
+        self.path = path
+        self.label = os.fspath(path)
+        self._checked: tuple[int, tuple[int, int]] | None = None  # (runs, the file's size and mtime)
+
+    def read(self) -> list[RunArguments]:
+        """Every run's keyword arguments, in a list."""
+        problems: list[str] = []
+        runs = [arguments(run) for run in self._runs(problems, {})]
+        if problems:
+            raise SamplesheetError(self.label, problems)
+        return runs
+
+    def check(self) -> int:
+        """The number of runs, once every run is read and found well formed."""
+        stamp = _stamp(self.path)
+        problems: list[str] = []
+        count = sum(1 for _ in self._runs(problems, {}))
+        if problems:
+            raise SamplesheetError(self.label, problems)
+        self._checked = (count, stamp)
+        return count
+
+    def __iter__(self) -> Iterator[RunJson]:
+        """Each run's API JSON, read again from the file (checked already: ids are not kept)."""
+        if self._checked is None:
+            self.check()
+        assert self._checked is not None
+        count, stamp = self._checked
+        problems: list[str] = []
+        read = None
+        if _stamp(self.path) == stamp:
+            read = yield from self._runs(problems, None)
+        if problems or read != count or _stamp(self.path) != stamp:
+            raise SamplesheetError(
+                self.label, [f"{self.label}: changed since it was loaded with {count:,} runs; load it again"]
+            )
+
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+        """Each well-formed run until a problem is met, after which problems only are collected;
+        duplicate ids are looked for when ``first_line`` (id -> line) is given. Returns how many
+        runs it gave."""
+        raise NotImplementedError
+
+
+def arguments(run: RunJson) -> RunArguments:
+    """A run's ``RunSetting`` keyword arguments, from its API JSON."""
+    fields = _json_fields()[3]
+    return {fields[member]: value for member, value in run.items()}
+
+
+def _stamp(path: StrPath) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_size, status.st_mtime_ns
+
+
 # --- CSV ------------------------------------------------------------------------------
+
+
+class CsvSource(Source):
+    """A samplesheet: one run per row (see the module's documentation for the columns)."""
+
+    def __init__(
+        self,
+        path: StrPath,
+        *,
+        id_column: str = "sample",
+        parameters: Mapping[str, str] | Sequence[str] | None = None,
+        delimiter: str = ",",
+    ) -> None:
+        if isinstance(parameters, str):
+            raise TypeError(
+                "parameters: expected a mapping of column to parameter name or a list of columns, got a str"
+            )
+        super().__init__(path)
+        self.id_column = id_column
+        self.parameters = parameters
+        self.delimiter = delimiter
+
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+        with open(self.path, encoding="utf-8-sig", newline="") as f:
+            try:
+                return (
+                    yield from _csv_runs(
+                        f, self.label, self.id_column, self.parameters, self.delimiter, problems, first_line
+                    )
+                )
+            except UnicodeDecodeError:
+                problems[:] = [_utf8_problem(self.path, self.label)]
+                return 0
 
 
 def read_csv(
@@ -101,51 +215,69 @@ def read_csv(
     :raises SamplesheetError: listing every malformed row, empty id, duplicate id, missing
         column, bad priority, or an empty file, each with its line number.
     """
-    if isinstance(parameters, str):
-        raise TypeError("parameters: expected a mapping of column to parameter name or a list of columns, got a str")
-    label = os.fspath(path)
-    problems: list[str] = []
-    text = _read_text(path, label, problems)
-    records = _csv_records(text, label, delimiter, problems) if text is not None else iter(())
+    return CsvSource(path, id_column=id_column, parameters=parameters, delimiter=delimiter).read()
 
-    header_line, header = next(records, (0, None))
+
+def _csv_runs(
+    lines: Iterable[str],
+    label: str,
+    id_column: str,
+    parameters: Mapping[str, str] | Sequence[str] | None,
+    delimiter: str,
+    problems: list[str],
+    first_line: dict[str, int] | None,
+) -> Runs:
+    records = _csv_records(lines, label, delimiter, problems)
+    header_line, header = next(((line, record) for line, record in records if "".join(record).strip()), (0, None))
     if header is None:
         if not problems:
             problems.append(f"{label}:1: empty file: no header row, no runs")
-        raise SamplesheetError(label, problems)
+        return 0
     columns = _Columns(header, label, header_line, id_column, parameters, problems)
 
-    runs: list[RunArguments] = []
-    first_line: dict[str, int] = {}
-    rows = 0
+    # Once per row, for every run of a cohort: what the columns say is looked up once, here.
+    id_index, priority_index = columns.id_index, columns.priority_index
+    parameter_columns, tag_columns = columns.parameters, columns.tags
+    head, tail = columns.head, columns.tail
+    rows = runs = 0
     width = len(header)
     for line, record in records:
-        rows += 1
-        where = f"{label}:{line}"
-        if len(record) != width:
-            problems.append(f"{where}: {len(record)} cells, but the header has {width} columns")
-            continue
         cells = [cell.strip() for cell in record]
-        run_id = cells[columns.id_index] if columns.id_index is not None else None
+        if not any(cells):  # a blank row
+            continue
+        rows += 1
+        if len(record) != width:
+            problems.append(f"{label}:{line}: {len(record)} cells, but the header has {width} columns")
+            continue
+        run_id = cells[id_index] if id_index is not None else None
         if run_id is not None:
             if not run_id:
-                problems.append(f"{where}: empty {id_column!r}")
-            elif (first := first_line.setdefault(run_id, line)) != line:
-                problems.append(f"{where}: duplicate {id_column!r} {run_id!r}, first on line {first}")
-        fields: dict[str, Any] = {field: cells[i] for i, field in columns.string_fields if cells[i]}
-        if columns.priority_index is not None and (priority := cells[columns.priority_index]):
-            if _WHOLE_NUMBER.fullmatch(priority):
-                fields["priority"] = int(priority)
+                problems.append(f"{label}:{line}: empty {id_column!r}")
+            elif first_line is not None and (first := first_line.setdefault(run_id, line)) != line:
+                problems.append(f"{label}:{line}: duplicate {id_column!r} {run_id!r}, first on line {first}")
+        # The members in the model's order, as RunSetting.to_api gives them: the file's bytes follow it.
+        run: RunJson = {"runSettingId": run_id}
+        for i, member in head:
+            if cells[i]:
+                run[member] = cells[i]
+        if priority_index is not None and (priority := cells[priority_index]):
+            # ASCII digits, the usual priority, are a whole number without the regular expression.
+            if (priority.isascii() and priority.isdigit()) or _WHOLE_NUMBER.fullmatch(priority):
+                run["priority"] = int(priority)
             else:
-                problems.append(f"{where}: {PRIORITY_COLUMN} {priority!r} is not a whole number")
-        params = {name: cells[i] for i, name in columns.parameters if cells[i]}
-        tags = {key: cells[i] for i, key in columns.tags if cells[i]}
+                problems.append(f"{label}:{line}: {PRIORITY_COLUMN} {priority!r} is not a whole number")
+        if parameters := {name: cells[i] for i, name in parameter_columns if cells[i]}:
+            run["parameters"] = parameters
+        for i, member in tail:
+            if cells[i]:
+                run[member] = cells[i]
+        if tags := {key: cells[i] for i, key in tag_columns if cells[i]}:
+            run["runTags"] = tags
         if run_id and not problems:  # once anything is wrong, only problems are collected
-            runs.append({"run_setting_id": run_id, "parameters": params or None, "run_tags": tags or None, **fields})
+            runs += 1
+            yield run
     if rows == 0 and not problems:
         problems.append(f"{label}:{header_line}: only a header, no runs")
-    if problems:
-        raise SamplesheetError(label, problems)
     return runs
 
 
@@ -193,7 +325,9 @@ class _Columns:
         self.parameters = tuple((index[c], p) for c, p in wanted.items() if c in index)
 
         taken = set(wanted) | {id_column}
-        self.string_fields = tuple((index[c], c) for c in _STRING_FIELD_COLUMNS if c in index and c not in taken)
+        # The string columns' members, either side of priority and parameters in the model's order.
+        self.head = tuple((index[c], _MEMBERS[c]) for c in _HEAD_COLUMNS if c in index and c not in taken)
+        self.tail = tuple((index[c], _MEMBERS[c]) for c in _TAIL_COLUMNS if c in index and c not in taken)
         has_priority = PRIORITY_COLUMN in index and PRIORITY_COLUMN not in taken
         self.priority_index = index[PRIORITY_COLUMN] if has_priority else None
         tags = []
@@ -214,22 +348,23 @@ def _listing(names: Sequence[str]) -> str:
     return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
 
 
-def _csv_records(text: str, label: str, delimiter: str, problems: list[str]) -> Iterator[tuple[int, list[str]]]:
-    """(first line, cells) of each record that has a non-empty cell; a malformed record becomes a problem."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+def _csv_records(
+    lines: Iterable[str], label: str, delimiter: str, problems: list[str]
+) -> Iterator[tuple[int, list[str]]]:
+    """(first line, cells) of each record, blank or not; a malformed record becomes a problem."""
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
+    start = 1  # the line the next record starts on
     while True:
-        start = reader.line_num + 1
         try:
-            record = next(reader)
-        except StopIteration:
+            for record in reader:
+                yield start, record
+                start = reader.line_num + 1
             return
         except csv.Error as error:
             problems.append(f"{label}:{start}: malformed CSV: {error}")
             if reader.line_num < start:  # nothing consumed: stop rather than loop
                 return
-            continue
-        if "".join(record).strip():  # some cell is not blank
-            yield start, record
+            start = reader.line_num + 1
 
 
 def _read_text(path: StrPath, label: str, problems: list[str]) -> str | None:
@@ -244,7 +379,53 @@ def _read_text(path: StrPath, label: str, problems: list[str]) -> str | None:
         return None
 
 
+def _utf8_problem(path: StrPath, label: str) -> str:
+    """Where a file read as a stream is not UTF-8, found by reading it whole."""
+    problems: list[str] = []
+    _read_text(path, label, problems)
+    return problems[0] if problems else f"{label}: changed while it was read; load it again"
+
+
 # --- JSON -----------------------------------------------------------------------------
+
+
+class JsonSource(Source):
+    """A JSON array of runs, read whole as text on each pass, or JSON Lines, read line by line."""
+
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+        label = self.label
+        if _first_byte(self.path) == b"{":
+            objects = _json_lines(self.path, label, problems)
+        else:  # an array, or no runs at all: the whole text says which
+            text = _read_text(self.path, label, problems)
+            if text is None:
+                return 0
+            start = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
+            if start == len(text):
+                problems.append(f"{label}:1: empty file: no runs")
+                return 0
+            if text[start] != "[":
+                line = text.count("\n", 0, start) + 1
+                problems.append(f"{label}:{line}: expected a JSON array of runs, or JSON Lines (one object per line)")
+                return 0
+            objects = _json_array(text, start, label, problems)
+
+        members = _json_fields()[4]
+        runs = 0
+        for line, item in objects:
+            where = f"{label}:{line}"
+            kwargs = _run_arguments(item, where, problems)
+            if kwargs is None:
+                continue
+            run_id = kwargs["run_setting_id"]
+            if first_line is not None and (first := first_line.setdefault(run_id, line)) != line:
+                problems.append(f"{where}: duplicate runSettingId {run_id!r}, first on line {first}")
+            elif not problems:
+                runs += 1
+                yield {member: kwargs[field] for field, member in members if field in kwargs}
+        if not runs and not problems:
+            problems.append(f"{label}:1: no runs")
+        return runs
 
 
 def read_json(path: StrPath) -> list[RunArguments]:
@@ -255,47 +436,25 @@ def read_json(path: StrPath) -> list[RunArguments]:
         stops at its first syntax error), every object with an unknown key, a value of the
         wrong type or no ``runSettingId``, every duplicate ``runSettingId``, or an empty file.
     """
-    label = os.fspath(path)
-    problems: list[str] = []
-    text = _read_text(path, label, problems)
-    if text is None:
-        raise SamplesheetError(label, problems)
-    start = _JSON_SPACE.match(text).end()  # type: ignore[union-attr]
-    if start == len(text):
-        raise SamplesheetError(label, [f"{label}:1: empty file: no runs"])
-    if text[start] == "[":
-        objects = _json_array(text, start, label, problems)
-    elif text[start] == "{":
-        objects = _json_lines(text, label, problems)
-    else:
-        line = text.count("\n", 0, start) + 1
-        raise SamplesheetError(
-            label, [f"{label}:{line}: expected a JSON array of runs, or JSON Lines (one object per line)"]
-        )
-
-    runs: list[RunArguments] = []
-    first_line: dict[str, int] = {}
-    for line, item in objects:
-        where = f"{label}:{line}"
-        kwargs = _run_arguments(item, where, problems)
-        if kwargs is None:
-            continue
-        run_id = kwargs["run_setting_id"]
-        if (first := first_line.setdefault(run_id, line)) != line:
-            problems.append(f"{where}: duplicate runSettingId {run_id!r}, first on line {first}")
-        elif not problems:
-            runs.append(kwargs)
-    if not runs and not problems:
-        problems.append(f"{label}:1: no runs")
-    if problems:
-        raise SamplesheetError(label, problems)
-    return runs
+    return JsonSource(path).read()
 
 
-def _json_array(text: str, start: int, label: str, problems: list[str]) -> list[tuple[int, Any]]:
+def _first_byte(path: StrPath) -> bytes:
+    """The file's first byte that is not JSON whitespace, after a byte order mark (b"" if none)."""
+    with open(path, "rb") as f:
+        block = f.read(_BLOCK)
+        block = block.removeprefix(codecs.BOM_UTF8)
+        while block:
+            rest = block.lstrip(b" \t\n\r")
+            if rest:
+                return rest[:1]
+            block = f.read(_BLOCK)
+    return b""
+
+
+def _json_array(text: str, start: int, label: str, problems: list[str]) -> Iterator[tuple[int, Any]]:
     """(line, value) of each element of the array at ``start``; parsing stops at a syntax error."""
     decoder = json.JSONDecoder()
-    items: list[tuple[int, Any]] = []
     line, counted = 1, 0
 
     def line_at(position: int) -> int:
@@ -317,8 +476,8 @@ def _json_array(text: str, start: int, label: str, problems: list[str]) -> list[
                 value, position = decoder.raw_decode(text, position)
             except json.JSONDecodeError as error:
                 problems.append(f"{label}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})")
-                return items
-            items.append((element_line, value))
+                return
+            yield element_line, value
             position = space(position)
             if text.startswith(",", position):
                 position = space(position + 1)
@@ -327,28 +486,36 @@ def _json_array(text: str, start: int, label: str, problems: list[str]) -> list[
                 break
             else:
                 problems.append(f"{label}:{line_at(position)}: not valid JSON: expected ',' or ']' after an element")
-                return items
+                return
     end = space(position)
     if end != len(text):
         problems.append(f"{label}:{line_at(end)}: not valid JSON: more after the array's closing ']'")
-    return items
 
 
-def _json_lines(text: str, label: str, problems: list[str]) -> list[tuple[int, Any]]:
-    items: list[tuple[int, Any]] = []
-    for number, raw in enumerate(text.split("\n"), 1):
-        if not raw.strip():
-            continue
+def _json_lines(path: StrPath, label: str, problems: list[str]) -> Iterator[tuple[int, Any]]:
+    """(line, value) of each line that is not blank, read one line at a time."""
+    with open(path, encoding="utf-8-sig", newline="\n") as f:
         try:
-            items.append((number, json.loads(raw)))
-        except json.JSONDecodeError as error:
-            problems.append(f"{label}:{number}: not valid JSON: {error.msg} (column {error.colno})")
-    return items
+            for number, raw in enumerate(f, 1):
+                text = raw.removesuffix("\n")
+                if not text.strip():
+                    continue
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as error:
+                    problems.append(f"{label}:{number}: not valid JSON: {error.msg} (column {error.colno})")
+                    continue
+                yield number, value
+        except UnicodeDecodeError:
+            problems[:] = [_utf8_problem(path, label)]
 
 
 @cache
-def _json_fields() -> tuple[dict[str, str], dict[str, tuple[type, type | None]], str]:
-    """Accepted keys (API and field names) -> field; field -> (JSON type, type of map values)."""
+def _json_fields() -> tuple[
+    dict[str, str], dict[str, tuple[type, type | None]], str, dict[str, str], tuple[tuple[str, str], ...]
+]:
+    """Accepted keys (API and field names) -> field; field -> (JSON type, type of map values);
+    the members' listing; member -> field; (field, member) in the model's order."""
     shape = service_model().operation_model("StartRunBatch").input_shape
     inline = shape.members["batchRunSettings"].members["inlineSettings"].member
     kinds = {"string": str, "integer": int, "long": int, "boolean": bool, "map": dict, "list": list, "structure": dict}
@@ -361,7 +528,7 @@ def _json_fields() -> tuple[dict[str, str], dict[str, tuple[type, type | None]],
         value_type = kinds[member_shape.value.type_name] if member_shape.type_name == "map" else None
         types[field] = (kinds[member_shape.type_name], value_type)
     expected = ", ".join(member for _, member in fields)
-    return keys, types, expected
+    return keys, types, expected, {member: field for field, member in fields}, tuple(fields)
 
 
 _TYPE_NAMES = {str: "a string", int: "a whole number", bool: "true or false", dict: "an object", list: "an array"}
@@ -372,7 +539,7 @@ def _run_arguments(item: Any, where: str, problems: list[str]) -> dict[str, Any]
     if not isinstance(item, dict):
         problems.append(f"{where}: expected an object (a run), got {_json_kind(item)}")
         return None
-    keys, types, expected = _json_fields()
+    keys, types, expected, _, _ = _json_fields()
     before = len(problems)
     kwargs: dict[str, Any] = {}
     given_as: dict[str, str] = {}

@@ -20,13 +20,13 @@ and the messages are the full checker's.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import regex
@@ -37,7 +37,9 @@ from omics_batch_construct_runtime import contract, outcome
 from omics_batch_construct_runtime.omics import service_model
 
 from ._errors import ProblemsError
-from .run_settings import DefaultRunSetting, RunSetting, WorkflowType
+from ._settings_files import dumps_runs, remove_settings_files, write_settings_files
+from .run_settings import DefaultRunSetting, RunSetting, Samplesheet, WorkflowType
+from .samplesheet import arguments
 
 # A checker appends "<where>: <problem>" lines for a value found at <where>.
 Checker = Callable[[Any, str, list[str]], None]
@@ -59,7 +61,8 @@ def is_token(value: Any) -> bool:
     if isinstance(value, bool) or value is None:
         return False
     if isinstance(value, (int, float)):
-        return abs(value) > _NUMBER_TOKEN_MAGNITUDE and Token.is_unresolved(value)
+        # An infinity is no token, and would stop the jsii kernel (its JSON has no Infinity).
+        return abs(value) > _NUMBER_TOKEN_MAGNITUDE and math.isfinite(value) and Token.is_unresolved(value)
     if isinstance(value, (Mapping, list, tuple)):
         return False
     try:
@@ -396,13 +399,18 @@ def compile_predicate(shape: Shape) -> Predicate:
     return _PREDICATES.get(shape.type_name, lambda _shape: _never)(shape)
 
 
-FastRun = Callable[[RunSetting], "dict[str, Any] | None"]
+# A run's fields by name: a RunSetting's __dict__.
+FastRun = Callable[[Mapping[str, Any]], "dict[str, Any] | None"]
+# A run's API JSON, as a samplesheet reads it.
+FastApi = Callable[[Mapping[str, Any]], bool]
 
 
 def _fast_run(shape: StructureShape) -> FastRun:
-    """The API JSON of a RunSetting that certainly passes the inline setting's checker, else None.
+    """The API JSON of a run (its fields by name; a missing one is unset) that certainly passes
+    the inline setting's checker, else None.
 
-    Same result as ``run.to_api()`` when it answers: unset fields left out, mappings copied.
+    Same result as ``RunSetting(**values).to_api()`` when it answers (unset fields left out), but
+    for the mappings, which are the run's own, not copies: a caller that keeps them copies them.
     """
     members = shape.members
     required = set(shape.required_members)
@@ -411,16 +419,15 @@ def _fast_run(shape: StructureShape) -> FastRun:
         for field, member in RunSetting.api_names()
     )
 
-    def fast(run: RunSetting) -> dict[str, Any] | None:
-        values = run.__dict__
+    def fast(values: Mapping[str, Any]) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
         for name, member, ok, needed in specs:
-            value = values[name]
+            value = values.get(name)
             if value is None:
                 if needed:
                     return None
             elif ok(value):
-                out[member] = dict(value) if type(value) is dict else value
+                out[member] = value
             else:
                 return None
         return out
@@ -428,8 +435,28 @@ def _fast_run(shape: StructureShape) -> FastRun:
     return fast
 
 
+def _fast_api(shape: StructureShape) -> FastApi:
+    """Whether a run's API JSON (unset members left out) certainly passes the inline setting's
+    checker and holds no token: ``_fast_run`` for a run read as it goes into the file, checked
+    as it is, not built again."""
+    predicates = {member: compile_predicate(member_shape) for member, member_shape in shape.members.items()}
+    required = tuple(shape.required_members)
+
+    def fast(api: Mapping[str, Any]) -> bool:
+        for member in required:
+            if member not in api:
+                return False
+        for member, value in api.items():
+            ok = predicates.get(member)
+            if ok is None or not ok(value):
+                return False
+        return True
+
+    return fast
+
+
 @cache
-def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun]:
+def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun, FastApi]:
     request = service_model().operation_model("StartRunBatch").input_shape
     inline = request.members["batchRunSettings"].members["inlineSettings"].member
     return (
@@ -438,6 +465,7 @@ def _checkers() -> tuple[Checker, Checker, Checker, Checker, FastRun]:
         compile_shape(request.members["batchName"]),
         compile_shape(request.members["tags"]),
         _fast_run(inline),
+        _fast_api(inline),
     )
 
 
@@ -456,11 +484,20 @@ MAX_INLINE_BYTES = 60_000
 
 @dataclass
 class ValidatedBatch:
-    """The batch as API JSON, after validation, and whether its runs go inline."""
+    """The batch as API JSON, after validation: its runs inline, or in the settings files written
+    as they were checked; and what the construct needs to know of the runs besides."""
 
     default: dict[str, Any]
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    inline: bool = True
+    runs: list[dict[str, Any]]
+    """The runs' API JSON, up to 100 runs; above, none: they went straight to ``files``."""
+    inline: bool
+    files: list[Path]
+    """The settings files, one per part of 100,000 runs, in order (none when inline)."""
+    count: int
+    run_tags: bool
+    """Whether a run sets run tags of its own."""
+    output_uris: list[str]
+    """Each run's ``outputUri`` once, in the order they first appear."""
 
 
 def validate_batch(
@@ -475,8 +512,11 @@ def validate_batch(
     """Check the whole batch and return its API JSON, or raise one error listing every problem.
 
     ``problems`` are the construct's own argument problems, reported first, in the same error.
+    Above 100 runs, each run is written to its settings file as soon as it is checked, and no
+    more runs than one are held at a time (a ``Samplesheet`` is read from its file); the files
+    are removed again if the batch has a problem.
     """
-    check_default, check_run, check_name, check_tags, fast_run = _checkers()
+    check_default, _, check_name, check_tags, _, _ = _checkers()
     problems = list(problems)
     default = default_run_setting.to_api() if isinstance(default_run_setting, DefaultRunSetting) else {}
     if isinstance(default_run_setting, DefaultRunSetting):
@@ -496,50 +536,124 @@ def validate_batch(
     if total > contract.MAX_COHORT_RUNS:  # the runs are not read: the count alone refuses them
         problems.append(f"runs: {total:,} runs, more than the maximum {contract.MAX_COHORT_RUNS:,} of a cohort")
         raise BatchValidationError(path, problems)
+    checked = _CheckedRuns(runs, problems, to_file=total > contract.MAX_INLINE_RUNS)
     api_runs: list[dict[str, Any]] = []
-    first_index: dict[Any, int] = {}
-    all_fast = True
-    for index, run in enumerate(runs):
-        api = fast_run(run) if type(run) is RunSetting else None
-        if api is not None:
-            # Valid and token-free: only the URI and the batch-wide rule (unique ids) are left to check.
-            run_id = api["runSettingId"]
-            if "outputUri" in api and outcome.s3_uri_problem(api["outputUri"]) is not None:
-                _check_uri(api["outputUri"], f"runs[{index}] (run_setting_id {run_id!r}).output_uri", problems)
-            first = first_index.setdefault(run_id, index)
-            if first != index:
-                where = f"runs[{index}] (run_setting_id {run_id!r})"
-                problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first}]")
-            api_runs.append(api)
-            continue
-        all_fast = False
-        if not isinstance(run, RunSetting):
-            problems.append(f"runs[{index}]: expected a RunSetting, got {_short(run)}")
-            continue
-        api = run.to_api()
-        run_id = run.run_setting_id
-        where = f"runs[{index}] (run_setting_id {run_id!r})"
-        check_run(api, where, problems)
-        _check_uri(api.get("outputUri"), f"{where}.output_uri", problems)
-        if isinstance(run_id, str) and not is_token(run_id):
-            if run_id in first_index:
-                problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first_index[run_id]}]")
-            else:
-                first_index[run_id] = index
-        api_runs.append(api)
-
-    if total == 0:
-        problems.append("runs: at least one run is required")
-    # Up to 100 runs go inline, and only while small (a token's value is unknown: inline).
-    # With other problems the size is not measured (values may not even be JSON): the error is due anyway.
-    inline = total <= contract.MAX_INLINE_RUNS and (
-        bool(problems) or contains_token(api_runs) or len(dumps_runs(api_runs).encode()) <= MAX_INLINE_BYTES
-    )
-    if not inline and not all_fast:  # the fast path saw every value: no token anywhere
-        problems.extend(_file_problems(api_runs))
+    files: list[Path] = []
+    if total > contract.MAX_INLINE_RUNS:
+        inline = False
+        files = write_settings_files(checked, contract.MAX_RUNS)
+        problems.extend(checked.file_problems())
+    else:
+        api_runs = list(checked)
+        if total == 0:
+            problems.append("runs: at least one run is required")
+        # Up to 100 runs go inline, and only while small (a token's value is unknown: inline).
+        # With other problems the size is not measured (values may not even be JSON): the error is due anyway.
+        inline = bool(problems) or contains_token(api_runs) or len(dumps_runs(api_runs).encode()) <= MAX_INLINE_BYTES
+        if not inline:
+            problems.extend(checked.file_problems())
+        if not inline and not problems:
+            files = write_settings_files(api_runs, contract.MAX_RUNS)
     if problems:
+        remove_settings_files(files)
         raise BatchValidationError(path, problems)
-    return ValidatedBatch(default=default, runs=api_runs, inline=inline)
+    return ValidatedBatch(
+        default=default,
+        runs=api_runs,
+        inline=inline,
+        files=files,
+        count=total,
+        run_tags=checked.run_tags,
+        output_uris=list(checked.output_uris),
+    )
+
+
+class _CheckedRuns:
+    """Each run's API JSON, as the runs are checked one at a time, until a problem is found (after
+    which problems only are collected, in ``problems``: the error is due).
+
+    Of the runs only each id and its index are kept (for the batch-wide rule: unique ids), and
+    what the construct needs to know besides: whether a run has run tags, the output URIs.
+    """
+
+    def __init__(self, runs: Sequence[RunSetting], problems: list[str], *, to_file: bool) -> None:
+        self.runs = runs
+        self.problems = problems
+        self.to_file = to_file  # known to go to a settings file: tokens are looked for at once
+        self.run_tags = False
+        self.output_uris: dict[str, None] = {}
+        self._token_problems: list[str] = []
+        self._slow: list[tuple[int, dict[str, Any]]] = []  # what the fast path could not vouch for, kept
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        _, check_run, _, _, _, _ = _checkers()
+        problems, output_uris, to_file = self.problems, self.output_uris, self.to_file
+        first_index: dict[Any, int] = {}
+        for index, (api, run) in enumerate(_vouched(self.runs)):
+            if api is not None:
+                # Valid and token-free: only the URI and the batch-wide rule (unique ids) are left to check.
+                run_id = api["runSettingId"]
+                if "outputUri" in api:
+                    uri = api["outputUri"]
+                    if outcome.s3_uri_problem(uri) is not None:
+                        _check_uri(uri, f"runs[{index}] (run_setting_id {run_id!r}).output_uri", problems)
+                    output_uris[uri] = None
+                first = first_index.setdefault(run_id, index)
+                if first != index:
+                    where = f"runs[{index}] (run_setting_id {run_id!r})"
+                    problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first}]")
+                if not self.run_tags and api.get("runTags"):
+                    self.run_tags = True
+                if not problems:
+                    # Kept, inline, they are copied (as to_api does); a settings file's are written at once.
+                    yield api if to_file else {k: dict(v) if type(v) is dict else v for k, v in api.items()}
+                continue
+            if not isinstance(run, RunSetting):
+                problems.append(f"runs[{index}]: expected a RunSetting, got {_short(run)}")
+                continue
+            api = run.to_api()
+            run_id = run.run_setting_id
+            where = f"runs[{index}] (run_setting_id {run_id!r})"
+            check_run(api, where, problems)
+            _check_uri(api.get("outputUri"), f"{where}.output_uri", problems)
+            if isinstance(run_id, str) and not is_token(run_id):
+                if run_id in first_index:
+                    problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first_index[run_id]}]")
+                else:
+                    first_index[run_id] = index
+            if isinstance(uri := api.get("outputUri"), str):
+                output_uris[uri] = None
+            if api.get("runTags"):
+                self.run_tags = True
+            if to_file:
+                self._token_problems.extend(_token_problems(index, api))
+            else:
+                self._slow.append((index, api))
+            if not problems:
+                yield api
+
+    def file_problems(self) -> list[str]:
+        """Runs written to the settings file cannot hold tokens: the file is fixed at synth.
+        (The fast path saw every value of the other runs: no token there.)"""
+        return self._token_problems + [problem for index, api in self._slow for problem in _token_problems(index, api)]
+
+
+def _vouched(runs: Sequence[RunSetting]) -> Iterator[tuple[dict[str, Any] | None, Any]]:
+    """(the API JSON the fast path vouches for, else None; the run, for the full checker) of each run.
+
+    A samplesheet's runs come as their API JSON and are checked as they are; only one the fast
+    path cannot vouch for becomes a RunSetting, so that its problems are worded as any run's.
+    """
+    _, _, _, _, fast_run, fast_api = _checkers()
+    if isinstance(runs, Samplesheet) and runs.setting is RunSetting:
+        for api in runs.api_runs():
+            if fast_api(api):
+                yield api, None
+            else:
+                yield None, RunSetting(**arguments(api))
+    else:
+        for run in runs:
+            yield (fast_run(run.__dict__) if type(run) is RunSetting else None), run
 
 
 def _check_uri(value: Any, where: str, problems: list[str]) -> None:
@@ -550,11 +664,14 @@ def _check_uri(value: Any, where: str, problems: list[str]) -> None:
 
 def _file_problems(runs: Sequence[Mapping[str, Any]]) -> list[str]:
     """Runs written to the settings file cannot hold tokens: the file is fixed at synth."""
+    return [problem for index, run in enumerate(runs) for problem in _token_problems(index, run)]
+
+
+def _token_problems(index: int, run: Mapping[str, Any]) -> list[str]:
     names = {api: field for field, api in RunSetting.api_names()}
     return [
         f"runs[{index}] (run_setting_id {run.get('runSettingId')!r}).{names.get(member, member)}: a deploy-time "
         f"value (token) cannot go into the run settings file used above {contract.MAX_INLINE_RUNS} runs"
-        for index, run in enumerate(runs)
         for member, value in run.items()
         if contains_token(value)
     ]
@@ -566,8 +683,3 @@ def contains_token(value: Any) -> bool:
     if isinstance(value, (list, tuple)):
         return any(contains_token(v) for v in value)
     return is_token(value)
-
-
-def dumps_runs(runs: Sequence[Mapping[str, Any]]) -> str:
-    """The settings file's content: a compact JSON array, byte-stable for the same runs."""
-    return json.dumps(runs, separators=(",", ":"), ensure_ascii=False)

@@ -41,6 +41,12 @@ def test_run_setting_has_every_member_of_an_inline_setting() -> None:
     assert sorted(api for _, api in RunSetting.api_names()) == sorted(INLINE_SHAPE.members)
 
 
+def test_run_setting_fields_are_in_the_model_order() -> None:
+    # A samplesheet's runs are read in the model's order, a RunSetting's written in its fields':
+    # the same runs must give the same settings file, byte for byte.
+    assert [api for _, api in RunSetting.api_names()] == list(INLINE_SHAPE.members)
+
+
 def test_required_members_are_the_only_fields_without_default() -> None:
     for cls, shape in ((DefaultRunSetting, DEFAULT_SHAPE), (RunSetting, INLINE_SHAPE)):
         required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from omics_batch_construct import RunSetting
+from omics_batch_construct import DefaultRunSetting, RunSetting, validation
+from omics_batch_construct.run_settings import Samplesheet
 from omics_batch_construct.samplesheet import SamplesheetError, read_csv, read_json
 
 
@@ -364,3 +366,93 @@ def test_the_error_is_a_value_error_with_the_problems(tmp_path: Path) -> None:
     path = write(tmp_path, "samples.csv", "sample\n")
     with pytest.raises(ValueError, match=re.escape(f"{path}: 1 problem:\n  - {path}:1: only a header, no runs")):
         RunSetting.from_csv(path)
+
+
+# --- the loaded runs: a sequence read from the file ------------------------------------
+
+
+def test_loaded_runs_are_a_sequence_read_again_from_the_file(tmp_path: Path) -> None:
+    sheet = write(tmp_path, "samples.csv", "sample,fastq_1\n" + "".join(f"S{i},r{i}.fq\n" for i in range(5)))
+    runs = RunSetting.from_csv(sheet)
+    expected = [RunSetting(run_setting_id=f"S{i}", parameters={"fastq_1": f"r{i}.fq"}) for i in range(5)]
+    assert isinstance(runs, Samplesheet)
+    assert len(runs) == 5
+    assert list(runs) == list(runs) == expected  # each iteration reads the file again
+    assert runs == expected and expected == runs and runs != expected[:4]
+    assert (runs[0], runs[-1], runs[4]) == (expected[0], expected[4], expected[4])
+    assert runs[1:3] == expected[1:3] and runs[::2] == expected[::2] and runs[::-1] == expected[::-1]
+    assert expected[2] in runs and runs.index(expected[3]) == 3
+    assert list(reversed(runs)) == expected[::-1]
+    assert repr(runs) == f"Samplesheet({str(sheet)!r}, 5 runs)"
+    with pytest.raises(IndexError, match="run 5 of 5"):
+        runs[5]
+
+
+def test_a_run_is_read_as_its_api_json_in_order(tmp_path: Path) -> None:
+    """What validation checks and writes of a samplesheet's run is what RunSetting.to_api gives, key order included."""
+    sheet = write(
+        tmp_path,
+        "samples.csv",
+        "tag:site,output_bucket_owner_id,reads,priority,output_uri,name,sample\n"
+        "oslo,111122223333,a.bam,3,s3://out/a/,run-a,a\n"
+        ",,b.bam,,,,b\n",
+    )
+    lines = write(
+        tmp_path,
+        "runs.jsonl",
+        '{"engineSettings": {"c": 1}, "runTags": {"k": "v"}, "outputBucketOwnerId": "111122223333", '
+        '"parameters": {"n": 1}, "priority": 2, "output_uri": "s3://o/", "name": "x", "runSettingId": "j"}\n',
+    )
+    for runs in (RunSetting.from_csv(sheet), RunSetting.from_json(lines)):
+        assert [list(api.items()) for api in runs.api_runs()] == [list(run.to_api().items()) for run in runs]
+
+
+def test_runs_of_a_file_changed_after_loading_are_refused(tmp_path: Path) -> None:
+    sheet = write(tmp_path, "samples.csv", "sample,fastq_1\nS1,r1.fq\nS2,r2.fq\n")
+    runs = RunSetting.from_csv(sheet)
+    write(tmp_path, "samples.csv", "sample,fastq_1\nS1,r1.fq\nS2,r2.fq\nS2,r3.fq\n")  # now with a duplicate
+    with pytest.raises(SamplesheetError) as info:
+        list(runs)
+    assert info.value.problems == [f"{sheet}: changed since it was loaded with 2 runs; load it again"]
+
+
+def test_not_utf8_json_lines_are_reported_with_their_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "runs.jsonl",
+        '{"runSettingId": "a"}\n{"runSettingId": 5}\n{"runSettingId": "Jos\xe9"}\n'.encode("latin-1"),
+    )
+    assert problems_of(path, RunSetting.from_json) == [f"{path}:3: not UTF-8 text (byte 0xe9)"]
+
+
+def test_loading_keeps_ids_not_runs(tmp_path: Path) -> None:
+    """Loading a 20,000-run samplesheet and checking it through to its settings file each hold a
+    small part of what the runs take as RunSettings: nothing keeps them all."""
+    sheet = tmp_path / "samples.csv"
+    with sheet.open("w", encoding="utf-8") as f:
+        f.write("sample,fastq_1,fastq_2,strandedness,priority,tag:cohort\n")
+        f.writelines(
+            f"NA{i:06d},s3://in/NA{i:06d}_R1.fastq.gz,s3://in/NA{i:06d}_R2.fastq.gz,auto,{i % 100},cohort-7\n"
+            for i in range(20_000)
+        )
+    default = DefaultRunSetting(workflow_id="1234567", role_arn="arn:aws:iam::111122223333:role/omics-runs")
+
+    def check(runs: Any) -> validation.ValidatedBatch:
+        return validation.validate_batch("Test/B", default_run_setting=default, runs=runs, batch_name=None, tags=None)
+
+    check(RunSetting.from_csv(write(tmp_path, "one.csv", "sample\nS1\n")))  # the service model, loaded once
+
+    def peak(action: Any) -> tuple[Any, int]:
+        tracemalloc.start()
+        try:
+            return action(), tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    materialized, held = peak(lambda: list(RunSetting.from_csv(sheet)))
+    del materialized
+    runs, loading = peak(lambda: RunSetting.from_csv(sheet))
+    validated, checking = peak(lambda: check(runs))
+    assert validated.count == 20_000 and len(validated.files) == 1 and not validated.runs
+    assert loading < held / 4, (loading, held)
+    assert checking < held / 4, (checking, held)

@@ -22,7 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from omics_batch_construct import BatchValidationError, DefaultRunSetting, OmicsRunBatch, RunSetting, validation
+from omics_batch_construct import (
+    BatchValidationError,
+    DefaultRunSetting,
+    OmicsRunBatch,
+    RunSetting,
+    _settings_files,
+    validation,
+)
 from omics_batch_construct_runtime import contract
 from tests.omics_batch_construct.conftest import ENV, new_stack, runs
 
@@ -205,6 +212,19 @@ def test_samplesheet_runs_are_still_validated_by_the_construct(tmp_path: Path) -
         OmicsRunBatch(new_stack(), "B", default_run_setting=_default(), runs=RunSetting.from_csv(sheet))
 
 
+def test_samplesheet_runs_above_100_are_validated_as_they_are_read(tmp_path: Path) -> None:
+    rows = cohort_rows(150)
+    rows[120]["priority"] = "100001"
+    rows[130]["tag:cohort"] = "x" * 257
+    sheet = write_csv(rows, tmp_path / "samples.csv")
+    with pytest.raises(BatchValidationError) as info:
+        OmicsRunBatch(new_stack(), "B", default_run_setting=_default(), runs=RunSetting.from_csv(sheet))
+    assert info.value.problems == [
+        "runs[120] (run_setting_id 'NA00120').priority: 100001 is above the maximum 100000",
+        "runs[130] (run_setting_id 'NA00130').run_tags['cohort']: 257 characters, more than the maximum 256",
+    ]
+
+
 def test_a_token_inside_the_parameters_of_a_settings_file_run_is_refused() -> None:
     # The fast path never vouches for a token, so the settings file's own check still sees it.
     late = RunSetting(run_setting_id="late", parameters={"reads": f"s3://{cdk.Aws.ACCOUNT_ID}-in/r1.fq"})
@@ -212,6 +232,72 @@ def test_a_token_inside_the_parameters_of_a_settings_file_run_is_refused() -> No
         BatchValidationError, match=re.escape("runs[100] (run_setting_id 'late').parameters: a deploy-time value")
     ):
         OmicsRunBatch(new_stack(), "B", default_run_setting=_default(), runs=[*runs(100), late])
+
+
+# --- the settings files' bytes, pinned -------------------------------------------------
+
+
+def pinned_sheet(path: Path) -> Path:
+    """250 runs with what a samplesheet holds: every kind of column, quoting, non-ASCII, empty cells."""
+    lines = ["sample,fastq_1,fastq_2,strandedness,priority,output_uri,tag:cohort,tag:site,name,output_bucket_owner_id"]
+    for i in range(250):
+        fastq_2 = "" if i % 7 == 0 else f"s3://in/P{i:04d}_R2.fq.gz"
+        priority = "" if i % 5 == 0 else str(i % 100)
+        output = f"s3://out-bucket/site-{i % 4}/" if i % 3 == 0 else ""
+        site = '"Tromsø, Norway"' if i % 2 else "Zürich"
+        name = f"run-{i}" if i % 4 else ""
+        owner = "111122223333" if i % 6 == 0 else ""
+        lines.append(
+            f"P{i:04d},s3://in/P{i:04d}_R1.fq.gz,{fastq_2},{('auto', 'forward')[i % 2]},{priority},{output},c7,{site},"
+            f"{name},{owner}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def pinned_lines(path: Path) -> Path:
+    """150 runs of JSON Lines with typed parameters (numbers large and fractional, lists, null, non-ASCII)."""
+    runs = [
+        {
+            "runSettingId": f"J{i:03d}",
+            "name": f"run-{i}",
+            "parameters": {"n": i, "big": 2**53 + i, "ratio": i / 8, "lanes": [1, i], "opt": None, "note": "ü✓"},
+            "engineSettings": {"cpus": i % 4 + 1},
+        }
+        for i in range(150)
+    ]
+    path.write_text("\n".join(json.dumps(run) for run in runs) + "\n", encoding="utf-8")
+    return path
+
+
+# The settings files' asset hashes for the inputs above, in parts of 100 runs: a change here is a
+# change of every deployed cohort's settings file (and a new batch for each), so it must be deliberate.
+PINNED_ASSET_HASHES = {
+    "Csv": [
+        "12851ed97da8ed09d34c2148784d132d412c185a72f42cc292272103680271dc",
+        "1a2eed3615ecdc7eaf19ac4ed2436a0a9d06f08237bd7970afd38d27ee0deb56",
+        "03f65974f145f22e22a74774be91ffa138998eef3d107e77d14c3a802ee195db",
+    ],
+    "JsonLines": [
+        "29d06be67d5ecd49eb2262b3a8398a54b8cb6dcbc9f8dbd9fa7d15ecc2de397d",
+        "a52aa6f5346650e9282d2aa7d9a84323596bad3bbda1c86fd9683949420218f5",
+    ],
+    "Big": ["e92a71d9c3fe0f79c9af2e8bf74c67c4b7231d75782b364a13db5a095d30cb04"],
+}
+
+
+def test_settings_files_keep_their_bytes_for_the_same_runs(tmp_path: Path) -> None:
+    big = [RunSetting(run_setting_id=f"B{i:02d}", parameters={"pad": "x" * 700, "i": i}) for i in range(100)]
+    with mock.patch.object(contract, "MAX_RUNS", 100):
+        built = synth_all(
+            {
+                "Csv": RunSetting.from_csv(pinned_sheet(tmp_path / "pinned.csv")),
+                "JsonLines": RunSetting.from_json(pinned_lines(tmp_path / "pinned.jsonl")),
+                "Big": big,  # 100 runs, too large to go inline
+            }
+        )
+    hashes = {name: [asset.asset_hash for asset in b.batch.settings_assets] for name, b in built.items()}
+    assert hashes == PINNED_ASSET_HASHES
 
 
 # --- property: valid runs give exactly the API's JSON ----------------------------------
@@ -304,7 +390,7 @@ def test_valid_runs_validate_and_dump_to_exactly_the_api_json(run_kwargs: list[d
     run_list = [RunSetting(**kwargs) for kwargs in run_kwargs]
     validated = validate(run_list).runs
     assert list(validated) == expected
-    text = validation.dumps_runs(validated)
+    text = _settings_files.dumps_runs(validated)
     assert json.loads(text) == expected
     # And the file reads back as the same runs.
     with tempfile.TemporaryDirectory() as folder:
@@ -353,7 +439,7 @@ def as_doubles(value: Any) -> Any:
 def test_inline_documents_keep_what_the_settings_file_keeps(parameters: dict[str, Any]) -> None:
     built = synth_all({"Inline": [RunSetting(run_setting_id="a", parameters=parameters)]})
     (inline,) = built["Inline"].run_settings["inlineSettings"]
-    assert inline["parameters"] == validation.dumps_runs([parameters])[1:-1]  # as the file would have it
+    assert inline["parameters"] == _settings_files.dumps_runs([parameters])[1:-1]  # as the file would have it
 
 
 # --- property: the fast path agrees with the full checker ------------------------------
@@ -416,10 +502,17 @@ def outcome(run_list: list[Any]) -> tuple[str, Any]:
 def test_the_fast_path_gives_the_full_checkers_result(run_list: list[Any]) -> None:
     with_fast = outcome(run_list)
     checkers = validation._checkers()
-    with mock.patch.object(validation, "_checkers", return_value=(*checkers[:4], lambda run: None)):
+    without = (*checkers[:4], lambda run: None, lambda api: False)
+    with mock.patch.object(validation, "_checkers", return_value=without):
         without_fast = outcome(run_list)
     assert with_fast == without_fast
-    fast_run = checkers[4]
-    if with_fast[0] == "valid" and all(type(r) is RunSetting and fast_run(r) is not None for r in run_list):
+    check_run, fast_run, fast_api = checkers[1], checkers[4], checkers[5]
+    if with_fast[0] == "valid" and all(type(r) is RunSetting and fast_run(r.__dict__) is not None for r in run_list):
         # What the fast path vouched for (it skips the settings file's token check) passes that check.
         assert validation._file_problems(validate(run_list).runs) == []
+    for run in run_list:
+        # A samplesheet's runs are vouched for as their API JSON: only what the full checker passes.
+        if type(run) is RunSetting and fast_api(api := run.to_api()):
+            found: list[str] = []
+            check_run(api, "run", found)
+            assert found == [] and not validation.contains_token(api), found

@@ -173,6 +173,26 @@ def test_tokens_cannot_go_into_the_settings_file() -> None:
         OmicsRunBatch(stack, "Cohort", default_run_setting=OK, runs=many)
 
 
+def test_above_100_runs_each_problem_is_named_by_its_run_in_order() -> None:
+    """Runs going to the settings file are checked as they are written: the same problems, in the same order."""
+    many = runs(150)
+    many[120] = RunSetting(run_setting_id="S000003")
+    many[130] = RunSetting(run_setting_id="low", priority=-1)
+    many[140] = RunSetting(run_setting_id="late", output_uri=f"s3://{cdk.Aws.ACCOUNT_ID}-out/")
+    assert problems_of(run_list=many) == [
+        "runs[120] (run_setting_id 'S000003'): duplicate run_setting_id, first used by runs[3]",
+        "runs[130] (run_setting_id 'low').priority: -1 is below the minimum 0",
+        "runs[140] (run_setting_id 'late').output_uri: a deploy-time value (token) cannot go into the run "
+        "settings file used above 100 runs",
+    ]
+
+
+def test_an_infinite_number_above_100_runs_is_a_problem_not_a_crash() -> None:
+    # Runs for the settings file are searched for tokens; an infinity must not reach jsii then.
+    many = [*runs(100), RunSetting(run_setting_id="inf", parameters={"x": float("-inf")})]
+    assert problems_of(run_list=many) == ["runs[100] (run_setting_id 'inf').parameters['x']: -inf is not a JSON number"]
+
+
 def test_long_lists_are_cut_but_counted() -> None:
     with pytest.raises(BatchValidationError) as info:
         build(run_list=[RunSetting(run_setting_id="x", priority=-1) for _ in range(60)])

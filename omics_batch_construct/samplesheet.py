@@ -54,7 +54,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from typing import Any, cast
 
-from omics_common.omics import service_model
+from omics_batch_construct_runtime.omics import service_model
 
 from ._errors import ProblemsError
 

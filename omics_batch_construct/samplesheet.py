@@ -121,7 +121,7 @@ class Source:
         """The number of runs, once every run is read and found well formed."""
         stamp = _stamp(self.path)
         problems: list[str] = []
-        count = sum(1 for _ in self._runs(problems, {}))
+        count = _returned(self._runs(problems, {}, build=False))
         if problems:
             raise SamplesheetError(self.label, problems)
         self._checked = (count, stamp)
@@ -142,11 +142,20 @@ class Source:
                 self.label, [f"{self.label}: changed since it was loaded with {count:,} runs; load it again"]
             )
 
-    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None, *, build: bool = True) -> Runs:
         """Each well-formed run until a problem is met, after which problems only are collected;
         duplicate ids are looked for when ``first_line`` (id -> line) is given. Returns how many
-        runs it gave."""
+        well-formed runs there were; without ``build`` it only counts them (none is made)."""
         raise NotImplementedError
+
+
+def _returned(runs: Runs) -> int:
+    """What a generator of runs returns, once it has run to its end."""
+    while True:
+        try:
+            next(runs)
+        except StopIteration as end:
+            return cast(int, end.value)
 
 
 def arguments(run: RunJson) -> RunArguments:
@@ -183,12 +192,12 @@ class CsvSource(Source):
         self.parameters = parameters
         self.delimiter = delimiter
 
-    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None, *, build: bool = True) -> Runs:
         with open(self.path, encoding="utf-8-sig", newline="") as f:
             try:
                 return (
                     yield from _csv_runs(
-                        f, self.label, self.id_column, self.parameters, self.delimiter, problems, first_line
+                        f, self.label, self.id_column, self.parameters, self.delimiter, problems, first_line, build
                     )
                 )
             except UnicodeDecodeError:
@@ -226,6 +235,7 @@ def _csv_runs(
     delimiter: str,
     problems: list[str],
     first_line: dict[str, int] | None,
+    build: bool,
 ) -> Runs:
     records = _csv_records(lines, label, delimiter, problems)
     header_line, header = next(((line, record) for line, record in records if "".join(record).strip()), (0, None))
@@ -255,17 +265,22 @@ def _csv_runs(
                 problems.append(f"{label}:{line}: empty {id_column!r}")
             elif first_line is not None and (first := first_line.setdefault(run_id, line)) != line:
                 problems.append(f"{label}:{line}: duplicate {id_column!r} {run_id!r}, first on line {first}")
+        priority = cells[priority_index] if priority_index is not None else ""
+        # ASCII digits, the usual priority, are a whole number without the regular expression.
+        if priority and not ((priority.isascii() and priority.isdigit()) or _WHOLE_NUMBER.fullmatch(priority)):
+            problems.append(f"{label}:{line}: {PRIORITY_COLUMN} {priority!r} is not a whole number")
+        if not run_id or problems:  # once anything is wrong, only problems are collected
+            continue
+        runs += 1
+        if not build:
+            continue
         # The members in the model's order, as RunSetting.to_api gives them: the file's bytes follow it.
         run: RunJson = {"runSettingId": run_id}
         for i, member in head:
             if cells[i]:
                 run[member] = cells[i]
-        if priority_index is not None and (priority := cells[priority_index]):
-            # ASCII digits, the usual priority, are a whole number without the regular expression.
-            if (priority.isascii() and priority.isdigit()) or _WHOLE_NUMBER.fullmatch(priority):
-                run["priority"] = int(priority)
-            else:
-                problems.append(f"{label}:{line}: {PRIORITY_COLUMN} {priority!r} is not a whole number")
+        if priority:
+            run["priority"] = int(priority)
         if parameters := {name: cells[i] for i, name in parameter_columns if cells[i]}:
             run["parameters"] = parameters
         for i, member in tail:
@@ -273,9 +288,7 @@ def _csv_runs(
                 run[member] = cells[i]
         if tags := {key: cells[i] for i, key in tag_columns if cells[i]}:
             run["runTags"] = tags
-        if run_id and not problems:  # once anything is wrong, only problems are collected
-            runs += 1
-            yield run
+        yield run
     if rows == 0 and not problems:
         problems.append(f"{label}:{header_line}: only a header, no runs")
     return runs
@@ -392,7 +405,7 @@ def _utf8_problem(path: StrPath, label: str) -> str:
 class JsonSource(Source):
     """A JSON array of runs, read whole as text on each pass, or JSON Lines, read line by line."""
 
-    def _runs(self, problems: list[str], first_line: dict[str, int] | None) -> Runs:
+    def _runs(self, problems: list[str], first_line: dict[str, int] | None, *, build: bool = True) -> Runs:
         label = self.label
         if _first_byte(self.path) == b"{":
             objects = _json_lines(self.path, label, problems)
@@ -422,7 +435,8 @@ class JsonSource(Source):
                 problems.append(f"{where}: duplicate runSettingId {run_id!r}, first on line {first}")
             elif not problems:
                 runs += 1
-                yield {member: kwargs[field] for field, member in members if field in kwargs}
+                if build:
+                    yield {member: kwargs[field] for field, member in members if field in kwargs}
         if not runs and not problems:
             problems.append(f"{label}:1: no runs")
         return runs

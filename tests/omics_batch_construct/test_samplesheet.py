@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from omics_batch_construct import DefaultRunSetting, RunSetting, validation
-from omics_batch_construct.run_settings import Samplesheet
+from omics_batch_construct import DefaultRunSetting, RunSetting, Samplesheet, validation
 from omics_batch_construct.samplesheet import SamplesheetError, read_csv, read_json
 
 

@@ -230,6 +230,7 @@ class Samplesheet(Sequence[RunSetting]):
 
     @property
     def path(self) -> str:
+        """The file the runs are read from."""
         return self.source.label
 
     def __len__(self) -> int:

@@ -9,9 +9,10 @@ are checked by ``OmicsRunBatch`` at synth, like any run.
 
 A file is read as a stream (``Source``): a check that finds every problem and counts the runs,
 keeping only each id and its line (for duplicates), then one run at a time whenever the runs
-are used, so that a cohort of a million runs reaches its settings files without ever being in
-memory at once. CSV and JSON Lines are read line by line; a JSON array is read whole, as text,
-on each pass (its objects one at a time).
+are used, each as its API JSON (as it goes into the settings file), so that a cohort of a
+million runs reaches its settings files without ever being in memory at once. CSV and JSON
+Lines are read line by line; a JSON array is read whole, as text, on each pass (its objects
+one at a time).
 
 CSV (``RunSetting.from_csv``, read by ``read_csv``)
     One run per row, under a header row. UTF-8, with or without a byte order mark; standard
@@ -281,8 +282,8 @@ def _csv_runs(
                 run[member] = cells[i]
         if priority:
             run["priority"] = int(priority)
-        if parameters := {name: cells[i] for i, name in parameter_columns if cells[i]}:
-            run["parameters"] = parameters
+        if params := {name: cells[i] for i, name in parameter_columns if cells[i]}:
+            run["parameters"] = params
         for i, member in tail:
             if cells[i]:
                 run[member] = cells[i]

@@ -78,7 +78,7 @@ class _Cohorts:
     of_batch: dict[str, str | None] = field(default_factory=dict)  # the cohort a batch's tags name
     created: dict[str, float] = field(default_factory=dict)  # when each batch was created (epoch seconds)
     ours: set[str] = field(default_factory=set)  # cohorts whose manifest is under report_uri
-    books: dict[str, tuple[PriceBook, dict[str, str]]] = field(default_factory=dict)
+    prices: dict[str, runrecords.CohortPrices] = field(default_factory=dict)
 
     def first_batch(self, batch_id: str) -> str | None:
         if batch_id not in self.of_batch:
@@ -108,15 +108,13 @@ class _Cohorts:
         return CohortLayout(self.report_uri, first)
 
     def book(self, first: str) -> PriceBook:
-        if first not in self.books:
-            book = runrecords.price_book(self.clients.pricing, self.clients.s3, self.layout(first), self.region)
-            self.books[first] = (book, book.to_json())
-        return self.books[first][0]
+        if first not in self.prices:
+            self.prices[first] = runrecords.CohortPrices(self.clients, self.layout(first), self.region)
+        return self.prices[first].book()
 
     def keep_prices(self) -> None:
-        for first, (book, before) in self.books.items():
-            runrecords.keep_prices(self.clients.s3, self.layout(first), book, self.region, before)
-            self.books[first] = (book, book.to_json())
+        for prices in self.prices.values():
+            prices.keep()
 
 
 _cohorts: _Cohorts | None = None

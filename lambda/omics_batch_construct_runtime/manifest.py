@@ -30,13 +30,12 @@ from omics_batch_construct_runtime.errors import ApiError, call
 from omics_batch_construct_runtime.layout import CohortLayout
 from omics_batch_construct_runtime.omics import MAX_CALL_SECONDS
 from omics_batch_construct_runtime.outcome import split_s3_uri
+from omics_batch_construct_runtime.s3files import NO_SUCH_KEY, listed
 
 logger = logging.getLogger(__name__)
 
 # How far two functions' clocks (and Step Functions') may disagree.
 CLOCK_SKEW_SECONDS = 60
-# S3 answers that mean "there is no manifest".
-_NO_MANIFEST = frozenset({"NoSuchKey", "404"})
 # A conditional write lost to another writer: read again and retry.
 _LOST_RACE = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 MAX_WRITE_TRIES = 8
@@ -251,7 +250,7 @@ class ManifestStore:
         try:
             answer = call(self.s3, "GetObject", self.first_batch_id, Bucket=bucket, Key=key)
         except ApiError as err:
-            if err.code in _NO_MANIFEST:
+            if err.code in NO_SUCH_KEY:
                 self._etag, self._current = None, None
                 return None
             raise
@@ -260,14 +259,9 @@ class ManifestStore:
         return self._current
 
     def find(self) -> Manifest | None:
-        """The manifest, read only once a listing of its exact key shows it there: a reader that may
-        list the bucket for the manifests' keys only (``s3:prefix``) is answered 403, not 404, for a
-        missing key it reads without listing."""
-        bucket, key = split_s3_uri(self.layout.manifest)
-        listed = call(self.s3, "ListObjectsV2", self.first_batch_id, Bucket=bucket, Prefix=key, MaxKeys=1)
-        if not any(item.get("Key") == key for item in listed.get("Contents", [])):
-            return None
-        return self.read()
+        """The manifest, read only once a listing shows it there (see ``s3files.listed``): for
+        readers that may list the manifests' keys only."""
+        return self.read() if listed(self.s3, self.layout.manifest, self.first_batch_id) else None
 
     def update(self, change: Callable[[Manifest | None], Manifest]) -> Manifest:
         """Write ``change(current)`` over the current manifest (None: there is none), conditionally:
@@ -284,7 +278,7 @@ class ManifestStore:
             try:
                 self._put(wanted, if_match=self._etag if known else None)
             except ApiError as err:
-                if err.code in _LOST_RACE or (known and err.code in _NO_MANIFEST):
+                if err.code in _LOST_RACE or (known and err.code in NO_SUCH_KEY):
                     logger.info(
                         "Cohort %s: the manifest changed meanwhile (%s); reading it again",
                         self.first_batch_id,

@@ -23,8 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from . import lifecycle, runcost
-from .clients import Client
+from . import lifecycle, runcost, s3files
+from .clients import Client, Clients
 from .errors import call
 from .layout import CohortLayout
 from .outcome import split_s3_uri
@@ -154,27 +154,36 @@ def run_key(run_uuid: str, run_id: str) -> str:
 # --- prices -------------------------------------------------------------------------------
 
 
-def price_book(clients_pricing: Client, s3: Client, layout: CohortLayout, region: str) -> PriceBook:
-    """The cohort's prices: those read before (``prices.json``), the Price List API for the rest.
+class CohortPrices:
+    """A cohort's prices: those read before (``prices.json``, read at the first use), the Price
+    List API for the rest; ``keep`` writes the file back once the book learned a price."""
 
-    The file is read only once a listing of its exact key shows it there: to a reader that may
-    not list the bucket beyond that key, S3 answers a missing key with 403, not 404."""
-    bucket, key = split_s3_uri(layout.prices)
-    listed = call(s3, "ListObjectsV2", Bucket=bucket, Prefix=key, MaxKeys=1)
-    known: Any = {}
-    if any(item.get("Key") == key for item in listed.get("Contents", [])):
-        known = json.loads(call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read())
-    return PriceBook(clients_pricing, region, known.get("prices") if isinstance(known, dict) else None)
+    def __init__(self, clients: Clients, layout: CohortLayout, region: str) -> None:
+        self.clients, self.layout, self.region = clients, layout, region
+        self._book: PriceBook | None = None
+        self._kept: dict[str, str] = {}
 
+    def book(self) -> PriceBook:
+        if self._book is None:
+            known: Any = {}
+            s3 = self.clients.s3
+            if s3files.listed(s3, self.layout.prices):  # a reader that may list this key only
+                bucket, key = split_s3_uri(self.layout.prices)
+                known = json.loads(call(s3, "GetObject", Bucket=bucket, Key=key)["Body"].read())
+            prices = known.get("prices") if isinstance(known, dict) else None
+            self._book = PriceBook(self.clients.pricing, self.region, prices)
+            self._kept = self._book.to_json()
+        return self._book
 
-def keep_prices(s3: Client, layout: CohortLayout, book: PriceBook, region: str, before: Mapping[str, str]) -> None:
-    """Write ``prices.json`` when the book learned a price it did not have."""
-    now = book.to_json()
-    if now == dict(before):
-        return
-    bucket, key = split_s3_uri(layout.prices)
-    body = json.dumps({"region": region, "source": "AWS Price List API, AmazonOmics", "prices": now}, indent=1)
-    call(s3, "PutObject", Bucket=bucket, Key=key, Body=body.encode(), ContentType="application/json")
+    def keep(self) -> None:
+        """Write ``prices.json`` when the book learned a price the file did not have."""
+        now = self._book.to_json() if self._book is not None else self._kept
+        if now == self._kept:
+            return
+        bucket, key = split_s3_uri(self.layout.prices)
+        body = json.dumps({"region": self.region, "source": "AWS Price List API, AmazonOmics", "prices": now}, indent=1)
+        call(self.clients.s3, "PutObject", Bucket=bucket, Key=key, Body=body.encode(), ContentType=s3files.JSON)
+        self._kept = now
 
 
 # --- the cohort's digest -----------------------------------------------------------------

@@ -26,6 +26,17 @@ logger = logging.getLogger(__name__)
 # Parts of a multipart upload (S3 asks at least 5 MiB of every part but the last).
 PART_BYTES = 16 << 20
 JSON = "application/json"
+# S3 answers that mean "there is no such object".
+NO_SUCH_KEY = frozenset({"NoSuchKey", "404"})
+
+
+def listed(s3: Any, uri: str, ref: str = "") -> bool:
+    """Whether a listing of ``uri``'s exact key shows the object there. An object that may be
+    missing is read only after this: to a reader that may list the bucket for that key only
+    (``s3:prefix``), S3 answers a missing key with 403, not 404."""
+    bucket, key = split_s3_uri(uri)
+    answer = call(s3, "ListObjectsV2", ref, Bucket=bucket, Prefix=key, MaxKeys=1)
+    return any(item.get("Key") == key for item in answer.get("Contents", []))
 
 
 class S3Writer:

@@ -20,7 +20,6 @@ from omics_batch_construct_runtime.clients import Clients
 from omics_batch_construct_runtime.errors import NOT_FOUND, ApiError, call
 from omics_batch_construct_runtime.layout import CohortLayout
 from omics_batch_construct_runtime.outcome import RunRow
-from omics_batch_construct_runtime.runcost import PriceBook
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,7 @@ class Insight:
     def __init__(self, clients: Clients, layout: CohortLayout, *, enabled: bool) -> None:
         self.clients, self.layout, self.enabled = clients, layout, enabled
         self.lookups = 0
-        self._book: tuple[PriceBook, dict[str, str]] | None = None
+        self.prices = runrecords.CohortPrices(clients, layout, str(clients.omics.meta.region_name))
 
     def part(self, batch_ids: Iterable[str]) -> dict[str, dict[str, str]]:
         """The records of these batches' runs (one part's attempts), by ``runrecords.run_key``."""
@@ -94,7 +93,7 @@ class Insight:
         run = {**run, "batchId": batch_id}
         try:
             manifest = runcost.read_manifest(self.clients.logs, row.runId, str(run["uuid"]))
-            cost = runcost.run_cost(manifest, self.book()) if manifest is not None else None
+            cost = runcost.run_cost(manifest, self.prices.book()) if manifest is not None else None
         except ApiError as err:
             logger.warning("Run %s: manifest not read: %s", row.runId, err)
             return None
@@ -103,13 +102,6 @@ class Insight:
             return runrecords.record_of(run, None, None, unreadable=str(err))
         return runrecords.record_of(run, manifest, cost)
 
-    def book(self) -> PriceBook:
-        if self._book is None:
-            region = str(self.clients.omics.meta.region_name)
-            book = runrecords.price_book(self.clients.pricing, self.clients.s3, self.layout, region)
-            self._book = (book, book.to_json())
-        return self._book[0]
-
     def keep(self, new: list[dict[str, str]]) -> None:
         """Write the records this report made, by batch, and the prices it learned."""
         by_batch: dict[str, list[dict[str, str]]] = {}
@@ -117,7 +109,4 @@ class Insight:
             by_batch.setdefault(record["batchId"], []).append(record)
         for batch_id, records in by_batch.items():
             runrecords.write(self.clients.s3, self.layout, batch_id, records)
-        if self._book is not None:
-            book, before = self._book
-            runrecords.keep_prices(self.clients.s3, self.layout, book, book.region, before)
-            self._book = (book, book.to_json())
+        self.prices.keep()

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from omics_batch_construct_runtime import outcome
+from omics_batch_construct_runtime import outcome, s3files
 from omics_batch_construct_runtime.clients import Clients
 from omics_batch_construct_runtime.errors import ApiError, call
 from omics_batch_construct_runtime.layout import CohortLayout
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 # Pages kept in memory before they are written (and the checkpoint with them): 50 pages of 100.
 PAGES_PER_FILE = 50
 RUNS, ROWS, ASK, DONE = "ListRuns", "ListRunsInBatch", "GetRun", "done"
-_NO_CHECKPOINT = frozenset({"NoSuchKey", "404"})
 
 
 @dataclass
@@ -80,7 +79,7 @@ class Listing:
         try:
             body = call(self.clients.s3, "GetObject", self.batch_id, Bucket=bucket, Key=key)["Body"].read()
         except ApiError as err:
-            if err.code in _NO_CHECKPOINT:
+            if err.code in s3files.NO_SUCH_KEY:
                 return Checkpoint()
             raise
         return Checkpoint(**json.loads(body))

@@ -253,20 +253,20 @@ def _csv_runs(
     rows = runs = 0
     width = len(header)
     for line, record in records:
-        cells = [cell.strip() for cell in record]
-        if not any(cells):  # a blank row
+        # Cells are stripped as they are used: a row is blank when all of its cells are blank.
+        run_id = record[id_index].strip() if id_index is not None and len(record) == width else None
+        if not run_id and not "".join(record).strip():
             continue
         rows += 1
         if len(record) != width:
             problems.append(f"{label}:{line}: {len(record)} cells, but the header has {width} columns")
             continue
-        run_id = cells[id_index] if id_index is not None else None
         if run_id is not None:
             if not run_id:
                 problems.append(f"{label}:{line}: empty {id_column!r}")
             elif first_line is not None and (first := first_line.setdefault(run_id, line)) != line:
                 problems.append(f"{label}:{line}: duplicate {id_column!r} {run_id!r}, first on line {first}")
-        priority = cells[priority_index] if priority_index is not None else ""
+        priority = record[priority_index].strip() if priority_index is not None else ""
         # ASCII digits, the usual priority, are a whole number without the regular expression.
         if priority and not ((priority.isascii() and priority.isdigit()) or _WHOLE_NUMBER.fullmatch(priority)):
             problems.append(f"{label}:{line}: {PRIORITY_COLUMN} {priority!r} is not a whole number")
@@ -278,16 +278,16 @@ def _csv_runs(
         # The members in the model's order, as RunSetting.to_api gives them: the file's bytes follow it.
         run: RunJson = {"runSettingId": run_id}
         for i, member in head:
-            if cells[i]:
-                run[member] = cells[i]
+            if cell := record[i].strip():
+                run[member] = cell
         if priority:
             run["priority"] = int(priority)
-        if params := {name: cells[i] for i, name in parameter_columns if cells[i]}:
+        if params := {name: cell for i, name in parameter_columns if (cell := record[i].strip())}:
             run["parameters"] = params
         for i, member in tail:
-            if cells[i]:
-                run[member] = cells[i]
-        if tags := {key: cells[i] for i, key in tag_columns if cells[i]}:
+            if cell := record[i].strip():
+                run[member] = cell
+        if tags := {key: cell for i, key in tag_columns if (cell := record[i].strip())}:
             run["runTags"] = tags
         yield run
     if rows == 0 and not problems:

@@ -583,77 +583,93 @@ class _CheckedRuns:
         self.run_tags = False
         self.output_uris: dict[str, None] = {}
         self._token_problems: list[str] = []
-        self._slow: list[tuple[int, dict[str, Any]]] = []  # what the fast path could not vouch for, kept
+        self._slow_runs: list[tuple[int, dict[str, Any]]] = []  # what the fast path could not vouch for, kept
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        _, check_run, _, _, _, _ = _checkers()
-        problems, output_uris, to_file = self.problems, self.output_uris, self.to_file
+        runs = self.runs
+        if isinstance(runs, Samplesheet) and runs.setting is RunSetting:
+            return self._samplesheet(runs)
+        return self._runs(runs)
+
+    def _runs(self, runs: Sequence[RunSetting]) -> Iterator[dict[str, Any]]:
+        fast_run = _checkers()[4]
+        problems, to_file = self.problems, self.to_file
         first_index: dict[Any, int] = {}
-        for index, (api, run) in enumerate(_vouched(self.runs)):
-            if api is not None:
-                # Valid and token-free: only the URI and the batch-wide rule (unique ids) are left to check.
-                run_id = api["runSettingId"]
-                if "outputUri" in api:
-                    uri = api["outputUri"]
-                    if outcome.s3_uri_problem(uri) is not None:
-                        _check_uri(uri, f"runs[{index}] (run_setting_id {run_id!r}).output_uri", problems)
-                    output_uris[uri] = None
-                first = first_index.setdefault(run_id, index)
-                if first != index:
-                    where = f"runs[{index}] (run_setting_id {run_id!r})"
-                    problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first}]")
-                if not self.run_tags and api.get("runTags"):
-                    self.run_tags = True
-                if not problems:
-                    # Kept, inline, they are copied (as to_api does); a settings file's are written at once.
-                    yield api if to_file else {k: dict(v) if type(v) is dict else v for k, v in api.items()}
+        for index, run in enumerate(runs):
+            api = fast_run(run.__dict__) if type(run) is RunSetting else None
+            if api is None:
+                api = self._slow(index, run, first_index)
+                if api is not None and not problems:
+                    yield api
                 continue
-            if not isinstance(run, RunSetting):
-                problems.append(f"runs[{index}]: expected a RunSetting, got {_short(run)}")
-                continue
-            api = run.to_api()
-            run_id = run.run_setting_id
-            where = f"runs[{index}] (run_setting_id {run_id!r})"
-            check_run(api, where, problems)
-            _check_uri(api.get("outputUri"), f"{where}.output_uri", problems)
-            if isinstance(run_id, str) and not is_token(run_id):
-                if run_id in first_index:
-                    problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first_index[run_id]}]")
-                else:
-                    first_index[run_id] = index
-            if isinstance(uri := api.get("outputUri"), str):
-                output_uris[uri] = None
-            if api.get("runTags"):
+            # Valid and token-free: only the URI and the batch-wide rule (unique ids) are left to check.
+            run_id = api["runSettingId"]
+            if "outputUri" in api:
+                self._fast_uri(index, run_id, api["outputUri"])
+            first = first_index.setdefault(run_id, index)
+            if first != index:
+                where = f"runs[{index}] (run_setting_id {run_id!r})"
+                problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first}]")
+            if not self.run_tags and api.get("runTags"):
                 self.run_tags = True
-            if to_file:
-                self._token_problems.extend(_token_problems(index, api))
-            else:
-                self._slow.append((index, api))
             if not problems:
-                yield api
+                # Kept, inline, they are copied (as to_api does); a settings file's are written at once.
+                yield api if to_file else {k: dict(v) if type(v) is dict else v for k, v in api.items()}
+
+    def _samplesheet(self, runs: Samplesheet) -> Iterator[dict[str, Any]]:
+        """A samplesheet's runs, read as their API JSON and checked as they are. Its ids are not
+        looked at again: loading it found them unique, and reading it refuses a file changed since.
+        Only a run the fast path cannot vouch for becomes a RunSetting, so that its problems are
+        worded as any run's."""
+        fast_api = _checkers()[5]
+        problems, to_file = self.problems, self.to_file
+        for index, read in enumerate(runs.api_runs()):
+            api = read if fast_api(read) else self._slow(index, RunSetting(**arguments(read)), None)
+            if api is read and "outputUri" in api:
+                self._fast_uri(index, api["runSettingId"], api["outputUri"])
+            if api is not None and not problems:
+                if not self.run_tags and "runTags" in api:
+                    self.run_tags = True
+                yield api if to_file else {k: dict(v) if type(v) is dict else v for k, v in api.items()}
+
+    def _fast_uri(self, index: int, run_id: str, uri: str) -> None:
+        if outcome.s3_uri_problem(uri) is not None:
+            _check_uri(uri, f"runs[{index}] (run_setting_id {run_id!r}).output_uri", self.problems)
+        self.output_uris[uri] = None
+
+    def _slow(self, index: int, run: Any, first_index: dict[Any, int] | None) -> dict[str, Any] | None:
+        """The full checker's pass over a run the fast path could not vouch for: its API JSON, or
+        None when it is not a RunSetting. Duplicate ids are looked for in ``first_index`` if given."""
+        if not isinstance(run, RunSetting):
+            self.problems.append(f"runs[{index}]: expected a RunSetting, got {_short(run)}")
+            return None
+        check_run = _checkers()[1]
+        api = run.to_api()
+        run_id = run.run_setting_id
+        where = f"runs[{index}] (run_setting_id {run_id!r})"
+        check_run(api, where, self.problems)
+        _check_uri(api.get("outputUri"), f"{where}.output_uri", self.problems)
+        if first_index is not None and isinstance(run_id, str) and not is_token(run_id):
+            if run_id in first_index:
+                self.problems.append(f"{where}: duplicate run_setting_id, first used by runs[{first_index[run_id]}]")
+            else:
+                first_index[run_id] = index
+        if isinstance(uri := api.get("outputUri"), str):
+            self.output_uris[uri] = None
+        if api.get("runTags"):
+            self.run_tags = True
+        if self.to_file:
+            self._token_problems.extend(_token_problems(index, api))
+        else:
+            self._slow_runs.append((index, api))
+        return api
 
     def file_problems(self) -> list[str]:
         """Runs written to the settings file cannot hold tokens: the file is fixed at synth.
         (The fast path saw every value of the other runs: no token there.)"""
-        return self._token_problems + [problem for index, api in self._slow for problem in _token_problems(index, api)]
-
-
-def _vouched(runs: Sequence[RunSetting]) -> Iterator[tuple[dict[str, Any] | None, Any]]:
-    """(the API JSON the fast path vouches for, else None; the run, for the full checker) of each run.
-
-    A samplesheet's runs come as their API JSON and are checked as they are; only one the fast
-    path cannot vouch for becomes a RunSetting, so that its problems are worded as any run's.
-    """
-    _, _, _, _, fast_run, fast_api = _checkers()
-    if isinstance(runs, Samplesheet) and runs.setting is RunSetting:
-        for api in runs.api_runs():
-            if fast_api(api):
-                yield api, None
-            else:
-                yield None, RunSetting(**arguments(api))
-    else:
-        for run in runs:
-            yield (fast_run(run.__dict__) if type(run) is RunSetting else None), run
+        return self._token_problems + [
+            problem for index, api in self._slow_runs for problem in _token_problems(index, api)
+        ]
 
 
 def _check_uri(value: Any, where: str, problems: list[str]) -> None:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import Acknowledgment, Annotations, Stack, Validations
 from aws_cdk import aws_iam as iam
 from constructs import IConstruct
 
@@ -43,10 +43,40 @@ def acknowledge(resource: IConstruct, rule: str, reason: str, *, packs: Iterable
 
 
 def acknowledge_finding(resource: IConstruct, rule: str, finding: str, reason: str) -> None:
-    """Acknowledge one finding of an AwsSolutions rule, e.g. IAM5[Resource::arn:...:run/*]."""
-    Validations.of(resource).acknowledge(
-        Acknowledgment(id=f"AwsSolutions::AwsSolutions-{rule}[{finding}]", reason=reason)
-    )
+    """Acknowledge one finding of an AwsSolutions rule, e.g. IAM5[Resource::arn:...:run/*].
+
+    A finding whose text CDK cannot take as a rule id (an S3 key may hold a lone ``]``) is left
+    for the user to review, with a synth warning that says so, rather than failing the synth."""
+    rule_id = f"AwsSolutions::AwsSolutions-{rule}[{finding}]"
+    if not valid_rule_id(rule_id):
+        Annotations.of(resource).add_warning_v2(
+            "omics-batch-construct:UnacknowledgedFinding",
+            f"AwsSolutions-{rule} finding {finding!r} is not acknowledged: CDK's rule ids take no unbalanced "
+            f"bracket. It stands for this reason: {reason}",
+        )
+        return
+    Validations.of(resource).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+_CLOSING = {"]": "[", ")": "(", "}": "{"}
+
+
+def valid_rule_id(rule_id: str) -> bool:
+    """Whether CDK parses ``rule_id`` (its rule for acknowledgment ids: every closing bracket
+    matches the last open one; one ``::`` outside brackets)."""
+    stack: list[str] = []
+    separators, i = 0, 0
+    while i < len(rule_id):
+        c = rule_id[i]
+        if c == ":" and rule_id[i + 1 : i + 2] == ":" and not stack:
+            separators, i = separators + 1, i + 1
+        elif c in _CLOSING:
+            if not stack or stack.pop() != _CLOSING[c]:
+                return False
+        elif c in "[({":
+            stack.append(c)
+        i += 1
+    return separators <= 1
 
 
 def flatten_cfn_reference(value: Any) -> str:

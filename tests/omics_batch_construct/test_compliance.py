@@ -7,6 +7,7 @@ packs attached: any finding the construct did not acknowledge makes synth raise.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 from cfnlint.api import ManualArgs, lint
 
 import app as example_app
 from omics_batch_construct import DefaultRunSetting, Monitoring, OmicsRunBatch, OnDelete, RunSetting
+from omics_batch_construct._compliance import valid_rule_id
 from tests.omics_batch_construct.conftest import ENV, policy_statements, runs
 
 # CDK writes DependsOn that a GetAtt already implies; harmless, and not ours to change.
@@ -260,3 +262,37 @@ def test_a_stack_of_many_batches_still_passes() -> None:
         )
     template = app.synth().get_stack_by_name("Many").template
     assert [r for r in template["Resources"].values() if r["Type"] == "AWS::IAM::ManagedPolicy"] == []
+
+
+def bracket_stack(app: cdk.App) -> cdk.Stack:
+    stack = cdk.Stack(app, "Bracket", env=ENV)
+    OmicsRunBatch(
+        stack,
+        "B",
+        default_run_setting=DefaultRunSetting(workflow_id="1"),
+        runs=[RunSetting(run_setting_id="a", output_uri="s3://lab-results/odd]key/")],
+    )
+    return stack
+
+
+def test_a_finding_cdk_cannot_name_is_left_to_the_user_with_a_warning() -> None:
+    """An S3 key may hold a lone bracket; CDK refuses it in an acknowledgment's id. The synth goes
+    on and warns which finding stands; the packs still report it (nothing is hidden)."""
+    finding = "arn:<AWS::Partition>:s3:::lab-results/odd]key/*"
+    Annotations.from_stack(bracket_stack(cdk.App())).has_warning(
+        "*",
+        Match.string_like_regexp(rf"AwsSolutions-IAM5 finding 'Resource::{re.escape(finding)}' is not acknowledged"),
+    )
+    app = nag_app()
+    bracket_stack(app)
+    with pytest.raises(Exception) as info:
+        app.synth()
+    assert f"AwsSolutions-IAM5[Resource::{finding}]" in str(info.value)
+
+
+def test_rule_ids_are_checked_as_cdk_parses_them() -> None:
+    assert valid_rule_id("AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:s3:::b/x[1/*]")
+    assert valid_rule_id("AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:s3:::b/(a)/*]")
+    assert not valid_rule_id("AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:s3:::b/x]1/*]")
+    assert not valid_rule_id("AwsSolutions::AwsSolutions-IAM5[Resource::arn:aws:s3:::b/x(]")
+    assert not valid_rule_id("AwsSolutions::AwsSolutions-IAM5[Resource::b/x]::y[]")

@@ -388,8 +388,9 @@ def _read_text(path: StrPath, label: str, problems: list[str]) -> str | None:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        problems.append(f"{label}:{line}: not UTF-8 text (byte {data[error.start]:#04x})")
+        read = error.object  # what was decoded: after the byte order mark, if any
+        line = read.count(b"\n", 0, error.start) + 1
+        problems.append(f"{label}:{line}: not UTF-8 text (byte {read[error.start]:#04x})")
         return None
 
 

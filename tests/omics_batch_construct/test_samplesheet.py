@@ -199,6 +199,11 @@ def test_not_utf8_is_reported_with_its_line(tmp_path: Path) -> None:
     assert problems_of(sheet) == [f"{sheet}:3: not UTF-8 text (byte 0xe9)"]
 
 
+def test_not_utf8_after_a_byte_order_mark_names_the_right_byte(tmp_path: Path) -> None:
+    sheet = write(tmp_path, "bom.csv", b"\xef\xbb\xbfsample,r1\nA,x\nJos\xe9,y\n")
+    assert problems_of(sheet) == [f"{sheet}:3: not UTF-8 text (byte 0xe9)"]
+
+
 def test_every_problem_of_a_file_is_listed_at_once(tmp_path: Path) -> None:
     sheet = write(
         tmp_path,

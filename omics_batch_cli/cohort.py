@@ -3,9 +3,10 @@
 A construct's batch is the first of a cohort: the tracker may start later parts (above
 100,000 runs) and resubmissions, and keeps the cohort's manifest in the tracker's folder
 beside the outputs (``<outputUri>batch-reports/batch-<first id>/cohort.json``, see
-``omics_batch_construct_runtime.layout``). Given the first batch's GetBatch answer, the command finds the
-manifest there (through ``omics_batch_construct_runtime.manifest``, its one reader); a batch with no manifest is
-a cohort of one. Once the tracker has reported,
+``omics_batch_construct_runtime.layout``). Given the GetBatch answer of the first batch, or of a
+later one (whose cohort tag names the first), the command finds the manifest there (through
+``omics_batch_construct_runtime.manifest``, its one reader); a batch with no manifest is a cohort
+of one. Once the tracker has reported,
 the manifest also holds the cohort's result (status, whether it succeeded, counts), and from
 the tracker's first check on, the settings file of each part (``settings_files``), which
 ``retry`` reads when it is given no ``--settings``.
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from omics_batch_construct_runtime import layout, outcome
+from omics_batch_construct_runtime import contract, layout, outcome
 from omics_batch_construct_runtime.errors import ApiError
 from omics_batch_construct_runtime.manifest import Manifest, ManifestStore, Member
 
@@ -49,7 +50,8 @@ class Cohort:
 
 
 def find(first: Mapping[str, Any], s3: Callable[[], Any], warn: Callable[[str], None]) -> Cohort | None:
-    """The cohort whose first batch GetBatch answered with ``first``; None without a manifest.
+    """The cohort of the batch GetBatch answered with ``first`` (see ``layout_of``: its first
+    batch or a later one); None without a manifest.
 
     A manifest that cannot be read (no permission on the output bucket, say) is a warning,
     and the batch is shown on its own.
@@ -66,13 +68,15 @@ def find(first: Mapping[str, Any], s3: Callable[[], Any], warn: Callable[[str], 
     return Cohort.of(found) if found is not None else None
 
 
-def layout_of(first: Mapping[str, Any]) -> layout.CohortLayout | None:
-    """Where the tracker keeps the files of the cohort whose first batch GetBatch answered with
-    ``first``: under its default outputUri; None without one (no tracker can have written there)."""
-    output = (first.get("defaultRunSetting") or {}).get("outputUri")
+def layout_of(batch: Mapping[str, Any]) -> layout.CohortLayout | None:
+    """Where the tracker keeps the files of the cohort of the batch GetBatch answered with
+    ``batch`` (its first batch, or a later one, which names the first in its cohort tag): under
+    its default outputUri; None without one (no tracker can have written there)."""
+    output = (batch.get("defaultRunSetting") or {}).get("outputUri")
     if not output:
         return None
-    return layout.CohortLayout(layout.report_uri(str(output)), str(first.get("id", "")))
+    first = (batch.get("tags") or {}).get(contract.COHORT_TAG) or batch.get("id", "")
+    return layout.CohortLayout(layout.report_uri(str(output)), str(first))
 
 
 def statuses(omics: Any, cohort: Cohort) -> Iterator[tuple[Member, Mapping[str, Any]]]:

@@ -114,6 +114,19 @@ def test_status_shows_every_batch_of_the_cohort(cohort: Cohort, run: Callable[..
     assert f"  batch {again}  part 0  attempt 2  PROCESSED" in result.out
 
 
+@pytest.mark.parametrize("command", ["status", "runs"])
+def test_a_later_batch_of_the_cohort_finds_the_whole_cohort(
+    cohort: Cohort, run: Callable[..., Result], command: str
+) -> None:
+    again = resubmitted(cohort)
+    result = run(command, again)
+    assert result.code == cli.EXIT_OK
+    if command == "status":
+        assert f"Cohort of batch {cohort.first}: 2 batch(es), tracking" in result.out
+    else:
+        assert cohort.first in result.out and again in result.out
+
+
 def test_watch_follows_the_cohort_until_the_tracker_reported(cohort: Cohort, run: Callable[..., Result]) -> None:
     cohort.check()
     cohort.service.finish(cohort.first, refused={"S2": QUOTA})

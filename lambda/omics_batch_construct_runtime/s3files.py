@@ -1,5 +1,6 @@
 """Files the functions write to S3 as they are made: one PutObject when small, else a multipart
-upload, so no function holds a whole file; and settings files named by their own content.
+upload, so no function holds a whole file; settings files named by their own content; and how
+an object that may be missing is looked for (``listed``, ``NO_SUCH_KEY``).
 
 Shared by the tracker (reports, rows, resubmissions) and the deploy's handler (a revision's
 increment): a settings file HealthOmics reads must never change under it (a changed ETag fails the

@@ -572,8 +572,9 @@ class _CheckedRuns:
     """Each run's API JSON, as the runs are checked one at a time, until a problem is found (after
     which problems only are collected, in ``problems``: the error is due).
 
-    Of the runs only each id and its index are kept (for the batch-wide rule: unique ids), and
-    what the construct needs to know besides: whether a run has run tags, the output URIs.
+    Of the runs only each id and its index are kept (for the batch-wide rule: unique ids; not for
+    a samplesheet, whose loading found them unique), and what the construct needs to know
+    besides: whether a run has run tags, the output URIs.
     """
 
     def __init__(self, runs: Sequence[RunSetting], problems: list[str], *, to_file: bool) -> None:

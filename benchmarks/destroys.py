@@ -8,7 +8,8 @@ the way a destroy most often finds a cohort. Then the stack is destroyed under e
 asked to stop (``CancelRunBatch``) or to delete its runs (``DeleteRunBatch``) gets there by the
 next poll, so what is measured is the handler's own waiting, not HealthOmics'.
 
-Run: .venv/bin/python benchmarks/destroys.py
+Run: JSII_NODE=.venv/nodejs/bin/node .venv/bin/python benchmarks/destroys.py   (the venv's Node.js, as
+`make bench` sets it; jsii takes the PATH's otherwise)
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ weighs on the figures compared alike. Memory is a separate, untimed pass under
 synthesizes once: its peak resident memory (VmHWM: see ``own_peak_mib``), that of its jsii
 Node process, and its time.
 
-Run: ``.venv/bin/python benchmarks/synth_scale.py`` (about 15 minutes, most of it 500,000 and
+Run: ``JSII_NODE=.venv/nodejs/bin/node .venv/bin/python benchmarks/synth_scale.py`` (the venv's Node.js,
+as ``make bench`` sets it; jsii takes the PATH's otherwise; about 15 minutes, most of it 500,000 and
 1,000,000 runs; ``--sizes`` picks fewer).
 """
 

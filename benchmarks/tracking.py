@@ -13,7 +13,8 @@ with the tracker played in-process (tests/tracking/harness.py). Time is scaled: 
 one-hour backstop runs as SCALED_BACKSTOP seconds, and latencies are given as a share of
 the backstop, which is what the machine's speed cannot blur.
 
-Run: .venv/bin/python benchmarks/tracking.py
+Run: JSII_NODE=.venv/nodejs/bin/node .venv/bin/python benchmarks/tracking.py   (the venv's Node.js, as
+`make bench` sets it; jsii takes the PATH's otherwise)
 """
 
 from __future__ import annotations

@@ -151,7 +151,9 @@ def allow_logs_to_use(key: kms.IKey, scope: Construct) -> None:
     key's owner must add the statement, which a warning says.
     """
     stack = Stack.of(scope)
-    result = key.add_to_resource_policy(
+    allow_on_key(
+        scope,
+        key,
         iam.PolicyStatement(
             sid="AllowCloudWatchLogsOfThisAccount",
             principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
@@ -176,14 +178,17 @@ def allow_logs_to_use(key: kms.IKey, scope: Construct) -> None:
                 }
             },
         ),
-        allow_no_op=True,
+        "omics-batch-construct:ImportedKeyPolicy",
+        "encryption_key is imported: its key policy must let logs.<region>.amazonaws.com use it "
+        "(kms:Encrypt*, Decrypt*, ReEncrypt*, GenerateDataKey*, DescribeKey) or the log groups fail to create.",
     )
-    if not result.statement_added:
-        Annotations.of(scope).add_warning_v2(
-            "omics-batch-construct:ImportedKeyPolicy",
-            "encryption_key is imported: its key policy must let logs.<region>.amazonaws.com use it "
-            "(kms:Encrypt*, Decrypt*, ReEncrypt*, GenerateDataKey*, DescribeKey) or the log groups fail to create.",
-        )
+
+
+def allow_on_key(scope: Construct, key: kms.IKey, statement: iam.PolicyStatement, warning: str, message: str) -> None:
+    """Add ``statement`` to the key's policy; an imported key's policy is its owner's to change, which
+    the synth warning ``warning`` says (``message``)."""
+    if not key.add_to_resource_policy(statement, allow_no_op=True).statement_added:
+        Annotations.of(scope).add_warning_v2(warning, message)
 
 
 def handler_function(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 
-from aws_cdk import Annotations, Duration, Stack, Token
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_events as events
@@ -32,6 +32,7 @@ from constructs import Construct
 from omics_batch_construct_runtime import contract, metrics
 
 from ._compliance import HIPAA_AND_NIST, acknowledge
+from ._factories import allow_on_key
 from ._insight import RunInsight
 from ._tracker import MAX_DELAYS, BatchTracker
 from .monitoring import BatchAlarms, Monitoring
@@ -216,21 +217,19 @@ class BatchMonitoring(Construct):
         key = topic.master_key
         if key is None:
             return
-        result = key.add_to_resource_policy(
+        allow_on_key(
+            self,
+            key,
             iam.PolicyStatement(
                 sid="AllowCloudWatchAlarmsToPublish",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
             ),
-            allow_no_op=True,
+            "omics-batch-construct:AlarmTopicKeyPolicy",
+            "monitoring.alarm_topic is encrypted with an imported key: its key policy must let "
+            "cloudwatch.amazonaws.com use it (kms:Decrypt, kms:GenerateDataKey) or the alarms cannot notify.",
         )
-        if not result.statement_added:
-            Annotations.of(self).add_warning_v2(
-                "omics-batch-construct:AlarmTopicKeyPolicy",
-                "monitoring.alarm_topic is encrypted with an imported key: its key policy must let "
-                "cloudwatch.amazonaws.com use it (kms:Decrypt, kms:GenerateDataKey) or the alarms cannot notify.",
-            )
 
     # --- the dashboard --------------------------------------------------------------------
 

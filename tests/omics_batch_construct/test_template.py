@@ -449,6 +449,35 @@ def test_an_encrypted_state_machine_is_started_and_read_through_its_key_by_both_
         assert uses_key["Condition"] == {"StringEquals": {"kms:EncryptionContext:aws:states:stateMachineArn": machine}}
 
 
+def test_an_encryption_key_lets_logs_use_it_or_if_imported_is_warned_about() -> None:
+    created = new_stack()
+    key = kms.Key(created, "Key")
+    OmicsRunBatch(
+        created, "Cohort", default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW), runs=runs(2), encryption_key=key
+    )
+    key_id = created.get_logical_id(key.node.default_child)  # type: ignore[arg-type]
+    policy = Template.from_stack(created).find_resources("AWS::KMS::Key")[key_id]
+    sids = [statement.get("Sid") for statement in policy["Properties"]["KeyPolicy"]["Statement"]]
+    assert "AllowCloudWatchLogsOfThisAccount" in sids
+    assert not Annotations.from_stack(created).find_warning("*", Match.string_like_regexp("encryption_key is imported"))
+
+    imported = new_stack()
+    OmicsRunBatch(
+        imported,
+        "Cohort",
+        default_run_setting=DefaultRunSetting(workflow_id=WORKFLOW),
+        runs=runs(2),
+        encryption_key=kms.Key.from_key_arn(
+            imported, "Key", "arn:aws:kms:us-east-1:111122223333:key/0b0e2b8c-0000-4000-8000-000000000000"
+        ),
+    )
+    warnings = Annotations.from_stack(imported).find_warning(
+        "*", Match.string_like_regexp("encryption_key is imported")
+    )
+    # Each scope that makes an encrypted log group says it: the insight function's and the provider's.
+    assert sorted(warning.id for warning in warnings) == ["/Test/Cohort/Insight", "/Test/OmicsRunBatchProvider"]
+
+
 def test_handler_role_is_scoped(created: tuple[OmicsRunBatch, Template]) -> None:
     _, template = created
     statements = policy_statements(template, "Handler")

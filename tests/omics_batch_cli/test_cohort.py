@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -23,7 +24,6 @@ from omics_batch_construct_runtime.clients import Clients
 from omics_batch_construct_runtime.omics import omics_client
 from tests.standin.healthomics import HealthOmics
 from tests.tracking import checks
-from tracker.index import handle
 
 from .clikit import FakeClients, Result
 
@@ -34,7 +34,7 @@ QUOTA = "ServiceQuotaExceededException"
 SETTINGS = [{"runSettingId": s, "parameters": {"sample": f"s3://in/{s}.bam"}} for s in ("S1", "S2", "S3")]
 
 
-class Cohort:
+class Cohort(checks.TrackedCohort):
     """A deployed cohort of three runs with the default retry policy, and its tracker."""
 
     def __init__(self, service: HealthOmics, omics: Any, s3: Any) -> None:
@@ -55,17 +55,7 @@ class Cohort:
             "start": json.dumps({"defaultRunSetting": DEFAULT, "tags": {}}),
             "reportUri": layout.report_uri(OUTPUT_URI),
         }
-        self.state: Any = None
         self.clients = Clients(omics=omics, s3=s3, events=_events())
-
-    def check(self) -> dict[str, Any]:
-        """Checks as the state machine makes them: again at once while a check says so."""
-        result = checks.run_checks(self.clients, {"batchId": self.first, "cohort": self.state, "config": self.config})
-        self.state = result["cohort"]
-        return result
-
-    def report(self) -> None:
-        handle({"action": "report", "batchId": self.first, "cohort": self.state, "config": self.config}, self.clients)
 
 
 def _events() -> Any:
@@ -73,8 +63,9 @@ def _events() -> Any:
     return boto3.client("events", region_name="us-east-1")
 
 
-@pytest.fixture
-def cohort() -> Iterator[Cohort]:
+@contextmanager
+def deployed() -> Iterator[Cohort]:
+    """A cohort just deployed: moto's S3 and the HealthOmics stand-in behind a real client."""
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
@@ -82,6 +73,12 @@ def cohort() -> Iterator[Cohort]:
         omics = omics_client(region_name="us-east-1")
         with service.serving(omics):
             yield Cohort(service, omics, s3)
+
+
+@pytest.fixture
+def cohort() -> Iterator[Cohort]:
+    with deployed() as cohort:
+        yield cohort
 
 
 @pytest.fixture

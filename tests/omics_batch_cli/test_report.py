@@ -13,35 +13,25 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from omics_batch_cli import main as cli
 from omics_batch_construct_runtime import layout, reportpage
-from omics_batch_construct_runtime.omics import omics_client
 from omics_batch_construct_runtime.s3files import JsonArrayWriter, S3Writer, json_array_lines
 from tests import samplecohort
-from tests.standin.healthomics import HealthOmics
 
 from .clikit import FakeClients, Result
-from .test_cohort import BUCKET, OUTPUT_URI, Cohort, resubmitted
+from .test_cohort import BUCKET, OUTPUT_URI, Cohort, deployed, resubmitted
 
 
 @pytest.fixture
 def reported() -> Iterator[Cohort]:
     """A cohort of three whose S2 failed at both attempts, tracked to its report."""
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        service = HealthOmics(s3=s3)
-        omics = omics_client(region_name="us-east-1")
-        with service.serving(omics):
-            cohort = Cohort(service, omics, s3)
-            resubmitted(cohort, second_fails=True)
-            cohort.check()
-            cohort.report()
-            yield cohort
+    with deployed() as cohort:
+        resubmitted(cohort, second_fails=True)
+        cohort.check()
+        cohort.report()
+        yield cohort
 
 
 @pytest.fixture

@@ -23,3 +23,23 @@ def run_checks(clients: Clients, event: Mapping[str, Any]) -> dict[str, Any]:
             return result
         state = result["cohort"]
     raise AssertionError("the checks did not come to rest")
+
+
+class TrackedCohort:
+    """A test's cohort as the state machine tracks it: its clients, first batch and configuration
+    (set by the test's own class), and the state its checks carry."""
+
+    clients: Clients
+    first: str
+    config: dict[str, Any]
+    state: Any = None
+
+    def check(self) -> dict[str, Any]:
+        """Checks as the state machine makes them: again at once while a check says so."""
+        result = run_checks(self.clients, {"batchId": self.first, "cohort": self.state, "config": self.config})
+        self.state = result["cohort"]
+        return result
+
+    def report(self) -> dict[str, Any]:
+        event = {"action": "report", "batchId": self.first, "cohort": self.state, "config": self.config}
+        return dict(handle(event, self.clients))

@@ -44,7 +44,7 @@ def values(document: dict[str, Any]) -> dict[str, Any]:
     return {d["Name"]: document[d["Name"]] for d in directive["Metrics"]}
 
 
-class Cohort:
+class Cohort(checks.TrackedCohort):
     """A deployed cohort of four samples, checked as the state machine checks it."""
 
     def __init__(self, service: HealthOmics, s3: Any, clients: Clients) -> None:
@@ -62,15 +62,6 @@ class Cohort:
             "reportUri": REPORT_URI,
             "topicArn": None,
         }
-        self.state: Any = None
-
-    def check(self) -> dict[str, Any]:
-        result = checks.run_checks(self.clients, {"batchId": self.first, "cohort": self.state, "config": self.config})
-        self.state = result["cohort"]
-        return result
-
-    def report(self) -> None:
-        handle({"action": "report", "batchId": self.first, "cohort": self.state, "config": self.config}, self.clients)
 
 
 def test_a_check_prints_the_cohorts_counts(

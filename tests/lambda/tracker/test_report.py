@@ -63,7 +63,7 @@ def config(**overrides: Any) -> dict[str, Any]:
     return value
 
 
-class Cohort:
+class Cohort(checks.TrackedCohort):
     """A deployed cohort: its settings in S3, its first batch, and the tracker's checks so far."""
 
     def __init__(self, service: HealthOmics, s3: Any, clients: Clients, settings: Any = None, **kwargs: Any) -> None:
@@ -82,23 +82,12 @@ class Cohort:
             }
         )
         self.first = str(started["id"])
-        self.state: Any = None
-
-    def check(self) -> dict[str, Any]:
-        """Checks as the state machine makes them: again at once while a check says so."""
-        result = checks.run_checks(self.clients, {"batchId": self.first, "cohort": self.state, "config": self.config})
-        self.state = result["cohort"]
-        return result
 
     def until_done(self) -> None:
         for _ in range(10):
             if self.check()["done"]:
                 return
         raise AssertionError("the cohort is not done")
-
-    def report(self) -> dict[str, Any]:
-        event = {"action": "report", "batchId": self.first, "cohort": self.state, "config": self.config}
-        return dict(handle(event, self.clients))
 
     def read(self, name: str) -> bytes:
         body: bytes = self.s3.get_object(Bucket=REPORT_BUCKET, Key=self.key(name))["Body"].read()

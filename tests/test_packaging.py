@@ -5,34 +5,15 @@ Built from the checkout with the pinned build backend, as `pip install <checkout
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    target = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", str(REPO), "-w", target],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert built.returncode == 0, built.stderr[-3000:]
-    (path,) = target.glob("omics_batch_construct-*.whl")
-    return path
-
-
-@pytest.fixture(scope="module")
-def wheel(built: Path) -> list[str]:
-    with zipfile.ZipFile(built) as archive:
+def wheel(built_wheel: Path) -> list[str]:
+    with zipfile.ZipFile(built_wheel) as archive:
         return archive.namelist()
 
 
@@ -58,9 +39,9 @@ def test_the_handler_asset_and_the_model_are_in_the_wheel(wheel: list[str]) -> N
     assert f"omics_batch_construct_runtime/{model}" in wheel  # what validation reads at synth
 
 
-def test_the_command_is_an_entry_point(built: Path, wheel: list[str]) -> None:
+def test_the_command_is_an_entry_point(built_wheel: Path, wheel: list[str]) -> None:
     (entry_points,) = [name for name in wheel if name.endswith(".dist-info/entry_points.txt")]
-    with zipfile.ZipFile(built) as archive:
+    with zipfile.ZipFile(built_wheel) as archive:
         text = archive.read(entry_points).decode()
     assert "omics-batch = omics_batch_cli.main:main" in text
 
@@ -72,9 +53,9 @@ def test_no_tests_caches_or_dotfiles(wheel: list[str]) -> None:
     assert not [name for name in wheel if name.startswith(("integ/", "benchmarks/", "scripts/", "app.py"))]
 
 
-def test_rich_is_the_cli_extra_only(built: Path) -> None:
+def test_rich_is_the_cli_extra_only(built_wheel: Path) -> None:
     """An app that uses the library installs no terminal UI; the command's live view is the [cli] extra."""
-    with zipfile.ZipFile(built) as wheel:
+    with zipfile.ZipFile(built_wheel) as wheel:
         (metadata,) = [name for name in wheel.namelist() if name.endswith(".dist-info/METADATA")]
         requires = [line for line in wheel.read(metadata).decode().splitlines() if line.startswith("Requires-Dist:")]
     rich = [line for line in requires if line.split()[1].startswith("rich")]
